@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/** Schema version of every record this project writes; bump on an incompatible change. */
+export const SCHEMA_VERSION = 1;
+
+export const BBox = z
+  .tuple([z.number(), z.number(), z.number(), z.number()])
+  .describe('[x, y, width, height] in pixels of the original (EXIF-oriented) image');
+export const Point = z.tuple([z.number(), z.number()]);
+export const Landmarks = z
+  .array(Point)
+  .length(5)
+  .describe('5 points: left eye, right eye, nose tip, left mouth corner, right mouth corner (as seen)');
+
+/** Why a detected face was not kept. */
+export const DropReason = z.enum(['low_magnitude', 'too_small', 'low_score']);
+export type DropReason = z.infer<typeof DropReason>;
+
+/**
+ * One detected face with its embedding: the unit of data between ingest and the index.
+ * `embedding` is the RAW (un-normalised) feature: its L2 norm is the magnitude.
+ */
+export const FaceRecord = z.object({
+  v: z.literal(SCHEMA_VERSION).default(SCHEMA_VERSION),
+  faceId: z.string().min(1),
+  photoId: z.string().min(1),
+  faceIndex: z.number().int().nonnegative().describe('index of the face within its photo, left to right'),
+  bbox: BBox,
+  landmarks: Landmarks,
+  score: z.number().describe('detector score 0..1'),
+  embedding: z.array(z.number()).min(1).describe('raw feature, not normalised'),
+  magnitude: z.number().nonnegative(),
+  quality: z.number().min(0).max(1),
+  kept: z.boolean(),
+  reason: DropReason.optional(),
+  modelId: z.string().min(1),
+  library: z.string().optional(),
+  createdAt: z.string().optional(),
+});
+export type FaceRecord = z.infer<typeof FaceRecord>;
+
+/**
+ * Deterministic face id: the same photo, model and (rounded) box always give the same id,
+ * so a replayed face is an upsert, never a duplicate.
+ */
+export function faceIdFor(photoId: string, modelId: string, bbox: readonly number[]): string {
+  const box = bbox.map((v) => Math.round(v)).join(',');
+  return 'f_' + createHash('sha256').update(`${photoId}\u0000${modelId}\u0000${box}`).digest('hex').slice(0, 24);
+}
