@@ -1,0 +1,286 @@
+import type { FastifyInstance } from 'fastify';
+import type { FaceDatabase, StoredFace, StoredIdentity } from '../../indexers/types.ts';
+import { ApiError, notFound } from '../errors.ts';
+import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
+import { errorResponses, type RouteContext } from '../server.ts';
+
+const idParams = {
+  type: 'object',
+  required: ['identityId'],
+  properties: { identityId: { type: 'string', minLength: 1 } },
+} as const;
+
+const identitySummary = {
+  type: 'object',
+  properties: {
+    identityId: { type: 'string' },
+    name: { type: 'string', nullable: true },
+    faceCount: { type: 'integer' },
+    photoCount: { type: 'integer' },
+    createdAt: { type: 'string' },
+    updatedAt: { type: 'string' },
+  },
+};
+
+const identityDetail = {
+  type: 'object',
+  properties: {
+    ...identitySummary.properties,
+    faces: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          faceId: { type: 'string' },
+          photoId: { type: 'string' },
+          photo: { type: 'string', nullable: true },
+          faceIndex: { type: 'integer' },
+          bbox: { type: 'array', items: { type: 'number' } },
+          magnitude: { type: 'number' },
+          quality: { type: 'number' },
+        },
+      },
+    },
+    photos: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { photoId: { type: 'string' }, uri: { type: 'string', nullable: true } },
+      },
+    },
+  },
+};
+
+const otherIdentityBody = {
+  type: 'object',
+  required: ['other'],
+  additionalProperties: false,
+  properties: { other: { type: 'string', minLength: 1 } },
+} as const;
+
+export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { db } = ctx;
+
+  app.get(
+    '/identities',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'List identities, largest first',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+            offset: { type: 'integer', minimum: 0, default: 0 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { total: { type: 'integer' }, identities: { type: 'array', items: identitySummary } },
+          },
+          ...errorResponses(400, 401),
+        },
+      },
+    },
+    async (request) => {
+      const { limit, offset } = request.query as { limit: number; offset: number };
+      const photosOf = photoSetsByIdentity(db.listFaces({ kept: true }));
+      const all = db
+        .listIdentities()
+        .sort((a, b) => b.faceCount - a.faceCount || a.identityId.localeCompare(b.identityId));
+      return {
+        total: all.length,
+        identities: all
+          .slice(offset, offset + limit)
+          .map((i) => summary(i, photosOf.get(i.identityId)?.size ?? 0)),
+      };
+    },
+  );
+
+  app.get(
+    '/identities/:identityId',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'One identity with its faces and photos',
+        params: idParams,
+        response: { 200: identityDetail, ...errorResponses(401, 404) },
+      },
+    },
+    async (request) => detail(db, requireIdentity(db, (request.params as { identityId: string }).identityId)),
+  );
+
+  app.patch(
+    '/identities/:identityId',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'Rename an identity (null clears the name); names survive reclustering',
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: { name: { type: 'string', minLength: 1, maxLength: 200, nullable: true } },
+        },
+        response: { 200: identityDetail, ...errorResponses(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const { identityId } = request.params as { identityId: string };
+      const { name } = request.body as { name: string | null };
+      requireIdentity(db, identityId);
+      ctx.identities.rename(identityId, name);
+      return detail(db, requireIdentity(db, identityId));
+    },
+  );
+
+  app.post(
+    '/identities/:identityId/merge',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'Merge identity `other` into this one (its faces move here; `other` is removed)',
+        params: idParams,
+        body: otherIdentityBody,
+        response: { 200: identityDetail, ...errorResponses(400, 401, 404, 409) },
+      },
+    },
+    async (request) => {
+      const { identityId } = request.params as { identityId: string };
+      const { other } = request.body as { other: string };
+      requireIdentity(db, identityId);
+      requireIdentity(db, other);
+      if (other === identityId)
+        throw new ApiError(409, 'SAME_IDENTITY', 'cannot merge an identity into itself');
+      runCorrection(() => ctx.identities.merge(identityId, other));
+      return detail(db, requireIdentity(db, identityId));
+    },
+  );
+
+  app.post(
+    '/identities/:identityId/different',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'Record that this identity and `other` are different people (never merged again)',
+        params: idParams,
+        body: otherIdentityBody,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              identityId: { type: 'string' },
+              other: { type: 'string' },
+              different: { type: 'boolean' },
+            },
+          },
+          ...errorResponses(400, 401, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { identityId } = request.params as { identityId: string };
+      const { other } = request.body as { other: string };
+      requireIdentity(db, identityId);
+      requireIdentity(db, other);
+      if (other === identityId)
+        throw new ApiError(409, 'SAME_IDENTITY', 'an identity cannot be different from itself');
+      runCorrection(() => ctx.identities.markDifferent(identityId, other));
+      return { identityId, other, different: true };
+    },
+  );
+
+  app.delete(
+    '/identities/:identityId',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'Forget an identity: its faces (records and vectors) are erased too',
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            properties: { identityId: { type: 'string' }, facesForgotten: { type: 'integer' } },
+          },
+          ...errorResponses(401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { identityId } = request.params as { identityId: string };
+      requireIdentity(db, identityId);
+      const faceIds = db.listFaces({ identityId }).map((f) => f.faceId);
+      const facesForgotten = db.transaction(() => {
+        const n = db.forgetIdentity(identityId);
+        db.appendIdentityEvents([
+          { v: 1, type: 'deleted', identityId, cause: 'user', at: new Date().toISOString() },
+        ]);
+        return n;
+      });
+      db.checkpoint();
+      removeThumbnails(db.dataDir, faceIds);
+      refreshReport(db, db.dataDir);
+      return { identityId, facesForgotten };
+    },
+  );
+}
+
+/** Corrections the identity service refuses (e.g. a merge against a "different people" record) are 409s. */
+function runCorrection(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    throw new ApiError(409, 'CORRECTION_REJECTED', (err as Error).message);
+  }
+}
+
+export function requireIdentity(db: FaceDatabase, identityId: string): StoredIdentity {
+  const identity = db.getIdentity(identityId);
+  if (!identity) throw notFound('identity', identityId);
+  return identity;
+}
+
+function photoSetsByIdentity(faces: StoredFace[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const f of faces) {
+    if (!f.identityId) continue;
+    let set = out.get(f.identityId);
+    if (!set) out.set(f.identityId, (set = new Set()));
+    set.add(f.photoId);
+  }
+  return out;
+}
+
+function summary(i: StoredIdentity, photoCount: number) {
+  return {
+    identityId: i.identityId,
+    name: i.name,
+    faceCount: i.faceCount,
+    photoCount,
+    createdAt: i.createdAt,
+    updatedAt: i.updatedAt,
+  };
+}
+
+function detail(db: FaceDatabase, identity: StoredIdentity) {
+  const faces = db.listFaces({ identityId: identity.identityId });
+  const photoIds = [...new Set(faces.map((f) => f.photoId))];
+  const uris = new Map(photoIds.map((id) => [id, db.getPhoto(id)?.uri ?? null]));
+  return {
+    ...summary(identity, photoIds.length),
+    faces: faces.map((f) => ({
+      faceId: f.faceId,
+      photoId: f.photoId,
+      photo: uris.get(f.photoId) ?? null,
+      faceIndex: f.faceIndex,
+      bbox: f.bbox,
+      magnitude: f.magnitude,
+      quality: f.quality,
+    })),
+    photos: photoIds.map((photoId) => ({ photoId, uri: uris.get(photoId) ?? null })),
+  };
+}

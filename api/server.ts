@@ -1,0 +1,100 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import type { FaceDatabase } from '../indexers/types.ts';
+import type { IdentityService } from '../clustering/identityService.ts';
+import type { ClusterParams } from '../clustering/params.ts';
+import type { Analyzer } from '../pipeline/analyze.ts';
+import { installAuth } from './auth.ts';
+import { errorBodySchema, installErrorHandling } from './errors.ts';
+import { createMetrics, instrument, type ServiceMetrics } from './metrics.ts';
+import { registerSearchRoutes } from './routes/search.ts';
+import { registerIdentityRoutes } from './routes/identities.ts';
+import { registerFaceRoutes } from './routes/faces.ts';
+import { registerSystemRoutes } from './routes/system.ts';
+
+export interface ServerLimits {
+  /** largest accepted upload, bytes (default 10 MiB) */
+  maxUploadBytes: number;
+  /** largest accepted image, width × height (default 40 MP): a small file can decode to a huge bitmap */
+  maxPixels: number;
+  /** largest k a search may ask for (default 100): a search blocks the event loop while it runs */
+  maxK: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxUploadBytes: 10 * 1024 * 1024,
+  maxPixels: 40_000_000,
+  maxK: 100,
+};
+
+export interface ServerDeps {
+  db: FaceDatabase;
+  identities: IdentityService;
+  params: ClusterParams;
+  /** detector + embedder for search by image; without it that route answers 503 */
+  analyzer?: Analyzer;
+  /** bearer token; when set, every route but /healthz requires it */
+  token?: string;
+  limits?: Partial<ServerLimits>;
+  /** fastify logger option (default: off; the CLI passes its pino instance) */
+  logger?: boolean | object;
+  metrics?: ServiceMetrics;
+}
+
+export interface RouteContext {
+  db: FaceDatabase;
+  identities: IdentityService;
+  params: ClusterParams;
+  analyzer?: Analyzer;
+  limits: ServerLimits;
+  metrics: ServiceMetrics;
+}
+
+/** Builds the lookup service (not listening yet): `await app.listen({ port: 0 })` in tests. */
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+  const metrics = deps.metrics ?? createMetrics(deps.db);
+  installErrorHandling(app);
+  installAuth(app, deps.token);
+  instrument(app, metrics);
+  await app.register(multipart, {
+    limits: { fileSize: limits.maxUploadBytes, files: 1, fields: 10, parts: 11 },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'facepipe lookup service',
+        description: 'Who is this face? Search faces and identities; correct and erase identities.',
+        version: '0.1.0',
+      },
+      components: deps.token ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
+      security: deps.token ? [{ bearer: [] }] : [],
+    },
+  });
+  app.addSchema(errorBodySchema);
+  const ctx: RouteContext = {
+    db: deps.db,
+    identities: deps.identities,
+    params: deps.params,
+    analyzer: deps.analyzer,
+    limits,
+    metrics,
+  };
+  registerSystemRoutes(app, ctx);
+  registerSearchRoutes(app, ctx);
+  registerIdentityRoutes(app, ctx);
+  registerFaceRoutes(app, ctx);
+  return app;
+}
+
+/** Standard error responses for the OpenAPI description. */
+export function errorResponses(...statuses: number[]): Record<number, unknown> {
+  return Object.fromEntries(statuses.map((s) => [s, { $ref: 'Error#' }]));
+}

@@ -1,0 +1,13 @@
+import { referenceCrops, testEmbedderManifest } from '../clustering/testUtil.ts';
+import { clusterBatch } from '../clustering/batch.ts';
+import { clusterParamsFromManifest } from '../clustering/params.ts';
+import { OnlineClusterer } from '../clustering/online.ts';
+import { evaluate } from '../clustering/metrics.ts';
+const m = testEmbedderManifest();
+const p = clusterParamsFromManifest(m);
+const { faces, truth } = referenceCrops(p.qualityRange);
+console.log(faces.map(f=>f.quality.toFixed(2)).join(' '));
+const b = clusterBatch(faces, p);
+console.log(JSON.stringify(evaluate(truth, b.labels)), Array.from(b.labels).join(','));
+const o = new OnlineClusterer(p, 192); for (const f of faces) o.add(f);
+console.log(JSON.stringify(evaluate(truth, o.labels(faces.map(f=>f.id)))));

@@ -1,0 +1,13 @@
+import { generateSynthetic, identitiesFor } from './synthetic.ts';
+import { clusterBatch } from '../clustering/batch.ts';
+import { clusterParamsFromManifest } from '../clustering/params.ts';
+import { evaluate } from '../clustering/metrics.ts';
+import { testEmbedderManifest } from '../clustering/testUtil.ts';
+const N = Number(process.argv[2] ?? 100000);
+let t = Date.now();
+const set = generateSynthetic({ seed: 2, identities: identitiesFor(N), lowQualityShare: 0.1, maxTotalFaces: N });
+console.log('gen', set.faces.length, Date.now() - t); t = Date.now();
+const p = clusterParamsFromManifest(testEmbedderManifest());
+let last = 0;
+const c = clusterBatch(set.faces, p, { onProgress: (d) => { if (d >= last + 10) { console.log(d, Date.now() - t); last = d; } } });
+console.log('cluster', Date.now() - t, c.clusters, JSON.stringify(evaluate(set.truth, c.labels)), process.memoryUsage().rss / 1e6);

@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { alignFace, type Point } from '../pipeline/align.ts';
+import { createAnalyzer } from '../pipeline/analyze.ts';
+import { decodePhoto, type DecodedPhoto } from '../pipeline/decode.ts';
+import { DEFAULT_BATCH_SIZE } from '../pipeline/embed.ts';
+import { detect as detectInThisThread } from '../pipeline/inferenceWorker.ts';
+import { loadManifest, modelPath, resolveModelsDir, selectModels } from '../pipeline/models.ts';
+import { batchToNchw } from '../pipeline/preprocess.ts';
+
+/**
+ * Pipeline benchmark: per-stage throughput on the fixture photos (decode, detect, align, embed at
+ * batch 1/4/8/32 on a bare onnxruntime session), and the embed stage of the analyze path (batcher +
+ * worker thread + preprocessing) against that bare session on the same pre-aligned faces at the
+ * default batch size. Figures are medians of `reps` timed runs after a warm-up.
+ */
+
+const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/fixtures');
+const BATCHES = [1, 4, 8, 32];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function medianRate(reps: number, items: number, fn: () => Promise<unknown> | unknown): Promise<number> {
+  await fn(); // warm-up
+  const rates: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await fn();
+    rates.push(items / ((performance.now() - t0) / 1000));
+  }
+  rates.sort((a, b) => a - b);
+  return Number(rates[Math.floor(rates.length / 2)]!.toFixed(1));
+}
+
+export async function run(opts: { full: boolean }): Promise<Record<string, unknown>> {
+  const reps = opts.full ? 9 : 5;
+  const faceCount = opts.full ? 512 : 128;
+  const threads = Math.max(1, Math.min(4, os.availableParallelism()));
+  const dir = resolveModelsDir();
+  const { detector, embedder } = selectModels(loadManifest(dir));
+  const groupFiles = [1, 2, 3, 4, 5].map((n) => path.join(fixtures, `faceapi-groups/bbt${n}.jpg`));
+  const groupBytes = groupFiles.map((f) => readFileSync(f));
+
+  // decode
+  const decodeRate = await medianRate(reps, groupBytes.length, () => Promise.all(groupBytes.map((b) => decodePhoto(b))));
+  const photos: DecodedPhoto[] = await Promise.all(groupBytes.map((b) => decodePhoto(b)));
+
+  // detect (same code as the worker, run here on one thread pool)
+  const detectSpec = { path: modelPath(dir, detector), provider: 'cpu' as const, intraOpThreads: threads, interOpThreads: 1 };
+  const detectTask = (p: DecodedPhoto) => ({
+    spec: detectSpec,
+    inputName: detector.input.name,
+    transform: detector.input,
+    sizeMultiple: detector.input.sizeMultiple,
+    strides: detector.outputs.strides,
+    scoreThreshold: detector.thresholds.score,
+    nmsIou: detector.thresholds.nmsIou,
+    pixels: p.detect.data,
+    width: p.detect.width,
+    height: p.detect.height,
+  });
+  const detectRate = await medianRate(reps, photos.length, async () => {
+    for (const p of photos) await detectInThisThread(detectTask(p));
+  });
+
+  // align (on the full-resolution pixels)
+  const template = embedder.alignment.templatePoints as Point[];
+  const geometry = await Promise.all(
+    photos.map(async (p) => ({ p, dets: await detectInThisThread(detectTask(p)), sx: p.detect.width / p.full.width })),
+  );
+  const faces = geometry.flatMap(({ p, dets, sx }) => dets.map((d) => ({ p, landmarks: d.landmarks.map(([x, y]) => [(x + 0.5) / sx - 0.5, (y + 0.5) / sx - 0.5] as Point) })));
+  const alignRate = await medianRate(reps, faces.length, () => faces.map((f) => alignFace(f.p.full.data, f.p.full.width, f.p.full.height, f.landmarks, template, embedder.alignment.size)));
+  const aligned = faces.map((f) => alignFace(f.p.full.data, f.p.full.width, f.p.full.height, f.landmarks, template, embedder.alignment.size).rgb);
+  const pool = Array.from({ length: faceCount }, (_, i) => aligned[i % aligned.length]!);
+
+  // embed on a bare onnxruntime session with pre-built tensors, and inside the analyze path
+  // (batcher + worker thread + preprocessing) on the same faces. The two are timed alternately
+  // (paired runs) because other processes share this machine's CPUs.
+  const session = await ort.InferenceSession.create(modelPath(dir, embedder), {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  const [w, h] = embedder.input.size;
+  const bare: Record<string, number> = {};
+  const analyzePath: Record<string, number> = {};
+  const pairedRatio: Record<string, number> = {};
+  for (const b of BATCHES) {
+    const tensors: ort.Tensor[] = [];
+    for (let i = 0; i + b <= pool.length; i += b) tensors.push(new ort.Tensor('float32', batchToNchw(pool.slice(i, i + b), w, h, embedder.input), [b, 3, h, w]));
+    const runBare = async () => {
+      for (const t of tensors) await session.run({ [embedder.input.name]: t }, [embedder.rawOutput]);
+    };
+    const analyzer = await createAnalyzer({ modelsDir: dir, batchSize: b, threads });
+    const bareRates: number[] = [];
+    const pathRates: number[] = [];
+    const ratios: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const br = await medianRate(1, tensors.length * b, runBare);
+      const pr = await medianRate(1, pool.length, () => analyzer.embedAligned(pool));
+      bareRates.push(br);
+      pathRates.push(pr);
+      ratios.push(pr / br);
+    }
+    await analyzer.close();
+    bare[`batch${b}`] = Number(median(bareRates).toFixed(1));
+    analyzePath[`batch${b}`] = Number(median(pathRates).toFixed(1));
+    pairedRatio[`batch${b}`] = Number(median(ratios).toFixed(3));
+  }
+  await session.release();
+
+  // the whole analyze path on the group photos
+  const analyzer = await createAnalyzer({ modelsDir: dir, threads });
+  let wholeFaces = 0;
+  const wholePhotosPerS = await medianRate(reps, groupBytes.length, async () => {
+    const results = await Promise.all(groupBytes.map((b, i) => analyzer.analyzeBytes(b, `bbt${i + 1}`)));
+    wholeFaces = results.reduce((s, r) => s + r.faces.length, 0);
+  });
+  await analyzer.close();
+
+  const key = `batch${DEFAULT_BATCH_SIZE}`;
+  const bestBatch = BATCHES.reduce((best, b) => (bare[`batch${b}`]! > bare[`batch${best}`]! ? b : best), BATCHES[0]!);
+  return {
+    threads,
+    facesPerRun: pool.length,
+    decodePhotosPerS: decodeRate,
+    detectPhotosPerS: detectRate,
+    alignFacesPerS: alignRate,
+    embedBareFacesPerS: bare,
+    embedAnalyzePathFacesPerS: analyzePath,
+    defaultBatchSize: DEFAULT_BATCH_SIZE,
+    fastestBareBatch: bestBatch,
+    analyzePathVsBare: pairedRatio,
+    analyzePathVsBareAtDefaultBatch: pairedRatio[key],
+    wholeAnalyzePhotosPerS: wholePhotosPerS,
+    wholeAnalyzeFacesPerS: Number(((wholePhotosPerS * wholeFaces) / groupBytes.length).toFixed(1)),
+  };
+}

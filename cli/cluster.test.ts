@@ -1,0 +1,53 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeNpy } from '../clustering/npy.ts';
+import { formatAssignments } from '../clustering/csv.ts';
+import { referenceCrops, repoRoot, sharedDir } from '../clustering/testUtil.ts';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-cluster-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function facepipe(args: string[]): string {
+  return execFileSync(process.execPath, [path.join(repoRoot, 'bin', 'facepipe.mjs'), ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    env: { ...process.env, FACEPIPE_MODELS: path.join(sharedDir, 'models'), FACEPIPE_LOG_LEVEL: 'warn' },
+  });
+}
+
+describe('facepipe cluster / eval', () => {
+  const crops = referenceCrops([40, 90]);
+  const emb = path.join(dir, 'crops.npy');
+  const ids = path.join(dir, 'ids.txt');
+  const truth = path.join(dir, 'truth.csv');
+  writeNpy(emb, { rows: crops.raw.length, cols: crops.raw[0].length, data: Float32Array.from(crops.raw.flat()) });
+  const names = crops.faces.map((f) => f.id);
+  writeFileSync(ids, names.join('\n') + '\n');
+  writeFileSync(truth, formatAssignments(names, crops.truth));
+
+  it('clusters the real crops into their 8 identities and evaluates the result', () => {
+    const out = path.join(dir, 'quality.csv');
+    const summary = JSON.parse(facepipe(['cluster', '--embeddings', emb, '--ids', ids, '--out', out]));
+    expect(summary).toMatchObject({ method: 'quality', faces: 40, dim: 192, clusters: 8 });
+    const csv = readFileSync(out, 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('id,cluster');
+    expect(csv.length).toBe(41);
+    const metrics = JSON.parse(facepipe(['eval', '--truth', truth, '--pred', out]));
+    expect(Object.keys(metrics)).toEqual(['pairwise', 'bcubed', 'nmi', 'clusters', 'unassigned']);
+    expect(metrics.bcubed.f).toBeGreaterThanOrEqual(0.9);
+    expect(metrics.clusters).toBe(8);
+  });
+
+  it('runs a baseline and honours --min-magnitude (dropped faces get an empty cluster)', () => {
+    const out = path.join(dir, 'single.csv');
+    const summary = JSON.parse(facepipe(['cluster', '--embeddings', emb, '--out', out, '--method', 'single', '--min-magnitude', '60']));
+    expect(summary.method).toBe('single');
+    expect(summary.dropped).toBe(crops.faces.filter((f) => f.magnitude < 60).length);
+    const rows = readFileSync(out, 'utf8').trim().split('\n').slice(1);
+    const lows = crops.faces.map((f, i) => (f.magnitude < 60 ? i : -1)).filter((i) => i >= 0);
+    for (const i of lows) expect(rows[i]).toBe(`${i},`);
+  });
+});

@@ -1,0 +1,189 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { log } from '../pipeline/log.ts';
+import { loadManifest, resolveModelsDir } from '../pipeline/models.ts';
+import { clusterParamsFromManifest, validateParams, type ClusterParams, type EmbedderCalibration } from '../clustering/params.ts';
+import { readNpy } from '../clustering/npy.ts';
+import { formatAssignments, readAssignments } from '../clustering/csv.ts';
+import { facesFromMatrix, METHODS, runMethod, type Method } from '../clustering/methods.ts';
+import { evaluate, type Label } from '../clustering/metrics.ts';
+
+/**
+ * `facepipe cluster --embeddings X.npy [--ids ids.txt] --out assignments.csv [--method ...]`:
+ * clusters raw (un-normalised) float32 [N, D] embeddings, writes `id,cluster` (empty cluster =
+ * unassigned or dropped) and prints a one-line JSON summary on stdout.
+ * `facepipe eval --truth truth.csv --pred assignments.csv`: prints the metrics as one JSON object.
+ * Exit code 2 for bad arguments or inputs.
+ */
+
+interface ClusterCliOptions {
+  embeddings: string;
+  ids?: string;
+  out: string;
+  method: Method;
+  minMagnitude?: number;
+  qualityRange?: [number, number];
+  k?: number;
+  threshold?: number;
+  minFaces?: number;
+  models?: string;
+  embedder?: string;
+  progress?: boolean;
+}
+
+function number(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
+  return n;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function range(value: string): [number, number] {
+  const parts = value.split(',').map(Number);
+  if (parts.length !== 2 || parts.some((x) => !Number.isFinite(x)) || !(parts[1] > parts[0])) {
+    throw new InvalidArgumentError('expected LO,HI with HI > LO');
+  }
+  return [parts[0], parts[1]];
+}
+
+function method(value: string): Method {
+  if (!(METHODS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${METHODS.join(', ')}`);
+  return value as Method;
+}
+
+/** Parameters: the embedder manifest's calibration, overridden by the command line. */
+export function paramsFor(opts: Pick<ClusterCliOptions, 'minMagnitude' | 'qualityRange' | 'k' | 'threshold' | 'models' | 'embedder'>): ClusterParams {
+  const dir = resolveModelsDir(opts.models);
+  const manifest = loadManifest(dir);
+  const embedder = opts.embedder ? manifest.embedders.find((e) => e.name === opts.embedder) : manifest.embedders[0];
+  if (!embedder) throw new Error(opts.embedder ? `no embedder named "${opts.embedder}" in ${dir}` : `no embedder in ${dir}`);
+  const overrides: Partial<ClusterParams> = {};
+  if (opts.minMagnitude !== undefined) overrides.dropBelowMagnitude = opts.minMagnitude;
+  if (opts.qualityRange) overrides.qualityRange = opts.qualityRange;
+  if (opts.k !== undefined) overrides.k = opts.k;
+  const params = clusterParamsFromManifest(embedder as unknown as EmbedderCalibration, overrides);
+  if (opts.threshold !== undefined) {
+    // τ moves the derived thresholds with it (the same ratios as the manifest defaults)
+    const scale = opts.threshold / params.linkThreshold;
+    Object.assign(params, {
+      linkThreshold: opts.threshold,
+      mergeThreshold: params.mergeThreshold * scale,
+      lowQualityMargin: params.lowQualityMargin * scale,
+      attachMargin: params.attachMargin * scale,
+    });
+  }
+  validateParams(params);
+  return params;
+}
+
+function readIds(file: string | undefined, rows: number): string[] {
+  if (!file) return Array.from({ length: rows }, (_, i) => String(i));
+  const ids = readFileSync(file, 'utf8').split(/\r?\n/);
+  while (ids.length > 0 && ids[ids.length - 1] === '') ids.pop();
+  if (ids.length !== rows) throw new Error(`${file}: ${ids.length} ids for ${rows} embeddings`);
+  if (new Set(ids).size !== ids.length) throw new Error(`${file}: ids are not unique`);
+  return ids;
+}
+
+function progressBar(enabled: boolean): { update: (d: number, t: number) => void; stop: () => void } {
+  if (!enabled) return { update: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'cluster [{bar}] {percentage}% | {eta_formatted} left', hideCursor: true }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    update: (d, t) => {
+      if (!started) {
+        bar.start(t, 0);
+        started = true;
+      }
+      bar.setTotal(t);
+      bar.update(d);
+    },
+    stop: () => started && bar.stop(),
+  };
+}
+
+function runCluster(opts: ClusterCliOptions): void {
+  const started = Date.now();
+  const params = paramsFor(opts);
+  const matrix = readNpy(opts.embeddings);
+  const ids = readIds(opts.ids, matrix.rows);
+  const faces = facesFromMatrix(matrix, ids, params.qualityRange);
+  const bar = progressBar(opts.progress !== false && matrix.rows >= 10_000);
+  let result;
+  try {
+    result = runMethod(opts.method, faces, params, { threshold: opts.threshold, minFaces: opts.minFaces }, bar.update);
+  } finally {
+    bar.stop();
+  }
+  const clusters = Array.from(result.labels, (l) => (l >= 0 ? String(l) : null));
+  writeFileSync(opts.out, formatAssignments(ids, clusters));
+  const dropped = faces.filter((f) => f.magnitude < params.dropBelowMagnitude).length;
+  const unassigned = clusters.filter((c) => c === null).length - dropped;
+  const summary = { method: opts.method, faces: faces.length, dim: matrix.cols, clusters: result.clusters, assigned: faces.length - dropped - unassigned, unassigned, dropped, out: opts.out, seconds: (Date.now() - started) / 1000 };
+  log.info(summary, 'clustered');
+  process.stdout.write(JSON.stringify(summary) + '\n');
+}
+
+/** Metrics of `pred` against `truth`; truth ids missing from pred count as unassigned. */
+export function evaluateFiles(truthFile: string, predFile: string): ReturnType<typeof evaluate> {
+  const truth = readAssignments(truthFile);
+  const pred = readAssignments(predFile);
+  for (const id of pred.keys()) if (!truth.has(id)) throw new Error(`${predFile}: id ${JSON.stringify(id)} is not in ${truthFile}`);
+  const t: Label[] = [];
+  const p: Label[] = [];
+  for (const [id, label] of truth) {
+    t.push(label);
+    p.push(pred.get(id) ?? null);
+  }
+  return evaluate(t, p);
+}
+
+function fail(err: unknown): void {
+  log.error({ err: err instanceof Error ? err.message : String(err) }, 'failed');
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 2;
+}
+
+export function register(program: Command): void {
+  program
+    .command('cluster')
+    .description('cluster raw face embeddings (.npy float32 [N, D]) into identities; writes id,cluster CSV')
+    .requiredOption('--embeddings <file>', 'raw (un-normalised) embeddings, .npy float32 C-order [N, D]')
+    .option('--ids <file>', 'one face id per line (default: row numbers)')
+    .requiredOption('--out <file>', 'assignments CSV to write (id,cluster; empty cluster = unassigned or dropped)')
+    .option('--method <name>', `quality (default) | single | core | cw`, method, 'quality' as Method)
+    .option('--min-magnitude <a>', 'drop faces below this magnitude (default: embedder manifest)', number)
+    .option('--quality-range <lo,hi>', 'magnitude range mapped to quality 0..1 (default: embedder manifest)', range)
+    .option('--k <k>', 'neighbours per face in the kNN graph (default 16)', positiveInt)
+    .option('--threshold <cos>', 'link threshold τ (quality) or cosine threshold (baselines); default: manifest', number)
+    .option('--min-faces <n>', 'core method: neighbours needed to be a core (default 3)', positiveInt)
+    .option('--models <dir>', 'models folder with the embedder manifest')
+    .option('--embedder <name>', 'embedder whose manifest gives the defaults (default: the first)')
+    .option('--no-progress', 'no progress bar')
+    .action((opts: ClusterCliOptions) => {
+      try {
+        runCluster(opts);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('eval')
+    .description('compare predicted assignments with the truth; prints pairwise/BCubed P/R/F, NMI, cluster count, unassigned share')
+    .requiredOption('--truth <file>', 'id,cluster CSV of the true identities')
+    .requiredOption('--pred <file>', 'id,cluster CSV of the predicted clusters')
+    .action((opts: { truth: string; pred: string }) => {
+      try {
+        process.stdout.write(JSON.stringify(evaluateFiles(opts.truth, opts.pred)) + '\n');
+      } catch (err) {
+        fail(err);
+      }
+    });
+}

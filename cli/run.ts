@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import { DEFAULT_DATA_DIR, runEmbedded, type RunSummary } from '../pipeline/embedded.ts';
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description(
+      'The main job, embedded (no Kafka): analyse every new or changed photo under <dir>, cluster the faces into identities, write report.html',
+    )
+    .argument('<dir>', 'folder of photos (walked recursively)')
+    .option(
+      '--data <dir>',
+      'data folder: store, index, thumbnails, report',
+      process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR,
+    )
+    .option('--export <file.csv>', 'also write the assignment as CSV: photo,face,identity')
+    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, ./models, ../shared/models)')
+    .option('--concurrency <n>', 'photos analysed at once', (v) => positiveInt(v, '--concurrency'), 4)
+    .option('--no-recluster', 'skip the batch recluster after ingest')
+    .option('--no-progress', 'no progress bar')
+    .option('--json', 'print the summary as JSON')
+    .action(async (dir: string, o: RunCliOptions) => {
+      const summary = await runEmbedded({
+        dir,
+        dataDir: o.data,
+        modelsDir: o.models,
+        exportCsv: o.export,
+        concurrency: o.concurrency,
+        recluster: o.recluster,
+        progress: o.progress && process.stderr.isTTY === true,
+      });
+      process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary));
+    });
+}
+
+interface RunCliOptions {
+  data: string;
+  export?: string;
+  models?: string;
+  concurrency: number;
+  recluster: boolean;
+  progress: boolean;
+  json?: boolean;
+}
+
+export function formatSummary(s: RunSummary): string {
+  const p = s.photos;
+  const lines = [
+    `photos:     ${p.found} found, ${p.processed} processed (${p.changed} changed), ${p.skipped} unchanged, ${p.failed} failed`,
+    `faces:      ${s.faces.kept} kept, ${s.faces.dropped} dropped (low quality) in this run`,
+    `store:      ${s.store.photos} photos, ${s.store.kept} kept faces, ${s.store.dropped} dropped faces`,
+    `identities: ${s.identities}`,
+    `speed:      ${s.photosPerSecond} photos/s, ${s.facesPerSecond} faces/s (${s.seconds.toFixed(1)} s)`,
+    `report:     ${s.report}`,
+  ];
+  if (s.export) lines.push(`export:     ${s.export}`);
+  if (s.deadLetters) lines.push(`failed:     ${s.deadLetters}`);
+  return lines.join('\n') + '\n';
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${v}`);
+  return n;
+}

@@ -1,0 +1,286 @@
+/**
+ * Streaming commands: `facepipe worker`, `facepipe indexer`, `facepipe publish`, `facepipe status`.
+ * Kafka settings come from the environment (pipeline/kafka/config.ts) with --brokers to override.
+ *
+ * Dead letters: the indexer consumes the dead-letter topic too and records each one (once per
+ * original message) in `<data>/stream.sqlite`; `facepipe status` counts them from there, so the
+ * count is what the indexer of that data dir has seen.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Command } from 'commander';
+import { PhotoEvent, type PhotoEventInput } from '../schemas/photoEvent.ts';
+import { kafkaSettings, type KafkaOverrides } from '../pipeline/kafka/config.ts';
+import { createKafka, createProducer, ensureTopics } from '../pipeline/kafka/client.ts';
+import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.ts';
+import { StreamState } from '../pipeline/kafka/streamState.ts';
+import { log } from '../pipeline/log.ts';
+import { FaceStore, STORE_FILE } from '../indexers/store.ts';
+
+const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif', '.heic', '.bmp']);
+
+interface KafkaCliOptions {
+  brokers?: string;
+  topicPrefix?: string;
+}
+
+function overridesFrom(o: KafkaCliOptions & { partitions?: number }): KafkaOverrides {
+  return {
+    ...(o.brokers ? { brokers: o.brokers } : {}),
+    ...(o.topicPrefix !== undefined ? { prefix: o.topicPrefix } : {}),
+    ...(o.partitions ? { partitions: o.partitions } : {}),
+  };
+}
+
+function positiveInt(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
+  return n;
+}
+
+function listFrom(v: string | undefined): string[] {
+  return (v ?? '')
+    .split(/[,\n]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** Resolves on the first SIGTERM/SIGINT; a second one exits at once. */
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    let seen = false;
+    const on = (sig: string) => {
+      if (seen) process.exit(130);
+      seen = true;
+      resolve(sig);
+    };
+    process.on('SIGTERM', () => on('SIGTERM'));
+    process.on('SIGINT', () => on('SIGINT'));
+  });
+}
+
+export function register(program: Command): void {
+  const withKafka = (c: Command) =>
+    c
+      .option('--brokers <list>', 'Kafka bootstrap servers, comma-separated (default: KAFKA_BROKERS or 127.0.0.1:9092)')
+      .option('--topic-prefix <p>', 'prefix of topic and group names (default: FACEPIPE_TOPIC_PREFIX)');
+
+  withKafka(program.command('worker'))
+    .description('Ingest worker: consume PhotoEvents, analyse, publish FaceRecords (runs until SIGTERM)')
+    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, ./models, ../shared/models)')
+    .option('--roots <dirs>', 'folders file:// URIs may point into, comma-separated (default: FACEPIPE_FILE_ROOTS)')
+    .option('--allow-hosts <hosts>', 'hosts http(s):// URIs may reach: name, name:port or *.domain (default: FACEPIPE_ALLOWED_HOSTS)')
+    .option('--max-bytes <n>', 'largest photo fetched, bytes', (v) => positiveInt(v, '--max-bytes'), DEFAULT_FETCH_POLICY.maxBytes)
+    .option('--fetch-timeout-ms <n>', 'http(s) time limit', (v) => positiveInt(v, '--fetch-timeout-ms'), DEFAULT_FETCH_POLICY.timeoutMs)
+    .option('--concurrency <n>', 'photos in flight at once (bounded: a slow model slows consumption)', (v) => positiveInt(v, '--concurrency'), 8)
+    .option('--attempts <n>', 'tries of a transient failure before it becomes a dead letter', (v) => positiveInt(v, '--attempts'), 3)
+    .option('--provider <p>', 'cpu or cuda', 'cpu')
+    .option('--threads <n>', 'inference threads per session', (v) => positiveInt(v, '--threads'))
+    .action(async (o: WorkerCliOptions) => runWorker(o));
+
+  withKafka(program.command('indexer'))
+    .description('Indexer: consume FaceRecords into the store, HNSW index and identities; publish identity events (runs until SIGTERM)')
+    .requiredOption('--data <dir>', 'data folder (store and index)')
+    .option('--models <dir>', 'models folder, for a new data dir (model id, dimension, clustering calibration)')
+    .option('--checkpoint-ms <n>', 'persist the HNSW index at most this often', (v) => positiveInt(v, '--checkpoint-ms'), 30_000)
+    .action(async (o: IndexerCliOptions) => runIndexer(o));
+
+  withKafka(program.command('publish'))
+    .description('Publish one PhotoEvent (file:// URI) per image file to the photos topic')
+    .argument('<paths...>', 'image files or folders (walked recursively)')
+    .option('--library <name>', 'library the photos belong to')
+    .option('--tenant <name>', 'tenant')
+    .option('--id-prefix <p>', 'prefix of the photo ids (ids are the prefix + a hash of the absolute path)', '')
+    .option('--partitions <n>', 'partitions of the topics if they must be created', (v) => positiveInt(v, '--partitions'))
+    .action(async (paths: string[], o: PublishCliOptions) => {
+      const n = await publishFiles(paths, o);
+      process.stderr.write(`published ${n} photo events\n`);
+    });
+
+  withKafka(program.command('status'))
+    .description('Counts of a data dir: photos, faces, kept, dropped, identities, dead letters')
+    .requiredOption('--data <dir>', 'data folder')
+    .option('--json', 'print one JSON object')
+    .action((o: { data: string; json?: boolean }) => {
+      const s = streamStatus(o.data);
+      if (o.json) process.stdout.write(JSON.stringify(s) + '\n');
+      else for (const [k, v] of Object.entries(s)) process.stdout.write(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
+    });
+}
+
+// ───────────────────────────── worker ─────────────────────────────
+
+interface WorkerCliOptions extends KafkaCliOptions {
+  models?: string;
+  roots?: string;
+  allowHosts?: string;
+  maxBytes: number;
+  fetchTimeoutMs: number;
+  concurrency: number;
+  attempts: number;
+  provider: string;
+  threads?: number;
+}
+
+export function fetchPolicyFrom(o: Pick<WorkerCliOptions, 'roots' | 'allowHosts' | 'maxBytes' | 'fetchTimeoutMs'>): FetchPolicy {
+  return {
+    fileRoots: listFrom(o.roots ?? process.env.FACEPIPE_FILE_ROOTS).map((r) => path.resolve(r)),
+    allowedHosts: listFrom(o.allowHosts ?? process.env.FACEPIPE_ALLOWED_HOSTS),
+    maxBytes: o.maxBytes,
+    timeoutMs: o.fetchTimeoutMs,
+  };
+}
+
+async function runWorker(o: WorkerCliOptions): Promise<void> {
+  if (o.provider !== 'cpu' && o.provider !== 'cuda') throw new Error('--provider must be cpu or cuda');
+  const { createAnalyzer } = await import('../pipeline/analyze.ts');
+  const { startIngestWorker } = await import('../pipeline/ingestWorker.ts');
+  const settings = kafkaSettings('worker', overridesFrom(o));
+  const policy = fetchPolicyFrom(o);
+  const analyzer = await createAnalyzer({
+    ...(o.models ? { modelsDir: o.models } : {}),
+    provider: o.provider,
+    ...(o.threads ? { threads: o.threads } : {}),
+  });
+  log.info({ model: analyzer.modelId, provider: analyzer.provider, roots: policy.fileRoots, hosts: policy.allowedHosts }, 'worker starting');
+  const stopped = untilSignal();
+  const worker = await startIngestWorker({ settings, analyzer, fetchPolicy: policy, maxInFlight: o.concurrency, maxAttempts: o.attempts });
+  const sig = await stopped;
+  log.info({ signal: sig }, 'draining in-flight photos');
+  await worker.stop();
+  await analyzer.close();
+  process.exit(0);
+}
+
+// ───────────────────────────── indexer ─────────────────────────────
+
+interface IndexerCliOptions extends KafkaCliOptions {
+  data: string;
+  models?: string;
+  checkpointMs: number;
+}
+
+async function runIndexer(o: IndexerCliOptions): Promise<void> {
+  const { openIndexerStore } = await import('../pipeline/kafka/indexerStore.ts');
+  const { startIndexer } = await import('../pipeline/kafka/indexerConsumer.ts');
+  const settings = kafkaSettings('indexer', overridesFrom(o));
+  const { db, identities } = openIndexerStore(o.data, o.models);
+  const state = new StreamState(o.data);
+  const stopped = untilSignal();
+  const indexer = await startIndexer({ settings, db, identities, state, checkpointEveryMs: o.checkpointMs });
+  const sig = await stopped;
+  log.info({ signal: sig }, 'indexer stopping');
+  await indexer.stop();
+  db.close();
+  state.close();
+  process.exit(0);
+}
+
+// ───────────────────────────── publish ─────────────────────────────
+
+interface PublishCliOptions extends KafkaCliOptions {
+  library?: string;
+  tenant?: string;
+  idPrefix: string;
+  partitions?: number;
+}
+
+/** Image files under the given paths (files as given, folders walked), sorted. */
+export function imageFiles(paths: string[]): string[] {
+  const out: string[] = [];
+  const walk = (p: string): void => {
+    const st = statSync(p);
+    if (st.isDirectory()) {
+      for (const e of readdirSync(p).sort()) walk(path.join(p, e));
+    } else if (st.isFile() && IMAGE_EXT.has(path.extname(p).toLowerCase())) {
+      out.push(path.resolve(p));
+    }
+  };
+  for (const p of paths) {
+    if (!existsSync(p)) throw new Error(`no such file or folder: ${p}`);
+    walk(p);
+  }
+  return out;
+}
+
+/** The photo id of a file: stable for the same absolute path, so re-publishing is idempotent. */
+export function photoIdForFile(file: string, prefix = ''): string {
+  return prefix + 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 20);
+}
+
+export async function publishFiles(paths: string[], o: PublishCliOptions): Promise<number> {
+  const files = imageFiles(paths);
+  const settings = kafkaSettings('publish', overridesFrom(o));
+  const kafka = createKafka(settings);
+  await ensureTopics(kafka, settings);
+  const producer = createProducer(kafka);
+  await producer.connect();
+  try {
+    const now = new Date().toISOString();
+    const events = files.map((f) => {
+      const e: PhotoEventInput = {
+        photoId: photoIdForFile(f, o.idPrefix),
+        source: { kind: 'uri', uri: pathToFileURL(f).href },
+        ...(o.library ? { library: o.library } : {}),
+        ...(o.tenant ? { tenant: o.tenant } : {}),
+        createdAt: now,
+      };
+      return PhotoEvent.parse(e);
+    });
+    for (let i = 0; i < events.length; i += 500) {
+      const chunk = events.slice(i, i + 500);
+      await producer.send({
+        topic: settings.topics.photos,
+        acks: -1,
+        messages: chunk.map((e) => ({ key: e.photoId, value: JSON.stringify(e) })),
+      });
+      for (const e of chunk) process.stdout.write(JSON.stringify({ photoId: e.photoId, uri: (e.source as { uri: string }).uri }) + '\n');
+    }
+    return events.length;
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+// ───────────────────────────── status ─────────────────────────────
+
+export interface StreamStatus {
+  photos: number;
+  faces: number;
+  kept: number;
+  dropped: number;
+  identities: number;
+  deadLetters: number;
+  deadLettersByCode: Record<string, number>;
+}
+
+/** Reads the counts without opening the index (safe while an indexer runs on the same dir). */
+export function streamStatus(dataDir: string): StreamStatus {
+  const counts = storeCounts(dataDir);
+  let deadLetters = 0;
+  let deadLettersByCode: Record<string, number> = {};
+  if (StreamState.exists(dataDir)) {
+    const state = new StreamState(dataDir, { readonly: true });
+    try {
+      ({ total: deadLetters, byCode: deadLettersByCode } = state.deadLetterCounts());
+    } finally {
+      state.close();
+    }
+  }
+  return { ...counts, deadLetters, deadLettersByCode };
+}
+
+function storeCounts(dataDir: string): Omit<StreamStatus, 'deadLetters' | 'deadLettersByCode'> {
+  const empty = { photos: 0, faces: 0, kept: 0, dropped: 0, identities: 0 };
+  const file = path.join(dataDir, STORE_FILE);
+  if (!existsSync(file)) return empty;
+  // the store's own class, read-only: no index recovery, no writes
+  const store = new FaceStore(file, { create: false, readonly: true });
+  try {
+    return store.counts();
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,239 @@
+import type { ClusterParams } from './params.ts';
+import type { ClusterConstraints, ClusterFace, Clustering } from './types.ts';
+import { buildKnnGraph, type KnnGraph, type UnitIndex } from './knnGraph.ts';
+import { linkScore, templateAgreement, templateCosine } from './linkScore.ts';
+import { UnionFind, denseLabels } from './unionFind.ts';
+import { addScaled } from './vec.ts';
+
+/** attach rounds: later rounds see templates that include the faces attached before */
+const ATTACH_ROUNDS = 3;
+
+export interface BatchOptions {
+  constraints?: ClusterConstraints;
+  /** a kNN graph over exactly the core faces, built earlier with the same k (reused across settings) */
+  coreGraph?: { graph: KnnGraph; index: UnitIndex };
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Quality-aware batch clustering (see linkScore.ts for the rules):
+ * 1. faces below `dropBelowMagnitude` are dropped (label −1);
+ * 2. core faces (quality ≥ coreQuality) get a kNN graph; its edges with a positive link score are
+ *    visited best first, and two groups are merged only when their template agreement reaches
+ *    `mergeThreshold` and no correction forbids it (average linkage, so one edge cannot chain);
+ * 3. groups of at least `minClusterSize` faces become clusters;
+ * 4. every other face (non-core, or core left in a too-small group) is attached to its best cluster
+ *    by template direction, if the link is positive and beats the runner-up by `attachMargin`. This
+ *    runs in rounds: all decisions of a round use the templates as they were at its start (order
+ *    independent), then the attached faces are added to their templates (as the database and the
+ *    online step do), and the still unattached faces try again. An attached face joins exactly one
+ *    cluster and is never used to merge, so it can never bridge two.
+ * Deterministic: fixed insertion order, seeded HNSW, ties broken by face index.
+ */
+export function clusterBatch(faces: readonly ClusterFace[], params: ClusterParams, opts: BatchOptions = {}): Clustering {
+  const n = faces.length;
+  const roots = new Int32Array(n).fill(-1);
+  if (n === 0) return { labels: roots, clusters: 0 };
+  const kept = (i: number) => faces[i].magnitude >= params.dropBelowMagnitude;
+  const coreIdx = coreFaces(faces, params);
+  const progress = opts.onProgress;
+  const phase = (base: number, span: number) => (progress ? (d: number, t: number) => progress(base + Math.round((span * d) / Math.max(1, t)), 100) : undefined);
+
+  const { graph, index } = opts.coreGraph ?? buildCoreGraph(faces, params, phase(0, 80));
+  const groups = new TemplateGroups(faces, opts.constraints);
+  mergeAlongEdges(faces, graph, params, groups);
+  progress?.(85, 100);
+
+  const isClustered = new Uint8Array(n);
+  for (const i of coreIdx) {
+    const r = groups.uf.find(i);
+    if (groups.uf.size[r] >= params.minClusterSize) {
+      roots[i] = r;
+      isClustered[i] = 1;
+    }
+  }
+  let leftovers = Int32Array.from(faces.keys()).filter((i) => !isClustered[i] && kept(i));
+  for (let round = 0; round < ATTACH_ROUNDS && leftovers.length > 0; round++) {
+    const targets = Int32Array.from(leftovers, (i) => attachTarget(faces[i], i, index, isClustered, groups, params));
+    let attached = 0;
+    for (let t = 0; t < leftovers.length; t++) {
+      if (targets[t] < 0) continue;
+      roots[leftovers[t]] = targets[t];
+      groups.absorb(targets[t], leftovers[t]);
+      attached++;
+    }
+    if (attached === 0) break;
+    leftovers = leftovers.filter((_, t) => targets[t] < 0);
+  }
+  progress?.(100, 100);
+  return denseLabels(roots);
+}
+
+/** The core faces (kept, quality ≥ coreQuality) and their kNN graph. */
+export function buildCoreGraph(faces: readonly ClusterFace[], params: ClusterParams, onProgress?: (d: number, t: number) => void): { graph: KnnGraph; index: UnitIndex } {
+  const coreIdx = coreFaces(faces, params);
+  return buildKnnGraph(faces, params.k, params, coreIdx, onProgress);
+}
+
+function coreFaces(faces: readonly ClusterFace[], params: ClusterParams): Int32Array {
+  return Int32Array.from(faces.keys()).filter((i) => faces[i].magnitude >= params.dropBelowMagnitude && faces[i].quality >= params.coreQuality);
+}
+
+/** Union-find whose roots carry the group template T = Σ a·u, magnitude sum M and anchors. */
+export class TemplateGroups {
+  readonly uf: UnionFind;
+  private readonly templates = new Map<number, Float32Array>();
+  private readonly magSums: Float64Array;
+  private readonly anchors = new Map<number, Set<string>>();
+
+  constructor(
+    private readonly faces: readonly ClusterFace[],
+    private readonly constraints?: ClusterConstraints,
+  ) {
+    this.uf = new UnionFind(faces.length);
+    this.magSums = Float64Array.from(faces, (f) => f.magnitude);
+    const anchorOf = constraints?.anchorOf;
+    if (anchorOf) {
+      for (let i = 0; i < faces.length; i++) {
+        const a = anchorOf(i);
+        if (a !== undefined) this.anchors.set(i, new Set([a]));
+      }
+    }
+  }
+
+  template(root: number): Float32Array {
+    let t = this.templates.get(root);
+    if (!t) {
+      const f = this.faces[root];
+      t = new Float32Array(f.unit.length);
+      addScaled(t, f.unit, f.magnitude);
+    }
+    return t;
+  }
+
+  magSum(root: number): number {
+    return this.magSums[root];
+  }
+
+  agreement(ra: number, rb: number): number {
+    return templateAgreement(this.template(ra), this.magSums[ra], this.template(rb), this.magSums[rb]);
+  }
+
+  /** false when a correction (cannot-link, differently named identities) keeps the groups apart */
+  allowed(ra: number, rb: number): boolean {
+    const cl = this.constraints?.cannotLink;
+    const aa = this.anchors.get(ra);
+    const ab = this.anchors.get(rb);
+    if (!cl || !aa || !ab) return true;
+    for (const x of aa) for (const y of ab) if (x !== y && cl(x, y)) return false;
+    return true;
+  }
+
+  /** may face `i` (by its own anchor) join the group rooted at `root`? */
+  attachAllowed(i: number, root: number): boolean {
+    const own = this.constraints?.anchorOf?.(i);
+    const cl = this.constraints?.cannotLink;
+    const ab = this.anchors.get(root);
+    if (own === undefined || !cl || !ab) return true;
+    for (const y of ab) if (y !== own && cl(own, y)) return false;
+    return true;
+  }
+
+  /** adds a face that is not a union-find member (an attached face) to the template of `root` */
+  absorb(root: number, i: number): void {
+    const t = this.template(root);
+    addScaled(t, this.faces[i].unit, this.faces[i].magnitude);
+    this.templates.set(root, t);
+    this.magSums[root] += this.faces[i].magnitude;
+  }
+
+  merge(ra: number, rb: number): number {
+    const ta = this.template(ra);
+    addScaled(ta, this.template(rb), 1);
+    const root = this.uf.union(ra, rb);
+    const other = root === ra ? rb : ra;
+    this.templates.set(root, ta);
+    this.templates.delete(other);
+    this.magSums[root] = this.magSums[ra] + this.magSums[rb];
+    const aa = this.anchors.get(ra);
+    const ab = this.anchors.get(rb);
+    if (aa || ab) {
+      this.anchors.set(root, new Set([...(aa ?? []), ...(ab ?? [])]));
+      this.anchors.delete(other);
+    }
+    return root;
+  }
+}
+
+/** positive-link edges of the graph (each unordered pair once), best link first */
+export function sortedPositiveEdges(faces: readonly ClusterFace[], graph: KnnGraph, params: ClusterParams): { a: Int32Array; b: Int32Array; score: Float64Array; order: Uint32Array } {
+  const a: number[] = [];
+  const b: number[] = [];
+  const score: number[] = [];
+  for (let r = 0; r < graph.nodes.length; r++) {
+    const i = graph.nodes[r];
+    for (let t = 0; t < graph.deg[r]; t++) {
+      const j = graph.nbr[r * graph.k + t];
+      const s = linkScore(graph.sim[r * graph.k + t], faces[i].quality, faces[j].quality, params);
+      if (s <= 0) continue;
+      a.push(Math.min(i, j));
+      b.push(Math.max(i, j));
+      score.push(s);
+    }
+  }
+  const A = Int32Array.from(a);
+  const B = Int32Array.from(b);
+  const S = Float64Array.from(score);
+  const order = Uint32Array.from(S.keys()).sort((x, y) => S[y] - S[x] || A[x] - A[y] || B[x] - B[y]);
+  return { a: A, b: B, score: S, order };
+}
+
+/** Greedy average-linkage merging along positive edges; a second pass retries refused edges. */
+function mergeAlongEdges(faces: readonly ClusterFace[], graph: KnnGraph, params: ClusterParams, groups: TemplateGroups): void {
+  const edges = sortedPositiveEdges(faces, graph, params);
+  let pending = Array.from(edges.order);
+  for (let pass = 0; pass < 2 && pending.length > 0; pass++) {
+    const refused: number[] = [];
+    let merged = 0;
+    for (const e of pending) {
+      const ra = groups.uf.find(edges.a[e]);
+      const rb = groups.uf.find(edges.b[e]);
+      if (ra === rb) continue;
+      if (groups.agreement(ra, rb) >= params.mergeThreshold && groups.allowed(ra, rb)) {
+        groups.merge(ra, rb);
+        merged++;
+      } else refused.push(e);
+    }
+    if (merged === 0) break;
+    pending = refused;
+  }
+}
+
+/**
+ * The cluster root a leftover face attaches to, or −1: best template-direction link among the
+ * clusters of its core neighbours, positive and ahead of the runner-up by `attachMargin`.
+ */
+function attachTarget(face: ClusterFace, self: number, index: UnitIndex, isClustered: Uint8Array, groups: TemplateGroups, params: ClusterParams): number {
+  const found = index.search(face.unit, params.k + 1);
+  const seen = new Set<number>();
+  let best = -1;
+  let bestCos = -Infinity;
+  let secondCos = -Infinity;
+  for (const j of found.labels) {
+    if (j === self || !isClustered[j]) continue;
+    const r = groups.uf.find(j);
+    if (seen.has(r)) continue;
+    seen.add(r);
+    if (!groups.attachAllowed(self, r)) continue;
+    const c = templateCosine(face.unit, groups.template(r));
+    if (c > bestCos || (c === bestCos && r < best)) {
+      secondCos = bestCos;
+      bestCos = c;
+      best = r;
+    } else if (c > secondCos) secondCos = c;
+  }
+  if (best < 0) return -1;
+  if (linkScore(bestCos, face.quality, 1, params) <= 0) return -1;
+  if (bestCos - secondCos < params.attachMargin) return -1;
+  return best;
+}

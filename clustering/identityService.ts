@@ -1,0 +1,348 @@
+import type { FaceDatabase, StoredFace, StoredIdentity } from '../indexers/types.ts';
+import { SCHEMA_VERSION } from '../schemas/face.ts';
+import type { IdentityEvent } from '../schemas/identityEvent.ts';
+import { clusterBatch } from './batch.ts';
+import { CorrectionState } from './corrections.ts';
+import { decideOnline, type IdentityStats, type OnlineContext, type OnlineDecision, type OnlineNeighbour } from './online.ts';
+import { qualityOf, type ClusterParams } from './params.ts';
+import { mapStableIds, newIdentityId } from './stableIds.ts';
+import type { ClusterFace } from './types.ts';
+import { toUnit } from './vec.ts';
+
+type Cause = IdentityEvent['cause'];
+
+export interface ReclusterResult {
+  events: IdentityEvent[];
+  /** identities holding faces after the recluster */
+  clusters: number;
+  /** snapshot faces in an identity / left unassigned */
+  assigned: number;
+  unassigned: number;
+  /** store sequence of the snapshot the batch clustering worked on */
+  snapshotSeq: number;
+  /** faces stored while the recluster ran, assigned online afterwards */
+  lateFaces: number;
+}
+
+/**
+ * Identities over a FaceDatabase: online assignment of new faces, batch recluster with stable ids,
+ * and user corrections (rename, merge, move a face, "different people"), each stored with
+ * `db.addCorrection` and honoured by every later online step and recluster. Every method records
+ * the identity events it causes with `db.appendIdentityEvents` and returns them.
+ *
+ * Concurrency: `recluster` clusters a SNAPSHOT — the kept faces present when it starts (store
+ * sequence `snapshotSeq`). It writes its result in one transaction; faces stored after the snapshot
+ * (by this process between steps, or by another writer) are not part of the batch and are assigned
+ * online right after, with the same rules as `assignNew`, so ingest never has to stop.
+ */
+export class IdentityService {
+  /** magnitude sums per identity (templates come from the store), kept current by this service */
+  private readonly magSums = new Map<string, number>();
+
+  constructor(
+    readonly db: FaceDatabase,
+    readonly params: ClusterParams,
+  ) {}
+
+  // ---------------------------------------------------------------- online
+
+  /** Online step for newly stored kept faces (already in the index). Faces already placed are skipped. */
+  assignNew(faceIds: string[]): IdentityEvent[] {
+    const events: IdentityEvent[] = [];
+    const corrections = this.corrections();
+    const ctx = this.context(corrections);
+    this.db.transaction(() => {
+      for (const id of faceIds) {
+        const stored = this.db.getFace(id);
+        if (!stored || !stored.kept || stored.identityId !== null) continue;
+        const pin = corrections.pinned.get(id);
+        if (pin !== undefined && this.db.getIdentity(pin)) {
+          this.assign(id, pin, 'online', events);
+          continue;
+        }
+        const face = this.toClusterFace(stored);
+        const decision = decideOnline(face, ctx);
+        this.applyDecision(face, decision, 'online', events);
+        if (decision.kind !== 'pending') this.retryPendingNear(face, ctx, events);
+      }
+      this.db.appendIdentityEvents(events);
+    });
+    return events;
+  }
+
+  // ---------------------------------------------------------------- batch
+
+  recluster(opts: { onProgress?: (done: number, total: number) => void } = {}): ReclusterResult {
+    const snapshotSeq = this.db.seq();
+    const stored = this.db.listFaces({ kept: true }).sort((a, b) => (a.faceId < b.faceId ? -1 : a.faceId > b.faceId ? 1 : 0));
+    const snapshotIds = new Set(stored.map((f) => f.faceId));
+    const corrections = this.corrections();
+    const identities = this.db.listIdentities();
+    const nameOf = new Map(identities.map((i) => [i.identityId, i.name]));
+    const apart = this.apartRule(corrections, nameOf);
+    const constrained = new Set([...corrections.constrainedIdentities(), ...identities.filter((i) => i.name).map((i) => i.identityId)]);
+    const faces = stored.map((f) => this.toClusterFace(f));
+    const anchor = (i: number): string | undefined => {
+      const f = stored[i];
+      const a = corrections.pinned.get(f.faceId) ?? f.identityId ?? undefined;
+      return a !== undefined && constrained.has(a) ? a : undefined;
+    };
+    const result = clusterBatch(faces, this.params, { constraints: { anchorOf: anchor, cannotLink: apart }, onProgress: opts.onProgress });
+    const clusters: string[][] = Array.from({ length: result.clusters }, () => []);
+    const unassigned: string[] = [];
+    result.labels.forEach((l, i) => (l >= 0 ? clusters[l].push(stored[i].faceId) : unassigned.push(stored[i].faceId)));
+    const mapping = mapStableIds({
+      clusters,
+      unassigned,
+      previous: new Map(stored.map((f) => [f.faceId, f.identityId])),
+      identities: identities.map((i) => ({ id: i.identityId, name: i.name })),
+      corrections,
+    });
+
+    const events: IdentityEvent[] = [];
+    this.db.transaction(() => {
+      const holders = new Map<string, string[]>();
+      for (const [f, id] of mapping.assignment) if (id !== null) holders.set(id, [...(holders.get(id) ?? []), f]);
+      for (const id of mapping.created) {
+        const members = holders.get(id);
+        if (!members || this.db.getIdentity(id)) continue;
+        this.db.createIdentity(id);
+        this.magSums.set(id, 0);
+        events.push(event('created', id, 'recluster', { faceId: [...members].sort()[0] }));
+      }
+      for (const [from, into] of mapping.mergedInto) {
+        if (this.db.getIdentity(into)) events.push(event('merged', into, 'recluster', { mergedFrom: [from] }));
+      }
+      for (const f of stored) {
+        const target = mapping.assignment.get(f.faceId) ?? null;
+        const current = this.db.getFace(f.faceId)?.identityId ?? null;
+        if (target === current) continue;
+        if (target === null) this.unassign(f.faceId, 'recluster', events);
+        else this.assign(f.faceId, target, 'recluster', events);
+      }
+      for (const id of [...mapping.mergedInto.keys(), ...mapping.removed]) {
+        if (!this.db.getIdentity(id)) continue;
+        this.db.deleteIdentityRow(id);
+        this.magSums.delete(id);
+        if (mapping.removed.includes(id)) events.push(event('deleted', id, 'recluster'));
+      }
+      this.db.appendIdentityEvents(events);
+    });
+    this.magSums.clear();
+
+    const late = this.db
+      .listFaces({ kept: true })
+      .filter((f) => !snapshotIds.has(f.faceId) && f.identityId === null)
+      .map((f) => f.faceId);
+    events.push(...this.assignNew(late));
+    const assigned = stored.filter((f) => mapping.assignment.get(f.faceId)).length;
+    const holding = new Set([...mapping.assignment.values()].filter((v): v is string => v !== null));
+    return { events, clusters: holding.size, assigned, unassigned: stored.length - assigned, snapshotSeq, lateFaces: late.length };
+  }
+
+  // ---------------------------------------------------------------- user corrections
+
+  rename(identityId: string, name: string | null): IdentityEvent[] {
+    const events = [event('renamed', identityId, 'user', { name })];
+    this.db.transaction(() => {
+      this.db.renameIdentity(identityId, name);
+      this.db.appendIdentityEvents(events);
+    });
+    return events;
+  }
+
+  /**
+   * Merge `from` into `into` (the user says they are one person). The moved faces are pinned to
+   * `into`, `from`'s cannot-link corrections carry over, and a name of `from` is kept when `into`
+   * has none. Refused when a stored correction says they are different people.
+   */
+  merge(into: string, from: string): IdentityEvent[] {
+    if (into === from) return [];
+    const a = this.requireIdentity(into);
+    const b = this.requireIdentity(from);
+    const corrections = this.corrections();
+    if (corrections.cannotLink(into, from)) throw new Error(`identities ${into} and ${from} are marked as different people`);
+    const events: IdentityEvent[] = [event('merged', into, 'user', { mergedFrom: [from] })];
+    this.db.transaction(() => {
+      for (const f of this.db.listFaces({ identityId: from })) {
+        this.db.addCorrection({ kind: 'face_pinned', faceId: f.faceId, identityId: into });
+        this.assign(f.faceId, into, 'user', events);
+      }
+      for (const [x, y] of corrections.cannotLinkPairs()) {
+        const other = x === from ? y : y === from ? x : null;
+        if (other !== null && other !== into) this.db.addCorrection({ kind: 'cannot_link', a: into, b: other });
+      }
+      if (!a.name && b.name) {
+        this.db.renameIdentity(into, b.name);
+        events.push(event('renamed', into, 'user', { name: b.name }));
+      }
+      this.db.deleteIdentityRow(from);
+      this.magSums.delete(from);
+      this.db.appendIdentityEvents(events);
+    });
+    return events;
+  }
+
+  /** Move a face to another identity, or out of its identity (null). Both are remembered. */
+  moveFace(faceId: string, toIdentityId: string | null): IdentityEvent[] {
+    const face = this.db.getFace(faceId);
+    if (!face) throw new Error(`no face ${faceId}`);
+    if (toIdentityId !== null) this.requireIdentity(toIdentityId);
+    const events: IdentityEvent[] = [];
+    this.db.transaction(() => {
+      if (face.identityId !== null && face.identityId !== toIdentityId) {
+        this.db.addCorrection({ kind: 'face_excluded', faceId, identityId: face.identityId });
+      }
+      if (toIdentityId !== null) {
+        this.db.addCorrection({ kind: 'face_pinned', faceId, identityId: toIdentityId });
+        this.assign(faceId, toIdentityId, 'user', events);
+      } else this.unassign(faceId, 'user', events);
+      this.db.appendIdentityEvents(events);
+    });
+    return events;
+  }
+
+  /** "These two are different people": never merged by any later online step or recluster. */
+  markDifferent(a: string, b: string): IdentityEvent[] {
+    if (a === b) throw new Error('an identity cannot be different from itself');
+    this.requireIdentity(a);
+    this.requireIdentity(b);
+    this.db.addCorrection({ kind: 'cannot_link', a, b });
+    return [];
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private corrections(): CorrectionState {
+    return new CorrectionState(this.db.listCorrections().map((c) => c.correction));
+  }
+
+  /** identities that must stay apart: cannot-link corrections, or two different user-given names */
+  private apartRule(corrections: CorrectionState, nameOf: Map<string, string | null>): (a: string, b: string) => boolean {
+    return (a, b) => {
+      if (a === b) return false;
+      if (corrections.cannotLink(a, b)) return true;
+      const na = nameOf.get(a);
+      const nb = nameOf.get(b);
+      return !!na && !!nb && na !== nb;
+    };
+  }
+
+  private context(corrections: CorrectionState): OnlineContext {
+    return {
+      params: this.params,
+      neighbours: (face, k) => this.neighbours(face, k),
+      identity: (id) => this.stats(id),
+      excluded: (faceId, identityId) => corrections.excluded(faceId, identityId),
+      cannotLink: (a, b) => {
+        const nameOf = (id: string) => this.db.getIdentity(id)?.name ?? null;
+        return this.apartRule(corrections, new Map([a, b].map((id) => [id, nameOf(id)])))(a, b);
+      },
+      face: (id) => {
+        const f = this.db.getFace(id);
+        return f ? this.toClusterFace(f) : undefined;
+      },
+    };
+  }
+
+  private toClusterFace(f: StoredFace): ClusterFace {
+    const { unit, magnitude } = toUnit(f.embedding);
+    return { id: f.faceId, unit, magnitude, quality: qualityOf(magnitude, this.params.qualityRange) };
+  }
+
+  private neighbours(face: ClusterFace, k: number): OnlineNeighbour[] {
+    const out: OnlineNeighbour[] = [];
+    for (const n of this.db.search(face.unit, k + 1)) {
+      if (n.faceId === face.id || out.length >= k) continue;
+      const f = this.db.getFace(n.faceId);
+      if (!f || !f.kept) continue;
+      out.push({ faceId: n.faceId, cos: n.similarity, quality: qualityOf(f.magnitude, this.params.qualityRange), identityId: f.identityId });
+    }
+    return out;
+  }
+
+  private stats(id: string): IdentityStats | undefined {
+    const identity = this.db.getIdentity(id);
+    if (!identity) return undefined;
+    let magSum = this.magSums.get(id);
+    if (magSum === undefined) {
+      magSum = this.db.listFaces({ kept: true, identityId: id }).reduce((s, f) => s + f.magnitude, 0);
+      this.magSums.set(id, magSum);
+    }
+    return { template: identity.template, magSum };
+  }
+
+  private applyDecision(face: ClusterFace, d: OnlineDecision, cause: Cause, events: IdentityEvent[]): void {
+    if (d.kind === 'pending') return;
+    if (d.kind === 'create') {
+      const members = [face.id, ...d.with.filter((id) => this.db.getFace(id)?.identityId === null)];
+      const id = newIdentityId(members, (x) => this.db.getIdentity(x) !== undefined);
+      this.db.createIdentity(id);
+      this.magSums.set(id, 0);
+      events.push(event('created', id, cause, { faceId: face.id }));
+      for (const m of members) this.assign(m, id, cause, events);
+      return;
+    }
+    const into = this.mergeTarget([d.identityId, ...d.merge]);
+    for (const from of [d.identityId, ...d.merge]) if (from !== into) this.mergeIdentities(into, from, cause, events);
+    this.assign(face.id, into, cause, events);
+  }
+
+  /** of identities about to merge, the one that survives: a named one, else the largest, else the first */
+  private mergeTarget(ids: string[]): string {
+    const rows = ids.map((id) => this.db.getIdentity(id)).filter((x): x is StoredIdentity => !!x);
+    const named = rows.find((r) => r.name);
+    if (named) return named.identityId;
+    return rows.reduce((best, r) => (r.faceCount > best.faceCount ? r : best), rows[0]).identityId;
+  }
+
+  private mergeIdentities(into: string, from: string, cause: Cause, events: IdentityEvent[]): void {
+    events.push(event('merged', into, cause, { mergedFrom: [from] }));
+    for (const f of this.db.listFaces({ identityId: from })) this.assign(f.faceId, into, cause, events);
+    this.db.deleteIdentityRow(from);
+    this.magSums.delete(from);
+  }
+
+  private assign(faceId: string, identityId: string, cause: Cause, events: IdentityEvent[]): void {
+    const f = this.db.getFace(faceId);
+    if (!f || f.identityId === identityId) return;
+    if (f.identityId !== null) this.bumpMagSum(f.identityId, -f.magnitude);
+    this.db.setFaceIdentity(faceId, identityId);
+    this.bumpMagSum(identityId, f.magnitude);
+    events.push(event('face_assigned', identityId, cause, { faceId }));
+  }
+
+  private unassign(faceId: string, cause: Cause, events: IdentityEvent[]): void {
+    const f = this.db.getFace(faceId);
+    if (!f || f.identityId === null) return;
+    this.bumpMagSum(f.identityId, -f.magnitude);
+    this.db.setFaceIdentity(faceId, null);
+    events.push(event('face_unassigned', f.identityId, cause, { faceId }));
+  }
+
+  private bumpMagSum(id: string, delta: number): void {
+    const m = this.magSums.get(id);
+    if (m !== undefined) this.magSums.set(id, m + delta);
+  }
+
+  private retryPendingNear(face: ClusterFace, ctx: OnlineContext, events: IdentityEvent[]): void {
+    for (const n of this.neighbours(face, this.params.k)) {
+      if (n.identityId !== null) continue;
+      const stored = this.db.getFace(n.faceId);
+      if (!stored || stored.identityId !== null) continue;
+      const pending = this.toClusterFace(stored);
+      const d = decideOnline(pending, ctx);
+      this.applyDecision(pending, d, 'online', events);
+    }
+  }
+
+  private requireIdentity(id: string): StoredIdentity {
+    const i = this.db.getIdentity(id);
+    if (!i) throw new Error(`no identity ${id}`);
+    return i;
+  }
+}
+
+function event(type: IdentityEvent['type'], identityId: string, cause: Cause, extra: Partial<IdentityEvent> = {}): IdentityEvent {
+  return { v: SCHEMA_VERSION, type, identityId, cause, at: new Date().toISOString(), ...extra } as IdentityEvent;
+}

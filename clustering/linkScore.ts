@@ -1,0 +1,60 @@
+import type { ClusterParams } from './params.ts';
+import { dot, norm } from './vec.ts';
+
+/**
+ * # Quality-aware link score
+ *
+ * MagFace makes a face's feature norm (magnitude) grow with how recognisable the face is; the
+ * manifest maps it to a quality q ∈ [0, 1]. A link between faces i and j scores
+ *
+ *     link(i, j) = cos(i, j) − τ − μ · (1 − min(q_i, q_j))
+ *
+ * and is evidence for "same person" when link > 0.
+ * - τ (`linkThreshold`) is the model's verification threshold for good faces
+ *   (manifest `thresholds.sameIdentityCosine`): two high-quality faces (q = 1) link exactly when
+ *   cos > τ, so a high-quality pair is taken at face value.
+ * - μ (`lowQualityMargin`, default τ/4) is the extra cosine demanded per unit of missing quality at
+ *   the WEAKER end: a link is only as trustworthy as its worse face. Degraded faces drift towards a
+ *   common "blurry face" direction and scatter around their identity, so a high cosine involving
+ *   one is weaker evidence; with q = 0 a link needs cos > τ + μ.
+ * - Links also carry a trust `min(q_i, q_j)`; links with trust below `coreQuality` (default 0.2)
+ *   are never used to merge two groups: a low-quality face may JOIN an identity, never BRIDGE two.
+ *   Clustering runs on core faces only (q ≥ coreQuality); the others are attached afterwards to
+ *   their single best identity, one face at a time, so neither one low-quality face nor a chain of
+ *   them can connect two identities.
+ * - An identity's template is the sum of its faces' raw features, T = Σ a_k u_k (a = magnitude,
+ *   u = unit direction), i.e. the magnitude-weighted mean direction. Two groups A, B merge only if
+ *   their template agreement
+ *
+ *         agree(A, B) = T_A · T_B / (M_A · M_B),   M = Σ a_k
+ *
+ *   (= the magnitude-weighted mean pairwise cosine between A and B, an average linkage where good
+ *   faces count more) reaches `mergeThreshold` (default τ). A single strong edge therefore cannot
+ *   chain two groups whose members disagree on average.
+ * - A non-core face attaches to the identity whose template direction T/|T| gives it the best link
+ *   score link(face, template) with the template taken as quality 1, if that score is > 0 and beats
+ *   the runner-up identity by `attachMargin` (default τ/10); otherwise it stays unassigned.
+ *
+ * Defaults are derived from the manifest (τ, magnitude range); per-model overrides may be given in
+ * the manifest's optional `clustering` block.
+ */
+export function linkScore(cos: number, qa: number, qb: number, p: Pick<ClusterParams, 'linkThreshold' | 'lowQualityMargin'>): number {
+  return cos - p.linkThreshold - p.lowQualityMargin * (1 - Math.min(qa, qb));
+}
+
+/** Trust of a link: the quality of its weaker end. Links below `coreQuality` trust never bridge. */
+export function linkTrust(qa: number, qb: number): number {
+  return Math.min(qa, qb);
+}
+
+/** Magnitude-weighted mean pairwise cosine between two groups, from their templates. */
+export function templateAgreement(ta: Float32Array, magSumA: number, tb: Float32Array, magSumB: number): number {
+  if (magSumA <= 0 || magSumB <= 0) return -1;
+  return dot(ta, tb) / (magSumA * magSumB);
+}
+
+/** Cosine between a unit face direction and a template's direction. */
+export function templateCosine(unit: Float32Array, template: Float32Array): number {
+  const n = norm(template);
+  return n > 0 ? dot(unit, template) / n : -1;
+}

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { clusterBatch } from './batch.ts';
+import { evaluate } from './metrics.ts';
+import { OnlineClusterer, decideOnline, type OnlineContext, type OnlineNeighbour } from './online.ts';
+import { clusterParamsFromManifest, qualityOf } from './params.ts';
+import { testEmbedderManifest, referenceCrops } from './testUtil.ts';
+import type { ClusterFace } from './types.ts';
+import { generateSynthetic } from '../bench/synthetic.ts';
+
+const params = clusterParamsFromManifest(testEmbedderManifest());
+
+describe('online assignment', () => {
+  it('stays close to batch clustering on synthetic data with many low-quality faces (BCubed F ≥ 0.95)', () => {
+    const set = generateSynthetic({ seed: 11, identities: 150, lowQualityShare: 0.33, dim: 128 });
+    const batch = clusterBatch(set.faces, params).labels;
+    const online = new OnlineClusterer(params, 128);
+    for (const f of set.faces) online.add(f);
+    const labels = online.labels(set.faces.map((f) => f.id));
+    expect(set.faces.length).toBeGreaterThan(1000);
+    expect(evaluate(batch, labels).bcubed.f).toBeGreaterThanOrEqual(0.95);
+    expect(evaluate(set.truth, labels).bcubed.f).toBeGreaterThan(0.8);
+  });
+
+  it('recovers the real crops identities one face at a time', () => {
+    const { faces, truth } = referenceCrops(params.qualityRange);
+    const online = new OnlineClusterer(params, faces[0].unit.length);
+    for (const f of faces) online.add(f);
+    expect(evaluate(truth, online.labels(faces.map((f) => f.id))).bcubed.f).toBeGreaterThanOrEqual(0.9);
+  });
+
+  describe('decisions', () => {
+    const dim = 4;
+    const unit = (v: number[]) => Float32Array.from(v, (x) => x / Math.hypot(...v));
+    const mag = (q: number) => params.qualityRange[0] + q * (params.qualityRange[1] - params.qualityRange[0]);
+    const mk = (id: string, v: number[], q: number): ClusterFace => ({ id, unit: unit(v), magnitude: mag(q), quality: qualityOf(mag(q), params.qualityRange) });
+    const identities = new Map<string, { template: Float32Array; magSum: number }>();
+    const template = (faces: ClusterFace[]) => {
+      const t = new Float32Array(dim);
+      for (const f of faces) for (let i = 0; i < dim; i++) t[i] += f.unit[i] * f.magnitude;
+      return { template: t, magSum: faces.reduce((s, f) => s + f.magnitude, 0) };
+    };
+    const a = [mk('a1', [1, 0.1, 0, 0], 0.9), mk('a2', [1, -0.1, 0, 0], 0.9)];
+    const b = [mk('b1', [0, 0, 1, 0.1], 0.9), mk('b2', [0, 0, 1, -0.1], 0.9)];
+    identities.set('A', template(a));
+    identities.set('B', template(b));
+    const ctx = (nbrs: OnlineNeighbour[], cannot = false, excluded = false): OnlineContext => ({
+      params,
+      neighbours: () => nbrs,
+      identity: (id) => identities.get(id),
+      excluded: () => excluded,
+      cannotLink: () => cannot,
+      face: () => undefined,
+    });
+    const n = (f: ClusterFace, id: string | null, to: ClusterFace): OnlineNeighbour => ({
+      faceId: f.id,
+      identityId: id,
+      quality: f.quality,
+      cos: f.unit.reduce((s, x, i) => s + x * to.unit[i], 0),
+    });
+
+    it('a good face joins its identity', () => {
+      const f = mk('x', [1, 0, 0, 0.05], 0.9);
+      expect(decideOnline(f, ctx([n(a[0], 'A', f), n(a[1], 'A', f)]))).toMatchObject({ kind: 'join', identityId: 'A', merge: [] });
+    });
+
+    it('a good face with no match is pending until a second one arrives, then they create an identity', () => {
+      const f = mk('x', [0, 1, 0, 0], 0.9);
+      expect(decideOnline(f, ctx([]))).toEqual({ kind: 'pending' });
+      const g = mk('y', [0, 1, 0.05, 0], 0.9);
+      expect(decideOnline(g, ctx([n(f, null, g)]))).toEqual({ kind: 'create', with: ['x'] });
+    });
+
+    it('a low-quality face never creates an identity, and may not be placed when its only link is weak', () => {
+      const f = mk('x', [0, 1, 0, 0], 0.9);
+      const low = mk('l', [0, 1, 0.05, 0], 0.05);
+      expect(decideOnline(low, ctx([n(f, null, low)]))).toEqual({ kind: 'pending' });
+    });
+
+    it('a face excluded by the user from an identity does not go back', () => {
+      const f = mk('x', [1, 0, 0, 0.05], 0.9);
+      expect(decideOnline(f, ctx([n(a[0], 'A', f)], false, true)).kind).not.toBe('join');
+    });
+
+    it('strong high-quality links to two agreeing identities merge them, unless a correction forbids it', () => {
+      const a2 = [mk('c1', [1, 0, 0.1, 0], 0.9), mk('c2', [1, 0, -0.1, 0], 0.9)];
+      identities.set('A2', template(a2));
+      const f = mk('x', [1, 0, 0, 0], 0.95);
+      const nbrs = [n(a[0], 'A', f), n(a2[0], 'A2', f)];
+      const d = decideOnline(f, ctx(nbrs));
+      expect(d.kind).toBe('join');
+      expect(d.kind === 'join' ? [d.identityId, ...d.merge].sort() : []).toEqual(['A', 'A2']);
+      expect(decideOnline(f, ctx(nbrs, true))).toMatchObject({ kind: 'join', merge: [] });
+      // the same links from a low-quality face never merge
+      const low = mk('l', [1, 0, 0, 0], 0.05);
+      const dl = decideOnline(low, ctx([n(a[0], 'A', low), n(a2[0], 'A2', low)]));
+      expect(dl.kind === 'join' ? dl.merge : []).toEqual([]);
+      identities.delete('A2');
+    });
+
+    it('a face halfway between two identities does not merge them', () => {
+      const f = mk('x', [1, 0, 1, 0], 0.95);
+      const d = decideOnline(f, ctx([n(a[0], 'A', f), n(b[0], 'B', f)]));
+      expect(d.kind === 'join' ? d.merge : []).toEqual([]);
+    });
+  });
+});

@@ -1,0 +1,235 @@
+import type { ClusterParams } from './params.ts';
+import type { ClusterFace } from './types.ts';
+import { linkScore, templateAgreement, templateCosine } from './linkScore.ts';
+import { UnitIndex } from './knnGraph.ts';
+import { addScaled, dot } from './vec.ts';
+
+/** A neighbour of a new face, as the online step needs it. */
+export interface OnlineNeighbour {
+  faceId: string;
+  cos: number;
+  quality: number;
+  /** null: the neighbour is pending (not in an identity yet) */
+  identityId: string | null;
+}
+
+export interface IdentityStats {
+  /** sum of the raw features of its faces */
+  template: Float32Array;
+  /** sum of their magnitudes */
+  magSum: number;
+}
+
+/** What the online step can ask of the store it runs against (in memory, or the FaceDatabase). */
+export interface OnlineContext {
+  params: ClusterParams;
+  /** up to k nearest other faces already seen, best first */
+  neighbours(face: ClusterFace, k: number): OnlineNeighbour[];
+  identity(identityId: string): IdentityStats | undefined;
+  /** the user moved this face out of this identity: never put it back */
+  excluded(faceId: string, identityId: string): boolean;
+  /** the two identities must never merge (cannot-link, or two different user-given names) */
+  cannotLink(a: string, b: string): boolean;
+  /** unit vector and magnitude of a (pending) face by id */
+  face(faceId: string): ClusterFace | undefined;
+}
+
+export type OnlineDecision =
+  /** join `identityId`; first merge `merge` into it (strong high-quality links to several identities) */
+  | { kind: 'join'; identityId: string; merge: string[]; via: 'link' | 'attach' }
+  /** start a new identity from this face and the pending faces `with` */
+  | { kind: 'create'; with: string[] }
+  /** not enough evidence yet: keep the face unassigned until more faces arrive (or a recluster) */
+  | { kind: 'pending' };
+
+/**
+ * The online step for one new kept face, mirroring the batch rules (linkScore.ts):
+ * 1. a core face (quality ≥ coreQuality) JOINS the identity with the best template agreement among
+ *    identities it has positive links to, if that agreement reaches mergeThreshold; other identities
+ *    it agrees with that also agree with the target (and no correction forbids it) are MERGED in;
+ * 2. a core face with positive, agreeing links to enough pending core faces CREATES an identity with
+ *    them (at least minClusterSize faces);
+ * 3. any face ATTACHES to the best identity by template direction when the link is positive and
+ *    ahead of the runner-up by attachMargin (a low-quality face can only ever do this: join, not bridge);
+ * 4. otherwise the face is PENDING.
+ */
+export function decideOnline(face: ClusterFace, ctx: OnlineContext): OnlineDecision {
+  const p = ctx.params;
+  if (face.magnitude < p.dropBelowMagnitude) return { kind: 'pending' };
+  const nbrs = ctx.neighbours(face, p.k);
+  const core = face.quality >= p.coreQuality;
+  if (core) {
+    const joined = strongJoin(face, nbrs, ctx);
+    if (joined) return joined;
+    const group = pendingGroup(face, nbrs, ctx);
+    if (group.length + 1 >= p.minClusterSize) return { kind: 'create', with: group };
+  }
+  const attached = attachTo(face, nbrs, ctx);
+  if (attached) return { kind: 'join', identityId: attached, merge: [], via: 'attach' };
+  return { kind: 'pending' };
+}
+
+function faceAgreement(face: ClusterFace, s: IdentityStats): number {
+  return s.magSum > 0 ? dot(face.unit, s.template) / s.magSum : -1;
+}
+
+function strongJoin(face: ClusterFace, nbrs: OnlineNeighbour[], ctx: OnlineContext): OnlineDecision | null {
+  const p = ctx.params;
+  const agree = new Map<string, number>();
+  for (const n of nbrs) {
+    if (n.identityId === null || agree.has(n.identityId) || n.quality < p.coreQuality) continue;
+    if (linkScore(n.cos, face.quality, n.quality, p) <= 0 || ctx.excluded(face.id, n.identityId)) continue;
+    const s = ctx.identity(n.identityId);
+    if (s) agree.set(n.identityId, faceAgreement(face, s));
+  }
+  const strong = [...agree].filter(([, a]) => a >= p.mergeThreshold).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
+  if (strong.length === 0) return null;
+  const target = strong[0][0];
+  const merge: string[] = [];
+  const t = ctx.identity(target)!;
+  for (const [id] of strong.slice(1)) {
+    const s = ctx.identity(id)!;
+    if (templateAgreement(t.template, t.magSum, s.template, s.magSum) < p.mergeThreshold) continue;
+    if ([target, ...merge].some((m) => ctx.cannotLink(m, id))) continue;
+    merge.push(id);
+  }
+  return { kind: 'join', identityId: target, merge, via: 'link' };
+}
+
+function pendingGroup(face: ClusterFace, nbrs: OnlineNeighbour[], ctx: OnlineContext): string[] {
+  const p = ctx.params;
+  const group: string[] = [];
+  for (const n of nbrs) {
+    if (n.identityId !== null || n.quality < p.coreQuality) continue;
+    if (linkScore(n.cos, face.quality, n.quality, p) <= 0 || n.cos < p.mergeThreshold) continue;
+    group.push(n.faceId);
+  }
+  return group;
+}
+
+function attachTo(face: ClusterFace, nbrs: OnlineNeighbour[], ctx: OnlineContext): string | null {
+  const p = ctx.params;
+  let best: string | null = null;
+  let bestCos = -Infinity;
+  let secondCos = -Infinity;
+  const seen = new Set<string>();
+  for (const n of nbrs) {
+    const id = n.identityId;
+    if (id === null || seen.has(id)) continue;
+    seen.add(id);
+    if (ctx.excluded(face.id, id)) continue;
+    const s = ctx.identity(id);
+    if (!s) continue;
+    const c = templateCosine(face.unit, s.template);
+    if (c > bestCos || (c === bestCos && best !== null && id < best)) {
+      secondCos = bestCos;
+      bestCos = c;
+      best = id;
+    } else if (c > secondCos) secondCos = c;
+  }
+  if (best === null || linkScore(bestCos, face.quality, 1, p) <= 0 || bestCos - secondCos < p.attachMargin) return null;
+  return best;
+}
+
+/**
+ * In-memory online clusterer (used by the benchmark and tests; IdentityService runs the same
+ * `decideOnline` against the FaceDatabase). After a face lands in an identity, the pending faces
+ * among its neighbours are re-examined once: new evidence may now place them.
+ */
+export class OnlineClusterer {
+  private readonly index: UnitIndex;
+  private readonly faces: ClusterFace[] = [];
+  private readonly byId = new Map<string, number>();
+  readonly identityOf = new Map<string, string | null>();
+  private readonly identities = new Map<string, IdentityStats & { members: Set<string> }>();
+  private nextId = 0;
+  private readonly ctx: OnlineContext;
+
+  constructor(
+    readonly params: ClusterParams,
+    dim: number,
+  ) {
+    this.index = new UnitIndex(dim, 1024, { M: params.M, efConstruction: params.efConstruction, ef: params.ef, seed: params.seed });
+    this.ctx = {
+      params,
+      neighbours: (face, k) => this.neighbours(face, k),
+      identity: (id) => this.identities.get(id),
+      excluded: () => false,
+      cannotLink: () => false,
+      face: (id) => {
+        const i = this.byId.get(id);
+        return i === undefined ? undefined : this.faces[i];
+      },
+    };
+  }
+
+  add(face: ClusterFace): OnlineDecision {
+    const decision = decideOnline(face, this.ctx);
+    const label = this.faces.length;
+    this.faces.push(face);
+    this.byId.set(face.id, label);
+    this.identityOf.set(face.id, null);
+    this.index.add(face.unit, label);
+    this.apply(face, decision);
+    if (decision.kind !== 'pending') this.retryPendingNear(face);
+    return decision;
+  }
+
+  /** identity label per face id (null = pending) */
+  labels(ids: readonly string[]): (string | null)[] {
+    return ids.map((id) => this.identityOf.get(id) ?? null);
+  }
+
+  private neighbours(face: ClusterFace, k: number): OnlineNeighbour[] {
+    const found = this.index.search(face.unit, k + 1);
+    const out: OnlineNeighbour[] = [];
+    for (let t = 0; t < found.labels.length && out.length < k; t++) {
+      const f = this.faces[found.labels[t]];
+      if (f.id === face.id) continue;
+      out.push({ faceId: f.id, cos: found.cos[t], quality: f.quality, identityId: this.identityOf.get(f.id) ?? null });
+    }
+    return out;
+  }
+
+  private apply(face: ClusterFace, d: OnlineDecision): void {
+    if (d.kind === 'pending') return;
+    if (d.kind === 'create') {
+      const id = `o${this.nextId++}`;
+      this.identities.set(id, { template: new Float32Array(face.unit.length), magSum: 0, members: new Set() });
+      for (const fid of [face.id, ...d.with]) if (this.identityOf.get(fid) === null) this.assign(fid, id);
+      return;
+    }
+    for (const from of d.merge) this.mergeInto(d.identityId, from);
+    this.assign(face.id, d.identityId);
+  }
+
+  private assign(faceId: string, id: string): void {
+    const f = this.faces[this.byId.get(faceId)!];
+    const s = this.identities.get(id)!;
+    addScaled(s.template, f.unit, f.magnitude);
+    s.magSum += f.magnitude;
+    s.members.add(faceId);
+    this.identityOf.set(faceId, id);
+  }
+
+  private mergeInto(into: string, from: string): void {
+    const a = this.identities.get(into)!;
+    const b = this.identities.get(from)!;
+    addScaled(a.template, b.template, 1);
+    a.magSum += b.magSum;
+    for (const m of b.members) {
+      a.members.add(m);
+      this.identityOf.set(m, into);
+    }
+    this.identities.delete(from);
+  }
+
+  private retryPendingNear(face: ClusterFace): void {
+    for (const n of this.neighbours(face, this.params.k)) {
+      if (n.identityId !== null || this.identityOf.get(n.faceId) !== null) continue;
+      const pending = this.faces[this.byId.get(n.faceId)!];
+      const d = decideOnline(pending, this.ctx);
+      if (d.kind !== 'pending') this.apply(pending, d);
+    }
+  }
+}

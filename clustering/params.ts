@@ -1,0 +1,86 @@
+/**
+ * Clustering parameters. Every cosine threshold here is model-dependent, so defaults are derived
+ * from the embedder's manifest (`clusterParamsFromManifest`): the manifest's verification
+ * threshold and magnitude calibration. The only constants in code are ratios/quality levels, which
+ * are model-independent because quality is already calibrated to 0..1 by the manifest.
+ */
+export interface ClusterParams {
+  /** τ: cosine at which two good faces are the same person (manifest `thresholds.sameIdentityCosine`). */
+  linkThreshold: number;
+  /** μ: extra cosine a link must show per unit of missing quality at its weaker end. */
+  lowQualityMargin: number;
+  /** Faces with quality ≥ this are "core": only they may create identities and merge clusters. */
+  coreQuality: number;
+  /** Template agreement (magnitude-weighted mean pairwise cosine) needed to merge two clusters. */
+  mergeThreshold: number;
+  /** A non-core face attaches only if its best identity beats the runner-up by this cosine margin. */
+  attachMargin: number;
+  /** Clusters smaller than this are not identities: their faces stay unassigned (pending online). */
+  minClusterSize: number;
+  /** Magnitude below which a face is dropped (manifest `quality.dropBelowMagnitude`). */
+  dropBelowMagnitude: number;
+  /** Magnitude range mapped to quality 0..1 (manifest `quality.magnitudeRange`). */
+  qualityRange: [number, number];
+  /** Neighbours per face in the kNN graph / online search. */
+  k: number;
+  /** HNSW search breadth (≥ k). */
+  ef: number;
+  /** HNSW graph degree and build breadth for in-memory graphs. */
+  M: number;
+  efConstruction: number;
+  /** Seed for everything random (HNSW levels, tie-breaking orders). */
+  seed: number;
+}
+
+/** The parts of an embedder manifest clustering needs (structurally compatible with pipeline/models.ts). */
+export interface EmbedderCalibration {
+  quality: { dropBelowMagnitude: number; magnitudeRange: [number, number] | number[] };
+  thresholds?: { sameIdentityCosine?: number };
+  /** optional per-model overrides of any clustering parameter */
+  clustering?: Partial<ClusterParams>;
+}
+
+/** Ratios used to derive defaults from τ; documented in clustering/README-level docs (linkScore.ts). */
+const LOW_QUALITY_MARGIN_PER_TAU = 0.25;
+const MERGE_THRESHOLD_PER_TAU = 1.0;
+const ATTACH_MARGIN_PER_TAU = 0.1;
+
+export function clusterParamsFromManifest(manifest: EmbedderCalibration, overrides: Partial<ClusterParams> = {}): ClusterParams {
+  const tau = manifest.thresholds?.sameIdentityCosine;
+  if (tau === undefined) throw new Error('embedder manifest has no thresholds.sameIdentityCosine: clustering needs a link threshold');
+  const [lo, hi] = manifest.quality.magnitudeRange;
+  const params: ClusterParams = {
+    linkThreshold: tau,
+    lowQualityMargin: LOW_QUALITY_MARGIN_PER_TAU * tau,
+    coreQuality: 0.2,
+    mergeThreshold: MERGE_THRESHOLD_PER_TAU * tau,
+    attachMargin: ATTACH_MARGIN_PER_TAU * tau,
+    minClusterSize: 2,
+    dropBelowMagnitude: manifest.quality.dropBelowMagnitude,
+    qualityRange: [lo, hi],
+    k: 16,
+    ef: 128,
+    M: 16,
+    efConstruction: 100,
+    seed: 1,
+    ...manifest.clustering,
+    ...overrides,
+  };
+  validateParams(params);
+  return params;
+}
+
+export function validateParams(p: ClusterParams): void {
+  const [lo, hi] = p.qualityRange;
+  if (!(hi > lo)) throw new Error(`qualityRange must be [lo, hi] with hi > lo, got [${lo}, ${hi}]`);
+  if (!(p.k >= 1)) throw new Error(`k must be ≥ 1, got ${p.k}`);
+  if (!(p.coreQuality >= 0 && p.coreQuality <= 1)) throw new Error(`coreQuality must be in 0..1, got ${p.coreQuality}`);
+  if (!(p.minClusterSize >= 1)) throw new Error(`minClusterSize must be ≥ 1, got ${p.minClusterSize}`);
+}
+
+/** quality = clamp((magnitude − lo) / (hi − lo), 0, 1): the manifest's calibration. */
+export function qualityOf(magnitude: number, range: readonly [number, number] | readonly number[]): number {
+  const [lo, hi] = range;
+  const q = (magnitude - lo) / (hi - lo);
+  return q < 0 ? 0 : q > 1 ? 1 : q;
+}

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import type { CorrectionState } from './corrections.ts';
+
+/** Deterministic id of a new identity: from the smallest face id of its first faces. */
+export function newIdentityId(faceIds: readonly string[], taken?: (id: string) => boolean): string {
+  const smallest = [...faceIds].sort()[0] ?? '';
+  const base = 'id_' + createHash('sha256').update(smallest).digest('hex').slice(0, 16);
+  if (!taken) return base;
+  let id = base;
+  for (let i = 2; taken(id); i++) id = `${base}_${i}`;
+  return id;
+}
+
+export interface ExistingIdentity {
+  id: string;
+  name: string | null;
+}
+
+export interface StableIdInput {
+  /** new clusters, as face ids */
+  clusters: readonly (readonly string[])[];
+  /** faces given to the clustering that it left unassigned */
+  unassigned: readonly string[];
+  /** identity of each face before the recluster */
+  previous: ReadonlyMap<string, string | null>;
+  identities: readonly ExistingIdentity[];
+  corrections: CorrectionState;
+}
+
+export interface StableIdResult {
+  /** new identity of every face given (null = unassigned) */
+  assignment: Map<string, string | null>;
+  /** clusters mapped onto an existing identity id */
+  kept: string[];
+  /** identities to create (new ids) */
+  created: string[];
+  /** old identity → the identity its faces mostly went to (it disappears: a merge) */
+  mergedInto: Map<string, string>;
+  /** old unnamed identities that disappear without their faces going anywhere */
+  removed: string[];
+}
+
+/**
+ * Maps new clusters onto existing identity ids so ids and names survive a recluster:
+ * - candidate (cluster, old identity) pairs are ranked named identities first, then by overlap
+ *   (faces the cluster shares with the identity), then by id; each cluster and each old identity is
+ *   used at most once (greedy, deterministic);
+ * - clusters with no old identity get `newIdentityId` of their faces;
+ * - corrections win: pinned faces go to the identity the user put them in; a face never lands in an
+ *   identity it was moved out of (it is left unassigned instead);
+ * - an old identity no cluster maps to is merged into the identity most of its faces went to, or
+ *   removed (unnamed) — a named identity is never removed: it stays, possibly empty.
+ */
+export function mapStableIds(input: StableIdInput): StableIdResult {
+  const named = new Map(input.identities.map((i) => [i.id, i.name !== null && i.name !== '']));
+  const exists = new Set(input.identities.map((i) => i.id));
+  const pairs: { c: number; id: string; overlap: number }[] = [];
+  input.clusters.forEach((faces, c) => {
+    const overlap = new Map<string, number>();
+    for (const f of faces) {
+      const old = input.corrections.pinned.get(f) ?? input.previous.get(f);
+      if (old && exists.has(old)) overlap.set(old, (overlap.get(old) ?? 0) + 1);
+    }
+    for (const [id, n] of overlap) pairs.push({ c, id, overlap: n });
+  });
+  pairs.sort((x, y) => Number(named.get(y.id)) - Number(named.get(x.id)) || y.overlap - x.overlap || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0) || x.c - y.c);
+  const clusterId = new Array<string | undefined>(input.clusters.length);
+  const used = new Set<string>();
+  for (const { c, id } of pairs) {
+    if (clusterId[c] !== undefined || used.has(id)) continue;
+    clusterId[c] = id;
+    used.add(id);
+  }
+  const kept = [...used];
+  const created: string[] = [];
+  const taken = (id: string) => exists.has(id) || used.has(id);
+  input.clusters.forEach((faces, c) => {
+    if (clusterId[c] !== undefined) return;
+    const id = newIdentityId(faces, taken);
+    clusterId[c] = id;
+    used.add(id);
+    created.push(id);
+  });
+
+  const assignment = new Map<string, string | null>();
+  input.clusters.forEach((faces, c) => {
+    for (const f of faces) assignment.set(f, clusterId[c]!);
+  });
+  for (const f of input.unassigned) assignment.set(f, null);
+  for (const [f, target] of assignment) {
+    const pin = input.corrections.pinned.get(f);
+    if (pin !== undefined && exists.has(pin)) assignment.set(f, pin);
+    else if (target !== null && input.corrections.excluded(f, target)) assignment.set(f, null);
+  }
+
+  const mergedInto = new Map<string, string>();
+  const removed: string[] = [];
+  for (const { id } of input.identities) {
+    if (used.has(id) || named.get(id)) continue;
+    const destinations = new Map<string, number>();
+    for (const [f, old] of input.previous) {
+      if (old !== id) continue;
+      const now = assignment.get(f);
+      if (now) destinations.set(now, (destinations.get(now) ?? 0) + 1);
+    }
+    const best = [...destinations].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0];
+    if (best) mergedInto.set(id, best[0]);
+    else removed.push(id);
+  }
+  return { assignment, kept, created, mergedInto, removed };
+}

@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EmbedderCalibration } from './params.ts';
+import type { ClusterFace } from './types.ts';
+import { qualityOf } from './params.ts';
+import { toUnit } from './vec.ts';
+
+/** Test helpers: the shared fixtures, found relative to the repository root (../shared). */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const sharedDir = path.resolve(repoRoot, '../shared');
+
+export function testEmbedderManifest(): EmbedderCalibration & { name: string; embeddingDim: number } {
+  const m = JSON.parse(readFileSync(path.join(sharedDir, 'models', 'manifest.json'), 'utf8')) as {
+    models: (EmbedderCalibration & { task: string; name: string; embeddingDim: number })[];
+  };
+  const e = m.models.find((x) => x.task === 'embedder');
+  if (!e) throw new Error('no embedder in the shared models manifest');
+  return e;
+}
+
+/** The 40 real crops (8 identities × 5) embedded by the reference pipeline. */
+export function referenceCrops(range: readonly number[]): { faces: ClusterFace[]; truth: string[]; raw: number[][] } {
+  const ref = JSON.parse(readFileSync(path.join(sharedDir, 'fixtures', 'reference', 'mobilefacenet-crops.json'), 'utf8')) as {
+    faces: { file: string; identity: string; embedding: number[] }[];
+  };
+  const faces = ref.faces.map((f) => {
+    const { unit, magnitude } = toUnit(f.embedding);
+    return { id: f.file, unit, magnitude, quality: qualityOf(magnitude, range) };
+  });
+  return { faces, truth: ref.faces.map((f) => f.identity), raw: ref.faces.map((f) => f.embedding) };
+}

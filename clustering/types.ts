@@ -1,0 +1,27 @@
+/** One face as the clustering algorithms see it. */
+export interface ClusterFace {
+  id: string;
+  /** unit-length direction of the raw feature (who) */
+  unit: Float32Array;
+  /** L2 norm of the raw feature (how sure) */
+  magnitude: number;
+  /** magnitude mapped through the manifest calibration to 0..1 */
+  quality: number;
+}
+
+/** Result of clustering N faces: label per face index, -1 = unassigned. */
+export interface Clustering {
+  labels: Int32Array;
+  clusters: number;
+}
+
+/**
+ * Constraints from user corrections, in terms of face indices:
+ * - anchors: faces that carry an identity whose clusters must stay apart from some other identity's
+ *   (cannot-link pairs, or two differently-named identities);
+ * - cannotLink: pairs of anchor labels that must never end up in one cluster.
+ */
+export interface ClusterConstraints {
+  anchorOf?: (faceIndex: number) => string | undefined;
+  cannotLink?: (anchorA: string, anchorB: string) => boolean;
+}

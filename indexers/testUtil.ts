@@ -1,0 +1,70 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { faceIdFor, type FaceRecord } from '../schemas/face.ts';
+
+/** Deterministic pseudo-random generator (mulberry32), so test data is the same on every run. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A random raw feature of the given dimension with magnitude in [10, 30). */
+export function randomFeature(rand: () => number, dim: number): number[] {
+  const v = Array.from({ length: dim }, () => gaussian(rand));
+  const norm = Math.hypot(...v);
+  const magnitude = 10 + 20 * rand();
+  return v.map((x) => (x / norm) * magnitude);
+}
+
+export function gaussian(rand: () => number): number {
+  const u = Math.max(rand(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+}
+
+/** A face record as the pipeline would produce it. */
+export function faceRecord(photoId: string, faceIndex: number, embedding: number[], modelId: string, kept = true): FaceRecord {
+  const bbox: [number, number, number, number] = [faceIndex * 100, 10, 80, 80];
+  const magnitude = Math.hypot(...embedding);
+  return {
+    v: 1,
+    faceId: faceIdFor(photoId, modelId, bbox),
+    photoId,
+    faceIndex,
+    bbox,
+    landmarks: [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+      [7, 8],
+      [9, 10],
+    ],
+    score: 0.9,
+    embedding,
+    magnitude,
+    quality: kept ? 0.8 : 0.1,
+    kept,
+    reason: kept ? undefined : 'low_magnitude',
+    modelId,
+  };
+}
+
+export function tempDataDir(prefix = 'facepipe-index-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A logger that records its lines (the database's log lines are part of its contract). */
+export function recordingLogger(): { lines: { level: string; msg: string; obj: object }[]; info: (o: object, m: string) => void; warn: (o: object, m: string) => void } {
+  const lines: { level: string; msg: string; obj: object }[] = [];
+  return {
+    lines,
+    info: (obj, msg) => lines.push({ level: 'info', msg, obj }),
+    warn: (obj, msg) => lines.push({ level: 'warn', msg, obj }),
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * Face alignment: the least-squares similarity transform (rotation, uniform scale, translation,
+ * no reflection) from 5 landmarks to a template, and a bilinear warp with OpenCV `warpAffine`
+ * conventions (integer coordinates are pixel centres, samples outside the image count as 0,
+ * results rounded to uint8). Pure functions.
+ */
+
+export type Point = readonly [number, number];
+
+/** T(p) = [[a, -b], [b, a]]·p + [tx, ty] */
+export interface Similarity {
+  a: number;
+  b: number;
+  tx: number;
+  ty: number;
+}
+
+function centroid(points: readonly Point[]): [number, number] {
+  let x = 0;
+  let y = 0;
+  for (const p of points) {
+    x += p[0];
+    y += p[1];
+  }
+  return [x / points.length, y / points.length];
+}
+
+/** Closed form (same optimum as Umeyama): minimises Σ‖T(src_i) − dst_i‖². */
+export function estimateSimilarity(src: readonly Point[], dst: readonly Point[]): Similarity {
+  if (src.length !== dst.length || src.length < 2) throw new Error('estimateSimilarity: need ≥ 2 matching points');
+  const [sx, sy] = centroid(src);
+  const [dx, dy] = centroid(dst);
+  let num_a = 0;
+  let num_b = 0;
+  let den = 0;
+  for (let i = 0; i < src.length; i++) {
+    const x = src[i]![0] - sx;
+    const y = src[i]![1] - sy;
+    const u = dst[i]![0] - dx;
+    const v = dst[i]![1] - dy;
+    num_a += x * u + y * v;
+    num_b += x * v - y * u;
+    den += x * x + y * y;
+  }
+  if (den === 0) throw new Error('estimateSimilarity: source points coincide');
+  const a = num_a / den;
+  const b = num_b / den;
+  return { a, b, tx: dx - (a * sx - b * sy), ty: dy - (b * sx + a * sy) };
+}
+
+export function applySimilarity(t: Similarity, p: Point): [number, number] {
+  return [t.a * p[0] - t.b * p[1] + t.tx, t.b * p[0] + t.a * p[1] + t.ty];
+}
+
+/** The 2×3 row-major matrix [a, −b, tx, b, a, ty] (OpenCV's warpAffine M). */
+export function similarityMatrix(t: Similarity): [number, number, number, number, number, number] {
+  return [t.a, -t.b, t.tx, t.b, t.a, t.ty];
+}
+
+/** Distance from each transformed source point to its destination point, in destination pixels. */
+export function alignmentResiduals(t: Similarity, src: readonly Point[], dst: readonly Point[]): number[] {
+  return src.map((p, i) => {
+    const [u, v] = applySimilarity(t, p);
+    return Math.hypot(u - dst[i]![0], v - dst[i]![1]);
+  });
+}
+
+/**
+ * Warps an interleaved uint8 image through `t` (source → destination) into an `outWidth`×`outHeight`
+ * image, sampling the source bilinearly at T⁻¹(u, v).
+ */
+export function warpSimilarity(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  t: Similarity,
+  outWidth: number,
+  outHeight: number,
+): Buffer {
+  const out = Buffer.alloc(outWidth * outHeight * channels);
+  const det = t.a * t.a + t.b * t.b;
+  // inverse of [[a, -b], [b, a]] is [[a, b], [-b, a]] / det
+  const ia = t.a / det;
+  const ib = t.b / det;
+  const stride = width * channels;
+  for (let v = 0; v < outHeight; v++) {
+    for (let u = 0; u < outWidth; u++) {
+      const du = u - t.tx;
+      const dv = v - t.ty;
+      const x = ia * du + ib * dv;
+      const y = -ib * du + ia * dv;
+      const x0 = Math.floor(x);
+      const y0 = Math.floor(y);
+      if (x0 < -1 || y0 < -1 || x0 >= width || y0 >= height) continue; // all four neighbours outside: 0
+      const fx = x - x0;
+      const fy = y - y0;
+      const w00 = (1 - fx) * (1 - fy);
+      const w10 = fx * (1 - fy);
+      const w01 = (1 - fx) * fy;
+      const w11 = fx * fy;
+      const in0 = y0 >= 0;
+      const in1 = y0 + 1 < height;
+      const inL = x0 >= 0;
+      const inR = x0 + 1 < width;
+      const o = (v * outWidth + u) * channels;
+      const p00 = y0 * stride + x0 * channels;
+      for (let c = 0; c < channels; c++) {
+        let s = 0;
+        if (in0 && inL) s += w00 * src[p00 + c]!;
+        if (in0 && inR) s += w10 * src[p00 + channels + c]!;
+        if (in1 && inL) s += w01 * src[p00 + stride + c]!;
+        if (in1 && inR) s += w11 * src[p00 + stride + channels + c]!;
+        out[o + c] = Math.min(255, Math.max(0, Math.round(s)));
+      }
+    }
+  }
+  return out;
+}
+
+export interface AlignedFace {
+  /** outWidth×outHeight×3 RGB */
+  rgb: Buffer;
+  transform: Similarity;
+  /** per-landmark distance to the template after the fit, in aligned pixels */
+  residuals: number[];
+}
+
+/** Aligns one face of an RGB image to a 5-point template. */
+export function alignFace(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  landmarks: readonly Point[],
+  template: readonly Point[],
+  size: readonly [number, number],
+): AlignedFace {
+  const transform = estimateSimilarity(landmarks, template);
+  return {
+    rgb: warpSimilarity(rgb, width, height, 3, transform, size[0], size[1]),
+    transform,
+    residuals: alignmentResiduals(transform, landmarks, template),
+  };
+}

@@ -1,0 +1,282 @@
+import { readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
+import { Piscina } from 'piscina';
+import { faceIdFor, FaceRecord, SCHEMA_VERSION, type DropReason } from '../schemas/face.ts';
+import { alignFace, similarityMatrix, type Point } from './align.ts';
+import { decodePhoto, DEFAULT_DECODE, type DecodeOptions, type RgbImage } from './decode.ts';
+import { toOriginal, type Detection } from './detect.ts';
+import { DEFAULT_BATCH_DELAY_MS, DEFAULT_BATCH_SIZE, Embedder, type FaceEmbedding } from './embed.ts';
+import { AnalyzeError } from './errors.ts';
+import type { DetectTask, SessionInfo } from './inferenceWorker.ts';
+import { log } from './log.ts';
+import {
+  loadManifest,
+  ModelConfigError,
+  modelPath,
+  resolveModelsDir,
+  selectModels,
+  type DetectorManifest,
+  type EmbedderManifest,
+} from './models.ts';
+import type { SessionSpec } from './session.ts';
+
+export { AnalyzeError, type AnalyzeErrorCode } from './errors.ts';
+export type { EmbedderManifest, DetectorManifest } from './models.ts';
+export type { FaceEmbedding } from './embed.ts';
+
+export interface AnalyzerOptions {
+  /** models folder (default: resolveModelsDir()) */
+  modelsDir?: string;
+  /** detector / embedder by manifest name (default: the first of each task) */
+  detector?: string;
+  embedder?: string;
+  /** execution provider: 'cuda' falls back to CPU with one log line when unavailable */
+  provider?: 'cpu' | 'cuda';
+  /** onnxruntime intra-op threads per session (default: min(4, CPUs / workers)) */
+  threads?: number;
+  /** inference worker threads (default 1) */
+  workers?: number;
+  /** faces per embedding batch (default DEFAULT_BATCH_SIZE) */
+  batchSize?: number;
+  /** partial-batch deadline in ms (default DEFAULT_BATCH_DELAY_MS) */
+  batchDelayMs?: number;
+  /** pixel limit against decompression bombs (default 100 MP) */
+  maxPixels?: number;
+  /** encoded-size limit in bytes (default 64 MiB) */
+  maxBytes?: number;
+  /** long side of the detection copy (default 1600) */
+  detectMaxSide?: number;
+  /** detector score threshold (default: detector manifest thresholds.score) */
+  scoreThreshold?: number;
+  /** detector NMS IoU (default: detector manifest thresholds.nmsIou) */
+  nmsIou?: number;
+  /** faces whose box is smaller than this (short side, original pixels) are kept=false 'too_small' (default: manifest minFaceSize) */
+  minFaceSize?: number;
+}
+
+export interface AnalyzedFace {
+  /** index within the photo, left to right by box x */
+  faceIndex: number;
+  /** [x, y, w, h] in original (EXIF-oriented) pixels */
+  bbox: [number, number, number, number];
+  landmarks: [number, number][];
+  score: number;
+  /** raw feature (not normalised) */
+  embedding: Float32Array;
+  /** embedding / magnitude */
+  unit: Float32Array;
+  magnitude: number;
+  quality: number;
+  kept: boolean;
+  reason?: DropReason;
+  /** aligned face, width×height×3 RGB (112×112 for ArcFace-template models), for thumbnails */
+  alignedRgb: Buffer;
+  /** alignment matrix [a, −b, tx, b, a, ty] (original pixels → aligned pixels) */
+  alignMatrix: number[];
+  /** per-landmark distance to the template after alignment, aligned pixels */
+  landmarkResiduals: number[];
+}
+
+export interface PhotoAnalysis {
+  photoId: string;
+  width: number;
+  height: number;
+  faces: AnalyzedFace[];
+}
+
+export interface Analyzer {
+  modelId: string;
+  dim: number;
+  manifest: EmbedderManifest;
+  detectorManifest: DetectorManifest;
+  modelsDir: string;
+  /** execution provider actually used by the embedder */
+  provider: 'cpu' | 'cuda';
+  analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis>;
+  analyzeFile(file: string, photoId?: string): Promise<PhotoAnalysis>;
+  /** embeds already-aligned faces (embedder input size, RGB uint8), batched like analyze's faces */
+  embedAligned(faces: readonly Uint8Array[]): Promise<FaceEmbedding[]>;
+  close(): Promise<void>;
+}
+
+interface Settings {
+  decode: DecodeOptions;
+  scoreThreshold: number;
+  nmsIou: number;
+  minFaceSize: number;
+}
+
+function settingsFrom(opts: AnalyzerOptions, detector: DetectorManifest): Settings {
+  return {
+    decode: {
+      maxPixels: opts.maxPixels ?? DEFAULT_DECODE.maxPixels,
+      maxBytes: opts.maxBytes ?? DEFAULT_DECODE.maxBytes,
+      detectMaxSide: opts.detectMaxSide ?? DEFAULT_DECODE.detectMaxSide,
+    },
+    scoreThreshold: opts.scoreThreshold ?? detector.thresholds.score,
+    nmsIou: opts.nmsIou ?? detector.thresholds.nmsIou,
+    minFaceSize: opts.minFaceSize ?? detector.thresholds.minFaceSize,
+  };
+}
+
+function sessionSpecs(opts: AnalyzerOptions, dir: string, detector: DetectorManifest, embedder: EmbedderManifest, workers: number) {
+  const threads = opts.threads ?? Math.max(1, Math.min(4, Math.floor(os.availableParallelism() / workers)));
+  const common = { provider: opts.provider ?? 'cpu', intraOpThreads: threads, interOpThreads: 1 } as const;
+  return {
+    detector: { ...common, path: modelPath(dir, detector) } satisfies SessionSpec,
+    embedder: { ...common, path: modelPath(dir, embedder) } satisfies SessionSpec,
+  };
+}
+
+/** Opens a session in the pool and checks the manifest's input/output names against the model. */
+async function checkModel(pool: Piscina, spec: SessionSpec, name: string, input: string, outputs: string[]): Promise<SessionInfo> {
+  let info: SessionInfo;
+  try {
+    info = (await pool.run(spec, { name: 'describe' })) as SessionInfo;
+  } catch (err) {
+    throw new ModelConfigError(`cannot load model "${name}" from ${spec.path}: ${(err as Error).message}`, spec.path);
+  }
+  if (!info.inputNames.includes(input)) {
+    throw new ModelConfigError(`model "${name}" (${spec.path}) has no input "${input}" (field input.name; inputs: ${info.inputNames.join(', ')})`, spec.path, 'input.name');
+  }
+  for (const o of outputs) {
+    if (!info.outputNames.includes(o)) {
+      throw new ModelConfigError(`model "${name}" (${spec.path}) has no output "${o}" (outputs: ${info.outputNames.join(', ')})`, spec.path, 'outputs');
+    }
+  }
+  return info;
+}
+
+export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyzer> {
+  const dir = opts.modelsDir ? resolveModelsDir(opts.modelsDir) : resolveModelsDir();
+  const manifest = loadManifest(dir);
+  const { detector, embedder } = selectModels(manifest, { detector: opts.detector, embedder: opts.embedder });
+  const workers = Math.max(1, opts.workers ?? 1);
+  const specs = sessionSpecs(opts, dir, detector, embedder, workers);
+  const settings = settingsFrom(opts, detector);
+  const pool = new Piscina({
+    filename: new URL('./inferenceWorker.mjs', import.meta.url).href,
+    minThreads: workers,
+    maxThreads: workers,
+    idleTimeout: 60_000,
+  });
+  let embedderInfo: SessionInfo;
+  try {
+    const strideOutputs = detector.outputs.strides.flatMap((s) => [`cls_${s}`, `obj_${s}`, `bbox_${s}`, `kps_${s}`]);
+    await checkModel(pool, specs.detector, detector.name, detector.input.name, strideOutputs);
+    embedderInfo = await checkModel(pool, specs.embedder, embedder.name, embedder.input.name, [embedder.rawOutput]);
+  } catch (err) {
+    await pool.destroy();
+    throw err;
+  }
+  const embedStage = new Embedder(pool, specs.embedder, embedder, {
+    batchSize: opts.batchSize ?? DEFAULT_BATCH_SIZE,
+    batchDelayMs: opts.batchDelayMs ?? DEFAULT_BATCH_DELAY_MS,
+    // one batch more than workers: the next batch waits in the pool's queue while a worker runs,
+    // so workers do not idle for a round trip through the main thread between batches
+    concurrency: workers + 1,
+  });
+  log.debug({ modelsDir: dir, detector: detector.name, embedder: embedder.name, provider: embedderInfo.provider, workers, threads: specs.embedder.intraOpThreads }, 'analyzer ready');
+
+  async function detectFaces(image: RgbImage): Promise<Detection[]> {
+    const task: DetectTask = {
+      spec: specs.detector,
+      inputName: detector.input.name,
+      transform: { colorOrder: detector.input.colorOrder, scale: detector.input.scale, mean: detector.input.mean, std: detector.input.std },
+      sizeMultiple: detector.input.sizeMultiple,
+      strides: detector.outputs.strides,
+      scoreThreshold: settings.scoreThreshold,
+      nmsIou: settings.nmsIou,
+      pixels: image.data,
+      width: image.width,
+      height: image.height,
+    };
+    try {
+      return (await pool.run(task, { name: 'detect' })) as Detection[];
+    } catch (err) {
+      throw new AnalyzeError('INFERENCE_FAILED', `detector failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async function analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
+    const photo = await decodePhoto(bytes, settings.decode);
+    const { full, detect } = photo;
+    const detections = await detectFaces(detect);
+    const geometry = detections
+      .map((d) => toOriginal(d, detect.width / full.width, detect.height / full.height, full.width, full.height))
+      .sort((p, q) => p.bbox[0] - q.bbox[0]);
+    const template = embedder.alignment.templatePoints as Point[];
+    const aligned = geometry.map((g) => alignFace(full.data, full.width, full.height, g.landmarks, template, embedder.alignment.size));
+    const embeddings = await embedStage.embedMany(aligned.map((a) => a.rgb));
+    const faces = geometry.map((g, i): AnalyzedFace => {
+      const e = embeddings[i]!;
+      const tooSmall = Math.min(g.bbox[2], g.bbox[3]) < settings.minFaceSize;
+      return {
+        faceIndex: i,
+        bbox: g.bbox,
+        landmarks: g.landmarks,
+        score: g.score,
+        embedding: e.embedding,
+        unit: e.unit,
+        magnitude: e.magnitude,
+        quality: e.quality,
+        kept: e.kept && !tooSmall,
+        ...(tooSmall ? { reason: 'too_small' as const } : e.reason ? { reason: e.reason } : {}),
+        alignedRgb: aligned[i]!.rgb,
+        alignMatrix: similarityMatrix(aligned[i]!.transform),
+        landmarkResiduals: aligned[i]!.residuals,
+      };
+    });
+    return { photoId, width: full.width, height: full.height, faces };
+  }
+
+  async function analyzeFile(file: string, photoId = file): Promise<PhotoAnalysis> {
+    let bytes: Buffer;
+    try {
+      const st = await stat(file);
+      if (!st.isFile()) throw new AnalyzeError('READ_FAILED', `not a regular file: ${file}`);
+      if (st.size > settings.decode.maxBytes) throw new AnalyzeError('FILE_TOO_LARGE', `file is ${st.size} bytes, limit ${settings.decode.maxBytes}`);
+      bytes = await readFile(file);
+    } catch (err) {
+      if (err instanceof AnalyzeError) throw err;
+      throw new AnalyzeError('READ_FAILED', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    return analyzeBytes(bytes, photoId);
+  }
+
+  return {
+    modelId: embedder.name,
+    dim: embedder.embeddingDim,
+    manifest: embedder,
+    detectorManifest: detector,
+    modelsDir: dir,
+    provider: embedderInfo.provider,
+    analyzeBytes,
+    analyzeFile,
+    embedAligned: (faces) => embedStage.embedMany(faces),
+    close: async () => {
+      await embedStage.onIdle();
+      await pool.destroy();
+    },
+  };
+}
+
+/** The record a face becomes downstream (faces topic, store): raw embedding as a plain array. */
+export function toFaceRecord(photoId: string, modelId: string, face: AnalyzedFace, library?: string): FaceRecord {
+  return FaceRecord.parse({
+    v: SCHEMA_VERSION,
+    faceId: faceIdFor(photoId, modelId, face.bbox),
+    photoId,
+    faceIndex: face.faceIndex,
+    bbox: face.bbox,
+    landmarks: face.landmarks,
+    score: face.score,
+    embedding: Array.from(face.embedding),
+    magnitude: face.magnitude,
+    quality: face.quality,
+    kept: face.kept,
+    ...(face.reason ? { reason: face.reason } : {}),
+    modelId,
+    ...(library !== undefined ? { library } : {}),
+  });
+}

@@ -1,0 +1,331 @@
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import PQueue from 'p-queue';
+import cliProgress from 'cli-progress';
+import { createAnalyzer, toFaceRecord, AnalyzeError, type Analyzer, type PhotoAnalysis } from './analyze.ts';
+import { log } from './log.ts';
+import { removeThumbnails, writeReport, writeThumbnail } from './report.ts';
+import { indexFaceRecords } from './indexerStage.ts';
+import { openFaceDatabase } from '../indexers/database.ts';
+import type { FaceDatabase } from '../indexers/types.ts';
+import { IdentityService } from '../clustering/identityService.ts';
+import { clusterParamsFromManifest } from '../clustering/params.ts';
+import type { ServiceMetrics } from '../api/metrics.ts';
+
+/** Files the walker picks up (sharp decodes these); anything else in the folder is ignored. */
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif']);
+/** Dead-letter records of photos that could not be processed, one JSON object per line. */
+export const DEAD_LETTER_FILE = 'dead-letter.jsonl';
+export const DEFAULT_DATA_DIR = './facepipe-data';
+
+export interface RunOptions {
+  /** folder to walk for photos (recursively) */
+  dir: string;
+  /** data folder: store, index, thumbnails, report (default ./facepipe-data) */
+  dataDir?: string;
+  modelsDir?: string;
+  /** also write the assignment as CSV `photo,face,identity` */
+  exportCsv?: string;
+  /** photos analysed at once (default 4: the embedder batches faces across them) */
+  concurrency?: number;
+  /** progress bar on stderr (default: when stderr is a TTY) */
+  progress?: boolean;
+  /** run the batch recluster after ingest when anything changed (default true) */
+  recluster?: boolean;
+  /** an analyzer to reuse (tests, serve); otherwise one is created and closed here */
+  analyzer?: Analyzer;
+  /** Prometheus ingest counters to feed when the run shares a process with the lookup service */
+  metrics?: Pick<ServiceMetrics, 'ingestPhotos' | 'ingestFaces'>;
+}
+
+export interface RunSummary {
+  dir: string;
+  dataDir: string;
+  modelId: string;
+  photos: { found: number; processed: number; skipped: number; changed: number; failed: number };
+  faces: { kept: number; dropped: number };
+  store: { photos: number; faces: number; kept: number; dropped: number; identities: number };
+  identities: number;
+  recluster: { ran: boolean; clusters?: number; events?: number };
+  report: string;
+  export?: string;
+  deadLetters?: string;
+  seconds: number;
+  photosPerSecond: number;
+  facesPerSecond: number;
+}
+
+/** Deterministic photo id from the absolute path: the same file is the same photo on every run. */
+export function photoIdForPath(file: string): string {
+  return 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 24);
+}
+
+/** Image files under `dir`, sorted, as paths joined onto `dir` as given; hidden entries and `skip` are left out. */
+export function walkImages(dir: string, skip?: string): string[] {
+  const out: string[] = [];
+  const skipAbs = skip ? path.resolve(skip) : undefined;
+  const visit = (d: string) => {
+    const entries = readdirSync(d, { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (skipAbs && path.resolve(p) === skipAbs) continue;
+        visit(p);
+      } else if (e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push(p);
+    }
+  };
+  visit(dir);
+  return out;
+}
+
+interface Counters {
+  metrics?: RunOptions['metrics'];
+  processed: number;
+  skipped: number;
+  changed: number;
+  failed: number;
+  kept: number;
+  dropped: number;
+}
+
+/**
+ * `facepipe run`: walk a folder, analyse every new or changed photo, index and assign its faces,
+ * recluster, then write the report (and the CSV). The same stages as the Kafka path in one process:
+ * analysis runs `concurrency` photos at a time (their faces share embedding batches), the index
+ * stage is a single writer behind a queue of one, and each analysis slot waits for its photo to be
+ * indexed, so memory stays bounded whatever the folder size.
+ */
+export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
+  const started = Date.now();
+  if (!existsSync(opts.dir) || !statSync(opts.dir).isDirectory())
+    throw new Error(`not a folder: ${opts.dir}`);
+  const dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  const files = walkImages(opts.dir, dataDir);
+  const analyzer = opts.analyzer ?? (await createAnalyzer({ modelsDir: opts.modelsDir }));
+  const db = openFaceDatabase(dataDir, { modelId: analyzer.modelId, dim: analyzer.dim });
+  try {
+    const identities = new IdentityService(db, clusterParamsFromManifest(analyzer.manifest));
+    const counters: Counters = {
+      metrics: opts.metrics,
+      processed: 0,
+      skipped: 0,
+      changed: 0,
+      failed: 0,
+      kept: 0,
+      dropped: 0,
+    };
+    const bar = startProgress(files.length, opts.progress ?? process.stderr.isTTY === true);
+    const concurrency = Math.max(1, opts.concurrency ?? 4);
+    const analysis = new PQueue({ concurrency });
+    const indexing = new PQueue({ concurrency: 1 });
+    const deadLetters = path.join(dataDir, DEAD_LETTER_FILE);
+
+    for (const file of files) {
+      await analysis.onSizeLessThan(concurrency);
+      void analysis.add(async () => {
+        await processPhoto(file, { analyzer, db, identities, dataDir, indexing, counters, deadLetters });
+        bar?.increment(1, rates(counters, started));
+      });
+    }
+    await analysis.onIdle();
+    await indexing.onIdle();
+    bar?.stop();
+
+    const changedStore = counters.processed > 0;
+    let recluster: RunSummary['recluster'] = { ran: false };
+    if (changedStore && opts.recluster !== false) {
+      const result = identities.recluster();
+      recluster = { ran: true, clusters: result.clusters, events: result.events.length };
+    }
+    db.checkpoint();
+    const store = db.counts();
+    const report = writeReport(db, dataDir, { subtitle: `facepipe run ${opts.dir}` });
+    const exportFile = opts.exportCsv ? exportAssignments(db, files, opts.exportCsv) : undefined;
+    const seconds = (Date.now() - started) / 1000;
+    const summary: RunSummary = {
+      dir: opts.dir,
+      dataDir,
+      modelId: analyzer.modelId,
+      photos: {
+        found: files.length,
+        processed: counters.processed,
+        skipped: counters.skipped,
+        changed: counters.changed,
+        failed: counters.failed,
+      },
+      faces: { kept: counters.kept, dropped: counters.dropped },
+      store,
+      identities: store.identities,
+      recluster,
+      report,
+      ...(exportFile ? { export: exportFile } : {}),
+      ...(counters.failed > 0 ? { deadLetters } : {}),
+      seconds,
+      photosPerSecond: round2(counters.processed / Math.max(seconds, 1e-3)),
+      facesPerSecond: round2((counters.kept + counters.dropped) / Math.max(seconds, 1e-3)),
+    };
+    log.info(
+      { ...summary.photos, faces: summary.faces, identities: summary.identities, seconds },
+      'run finished',
+    );
+    return summary;
+  } finally {
+    db.close();
+    if (!opts.analyzer) await analyzer.close();
+  }
+}
+
+interface PhotoContext {
+  analyzer: Analyzer;
+  db: FaceDatabase;
+  identities: IdentityService;
+  dataDir: string;
+  indexing: PQueue;
+  counters: Counters;
+  deadLetters: string;
+}
+
+async function processPhoto(file: string, ctx: PhotoContext): Promise<void> {
+  const { db, counters } = ctx;
+  const photoId = photoIdForPath(file);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    return ctx.indexing.add(() =>
+      recordFailure(ctx, file, photoId, null, new AnalyzeError('READ_FAILED', (err as Error).message)),
+    );
+  }
+  const contentHash = createHash('sha256').update(bytes).digest('hex');
+  const previous = db.getPhoto(photoId);
+  if (previous && previous.contentHash === contentHash) {
+    counters.skipped++;
+    counters.metrics?.ingestPhotos.inc({ status: 'skipped' });
+    return;
+  }
+  let analysis: PhotoAnalysis;
+  try {
+    analysis = await ctx.analyzer.analyzeBytes(bytes, photoId);
+  } catch (err) {
+    return ctx.indexing.add(() => recordFailure(ctx, file, photoId, contentHash, err));
+  }
+  const records = analysis.faces.map((f) => toFaceRecord(photoId, ctx.analyzer.modelId, f));
+  await Promise.all(
+    analysis.faces.map((f, i) => writeThumbnail(ctx.dataDir, records[i]!.faceId, f.alignedRgb)),
+  );
+  await ctx.indexing.add(() => {
+    // Changed content: the old faces are forgotten first (their ids may differ from the new ones).
+    if (previous) {
+      const stale = db
+        .facesOfPhoto(photoId)
+        .map((f) => f.faceId)
+        .filter((id) => !records.some((r) => r.faceId === id));
+      db.forgetPhoto(photoId);
+      removeThumbnails(ctx.dataDir, stale);
+      counters.changed++;
+    }
+    indexFaceRecords(db, ctx.identities, records);
+    // The photo row goes last: it is the "done" marker a re-run trusts.
+    db.upsertPhoto({
+      photoId,
+      uri: file,
+      library: null,
+      width: analysis.width,
+      height: analysis.height,
+      contentHash,
+      status: 'done',
+      error: null,
+    });
+    counters.processed++;
+    for (const r of records) {
+      if (r.kept) counters.kept++;
+      else counters.dropped++;
+      counters.metrics?.ingestFaces.inc({ kept: String(r.kept) });
+    }
+    counters.metrics?.ingestPhotos.inc({ status: 'done' });
+  });
+}
+
+/** A photo that cannot be processed is recorded (store + dead-letter file) and the run carries on. */
+function recordFailure(
+  ctx: PhotoContext,
+  file: string,
+  photoId: string,
+  contentHash: string | null,
+  err: unknown,
+): void {
+  const code = err instanceof AnalyzeError ? err.code : 'INTERNAL';
+  const reason = (err as Error).message ?? String(err);
+  if (code === 'INTERNAL') log.error({ err, file }, 'photo failed');
+  else log.warn({ file, code, reason }, 'photo skipped: cannot be analysed');
+  if (ctx.db.getPhoto(photoId)) {
+    removeThumbnails(
+      ctx.dataDir,
+      ctx.db.facesOfPhoto(photoId).map((f) => f.faceId),
+    );
+    ctx.db.forgetPhoto(photoId);
+  }
+  ctx.db.upsertPhoto({
+    photoId,
+    uri: file,
+    library: null,
+    width: null,
+    height: null,
+    contentHash,
+    status: 'failed',
+    error: `${code}: ${reason}`,
+  });
+  const record = { v: 1, photoId, uri: file, stage: 'analyze', code, reason, at: new Date().toISOString() };
+  appendFileSync(ctx.deadLetters, JSON.stringify(record) + '\n');
+  ctx.counters.failed++;
+  ctx.counters.metrics?.ingestPhotos.inc({ status: 'failed' });
+}
+
+/** CSV `photo,face,identity` for the photos of this run, in walk order; identity empty when dropped/unassigned. */
+export function exportAssignments(db: FaceDatabase, files: string[], out: string): string {
+  const lines = ['photo,face,identity'];
+  for (const file of files) {
+    const faces = db.facesOfPhoto(photoIdForPath(file)).sort((a, b) => a.faceIndex - b.faceIndex);
+    for (const f of faces)
+      lines.push(
+        [csvField(file), String(f.faceIndex), csvField(f.kept ? (f.identityId ?? '') : '')].join(','),
+      );
+  }
+  const target = path.resolve(out);
+  mkdirSync(path.dirname(target), { recursive: true });
+  writeFileSync(target, lines.join('\n') + '\n');
+  return target;
+}
+
+export function csvField(s: string): string {
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function startProgress(total: number, enabled: boolean): cliProgress.SingleBar | undefined {
+  if (!enabled) return undefined;
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: 'photos {bar} {value}/{total} | {pps} photos/s | {fps} faces/s | eta {eta_formatted}',
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0, { pps: '0.0', fps: '0.0' });
+  return bar;
+}
+
+function rates(c: Counters, started: number): { pps: string; fps: string } {
+  const s = Math.max((Date.now() - started) / 1000, 1e-3);
+  return { pps: (c.processed / s).toFixed(1), fps: ((c.kept + c.dropped) / s).toFixed(1) };
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}

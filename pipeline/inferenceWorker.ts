@@ -1,0 +1,84 @@
+import * as ort from 'onnxruntime-node';
+import { decodeYunet, padTo, type Detection } from './detect.ts';
+import { batchToNchw, writeNchw, type PixelTransform } from './preprocess.ts';
+import { openSession, type OpenedSession, type SessionSpec } from './session.ts';
+
+/**
+ * Runs inside piscina worker threads (loaded through inferenceWorker.mjs): onnxruntime's run()
+ * blocks its thread, so detection and embedding never run on the main event loop. Each worker
+ * keeps its own sessions, opened on first use.
+ */
+
+const sessions = new Map<string, Promise<OpenedSession>>();
+
+function sessionFor(spec: SessionSpec): Promise<OpenedSession> {
+  const key = JSON.stringify(spec);
+  let s = sessions.get(key);
+  if (!s) {
+    s = openSession(spec);
+    sessions.set(key, s);
+    s.catch(() => sessions.delete(key));
+  }
+  return s;
+}
+
+export interface SessionInfo {
+  provider: 'cpu' | 'cuda';
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+}
+
+export async function describe(spec: SessionSpec): Promise<SessionInfo> {
+  const { session, provider } = await sessionFor(spec);
+  return { provider, inputNames: session.inputNames, outputNames: session.outputNames };
+}
+
+export interface DetectTask {
+  spec: SessionSpec;
+  inputName: string;
+  transform: PixelTransform;
+  sizeMultiple: number;
+  strides: number[];
+  scoreThreshold: number;
+  nmsIou: number;
+  pixels: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export async function detect(task: DetectTask): Promise<Detection[]> {
+  const { session } = await sessionFor(task.spec);
+  const w = padTo(task.width, task.sizeMultiple);
+  const h = padTo(task.height, task.sizeMultiple);
+  const data = new Float32Array(3 * w * h); // zero padding on the right/bottom
+  writeNchw(task.pixels, task.width, task.height, task.transform, data, 0, w, h);
+  const outputs = await session.run({ [task.inputName]: new ort.Tensor('float32', data, [1, 3, h, w]) });
+  return decodeYunet(outputs as unknown as Record<string, { data: Float32Array }>, w, h, task.strides, {
+    scoreThreshold: task.scoreThreshold,
+    nmsIou: task.nmsIou,
+  });
+}
+
+export interface EmbedTask {
+  spec: SessionSpec;
+  inputName: string;
+  outputName: string;
+  transform: PixelTransform;
+  width: number;
+  height: number;
+  /** `count` aligned RGB faces, concatenated (count×height×width×3) */
+  faces: Uint8Array;
+  count: number;
+}
+
+/** Raw features of a batch of aligned faces, concatenated (count × dim). */
+export async function embed(task: EmbedTask): Promise<Float32Array> {
+  const { session } = await sessionFor(task.spec);
+  const faceBytes = task.width * task.height * 3;
+  const images = Array.from({ length: task.count }, (_, i) => task.faces.subarray(i * faceBytes, (i + 1) * faceBytes));
+  const input = batchToNchw(images, task.width, task.height, task.transform);
+  const outputs = await session.run({ [task.inputName]: new ort.Tensor('float32', input, [task.count, 3, task.height, task.width]) }, [
+    task.outputName,
+  ]);
+  return Float32Array.from(outputs[task.outputName]!.data as Float32Array);
+}

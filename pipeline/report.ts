@@ -1,0 +1,171 @@
+import { existsSync, mkdirSync, writeFileSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import type { FaceDatabase, StoredFace, StoredPhoto } from '../indexers/types.ts';
+
+/** Aligned face crops are this size (the embedder's input). */
+const ALIGNED_SIZE = 112;
+/** Thumbnails are shown at half size; the JPEG keeps the full 112 px. */
+const SHOWN_SIZE = 56;
+
+export function thumbPath(dataDir: string, faceId: string): string {
+  return path.join(dataDir, 'thumbs', `${faceId}.jpg`);
+}
+
+/** Saves a face's 112×112×3 aligned RGB crop as `<data>/thumbs/<faceId>.jpg`. */
+export async function writeThumbnail(dataDir: string, faceId: string, alignedRgb: Buffer): Promise<string> {
+  const file = thumbPath(dataDir, faceId);
+  mkdirSync(path.dirname(file), { recursive: true });
+  await sharp(alignedRgb, { raw: { width: ALIGNED_SIZE, height: ALIGNED_SIZE, channels: 3 } })
+    .jpeg({ quality: 85 })
+    .toFile(file);
+  return file;
+}
+
+/** Erases the thumbnails of forgotten faces (they are biometric data too). */
+export function removeThumbnails(dataDir: string, faceIds: Iterable<string>): void {
+  for (const id of faceIds) rmSync(thumbPath(dataDir, id), { force: true });
+}
+
+/** Rewrites report.html if there is one, so an erased face or photo no longer appears in it. */
+export function refreshReport(db: FaceDatabase, dataDir: string): void {
+  if (existsSync(path.join(dataDir, 'report.html'))) writeReport(db, dataDir);
+}
+
+export interface ReportOptions {
+  /** page title; defaults to "facepipe report" */
+  title?: string;
+  /** line shown under the title, e.g. the run summary */
+  subtitle?: string;
+}
+
+/**
+ * Writes `<data>/report.html`: one row per identity with a thumbnail per kept face, the kept faces
+ * no identity holds, the dropped low-quality faces with their magnitudes, and the failed photos.
+ * Thumbnails are relative links to `thumbs/<faceId>.jpg`, so the report and its images move together.
+ */
+export function writeReport(db: FaceDatabase, dataDir: string, opts: ReportOptions = {}): string {
+  const file = path.join(dataDir, 'report.html');
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, renderReport(db, dataDir, opts));
+  renameSync(tmp, file);
+  return file;
+}
+
+export function renderReport(db: FaceDatabase, dataDir: string, opts: ReportOptions = {}): string {
+  const photos = new Map(db.listPhotos().map((p) => [p.photoId, p]));
+  const title = opts.title ?? 'facepipe report';
+  const counts = db.counts();
+  const identities = db
+    .listIdentities()
+    .map((identity) => ({ identity, faces: db.listFaces({ kept: true, identityId: identity.identityId }) }))
+    .filter((x) => x.faces.length > 0)
+    .sort(
+      (a, b) => b.faces.length - a.faces.length || a.identity.identityId.localeCompare(b.identity.identityId),
+    );
+  const unassigned = db.listFaces({ kept: true, identityId: null });
+  const dropped = db.listFaces({ kept: false });
+  const failed = [...photos.values()].filter((p) => p.status === 'failed');
+  const thumb = (f: StoredFace) => thumbnail(dataDir, f, photos.get(f.photoId));
+
+  const parts: string[] = [];
+  parts.push(`<h1>${esc(title)}</h1>`);
+  if (opts.subtitle) parts.push(`<p>${esc(opts.subtitle)}</p>`);
+  parts.push(
+    `<p>${counts.photos} photos, ${counts.kept} faces kept, ${counts.dropped} dropped, ` +
+      `${identities.length} identities (model ${esc(db.modelId)}).</p>`,
+  );
+
+  parts.push(`<h2>Identities (${identities.length})</h2>`);
+  if (identities.length === 0) parts.push('<p>No identities.</p>');
+  else {
+    const rows = identities.map(({ identity, faces }) => {
+      const photoCount = new Set(faces.map((f) => f.photoId)).size;
+      return (
+        `<tr id="${esc(anchor(identity.identityId))}" data-identity="${esc(identity.identityId)}">` +
+        `<td><code>${esc(identity.identityId)}</code></td><td>${esc(identity.name ?? '')}</td>` +
+        `<td>${faces.length}</td><td>${photoCount}</td><td>${faces.map(thumb).join('')}</td></tr>`
+      );
+    });
+    parts.push(table(['Identity', 'Name', 'Faces', 'Photos', 'Kept faces'], rows));
+  }
+
+  if (unassigned.length > 0) {
+    parts.push(`<h2>Kept faces without an identity (${unassigned.length})</h2>`);
+    parts.push(`<p class="faces">${unassigned.map(thumb).join('')}</p>`);
+  }
+
+  parts.push(`<h2>Dropped low-quality faces (${dropped.length})</h2>`);
+  if (dropped.length === 0) parts.push('<p>None.</p>');
+  else {
+    const rows = dropped
+      .sort((a, b) => a.magnitude - b.magnitude)
+      .map(
+        (f) =>
+          `<tr data-dropped-face="${esc(f.faceId)}"><td>${thumb(f)}</td><td>${esc(photoLabel(photos.get(f.photoId), f))}</td>` +
+          `<td>${f.faceIndex}</td><td>${f.magnitude.toFixed(1)}</td><td>${f.quality.toFixed(2)}</td><td>${esc(f.reason ?? '')}</td></tr>`,
+      );
+    parts.push(table(['Face', 'Photo', 'Index', 'Magnitude', 'Quality', 'Reason'], rows));
+  }
+
+  if (failed.length > 0) {
+    parts.push(`<h2>Photos that could not be processed (${failed.length})</h2>`);
+    const rows = failed.map((p) => `<tr><td>${esc(p.uri)}</td><td>${esc(p.error ?? '')}</td></tr>`);
+    parts.push(table(['Photo', 'Reason'], rows));
+  }
+
+  return page(title, parts.join('\n'));
+}
+
+function thumbnail(dataDir: string, face: StoredFace, photo: StoredPhoto | undefined): string {
+  const label = `${photoLabel(photo, face)} face ${face.faceIndex}, magnitude ${face.magnitude.toFixed(1)}`;
+  const attrs = `data-face-id="${esc(face.faceId)}" title="${esc(label)}"`;
+  // Faces stored by another path (e.g. the Kafka indexer) may have no crop on disk: show a placeholder.
+  if (!existsSync(thumbPath(dataDir, face.faceId))) return `<span class="thumb missing" ${attrs}>?</span>`;
+  return (
+    `<img class="thumb" src="thumbs/${encodeURIComponent(face.faceId)}.jpg" alt="${esc(label)}" ` +
+    `width="${SHOWN_SIZE}" height="${SHOWN_SIZE}" ${attrs}>`
+  );
+}
+
+function photoLabel(photo: StoredPhoto | undefined, face: StoredFace): string {
+  return photo?.uri ?? face.photoId;
+}
+
+function anchor(id: string): string {
+  return 'identity-' + id.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+function table(headers: string[], rows: string[]): string {
+  const head = headers.map((h) => `<th scope="col">${esc(h)}</th>`).join('');
+  return `<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${rows.join('\n')}\n</tbody>\n</table>`;
+}
+
+function page(title: string, body: string): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title>
+<style>
+body { font-family: sans-serif; margin: 1.5em; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+.thumb { width: ${SHOWN_SIZE}px; height: ${SHOWN_SIZE}px; margin: 1px; display: inline-block; }
+.missing { background: #eee; text-align: center; line-height: ${SHOWN_SIZE}px; }
+</style>
+</head>
+<body>
+${body}
+</body>
+</html>
+`;
+}
+
+export function esc(s: string): string {
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  );
+}

@@ -1,0 +1,201 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deflateSync } from 'node:zlib';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const sharedDir = path.resolve(repoRoot, '../shared');
+export const fixturesDir = path.join(sharedDir, 'fixtures');
+/** The fixtures as a path relative to the repo root, the way a user types it. */
+export const fixturesArg = path.relative(repoRoot, fixturesDir);
+export const cropsDir = path.join(fixturesDir, 'faceapi-crops');
+export const CROP_IDENTITIES = [
+  'amy',
+  'bernadette',
+  'howard',
+  'leonard',
+  'penny',
+  'raj',
+  'sheldon',
+  'stuart',
+];
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const cliEnv = (extra: Record<string, string> = {}) => ({
+  ...process.env,
+  FACEPIPE_LOG_LEVEL: 'warn',
+  ...extra,
+});
+
+/** Runs `node bin/facepipe.mjs ...args` from the repo root and waits for it. */
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string>; onStderr?: (chunk: string) => void } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/facepipe.mjs', ...args], {
+      cwd: repoRoot,
+      env: cliEnv(opts.env),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      opts.onStderr?.(d.toString());
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `runCli` that must succeed; returns the JSON it printed. */
+export async function runCliJson<T = Record<string, unknown>>(
+  args: string[],
+  env?: Record<string, string>,
+): Promise<T> {
+  const r = await runCli(args, { env });
+  if (r.code !== 0) throw new Error(`facepipe ${args.join(' ')} exited ${r.code}\n${r.stderr.slice(-4000)}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+export interface ServeProcess {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `facepipe serve` on a free port and resolves once it prints its address. */
+export function startServe(args: string[]): Promise<ServeProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/facepipe.mjs', 'serve', '--port', '0', ...args], {
+      cwd: repoRoot,
+      env: cliEnv(),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) =>
+      reject(new Error(`serve exited ${code} before listening\n${stderr.slice(-4000)}`)),
+    );
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const line = stdout.split('\n').find((l) => l.startsWith('{'));
+      if (!line) return;
+      const { listening } = JSON.parse(line) as { listening: string };
+      child.removeAllListeners('close');
+      resolve({
+        url: listening,
+        child,
+        stop: () =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null) return done();
+            child.once('close', () => done());
+            child.kill('SIGTERM');
+          }),
+      });
+    });
+  });
+}
+
+/** Parses `photo,face,identity` CSV (fields may be quoted). */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  for (const line of text.split('\n').filter((l) => l.length > 0)) {
+    const fields: string[] = [];
+    let i = 0;
+    while (i <= line.length) {
+      if (line[i] === '"') {
+        let v = '';
+        i++;
+        while (i < line.length) {
+          if (line[i] === '"' && line[i + 1] === '"') {
+            v += '"';
+            i += 2;
+          } else if (line[i] === '"') break;
+          else v += line[i++];
+        }
+        fields.push(v);
+        i += 2;
+      } else {
+        const end = line.indexOf(',', i);
+        const stop = end === -1 ? line.length : end;
+        fields.push(line.slice(i, stop));
+        i = stop + 1;
+      }
+    }
+    rows.push(fields);
+  }
+  return rows;
+}
+
+/** The identity folder a crop path belongs to (`.../faceapi-crops/<identity>/<n>.png`), else undefined. */
+export function cropIdentity(photo: string): string | undefined {
+  const m = /faceapi-crops[\\/]([a-z]+)[\\/]\d+\.png$/.exec(photo);
+  return m?.[1];
+}
+
+/**
+ * A valid PNG that declares `width`×`height` pixels but holds almost no data: a decompression bomb
+ * as far as any decoder that trusts the header is concerned.
+ */
+export function pngBomb(width = 30000, height = 30000): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // greyscale
+  const idat = deflateSync(Buffer.alloc(width + 1)); // one row of zeros; the rest is missing
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', idat),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+function crc32(buf: Buffer): number {
+  let c = ~0;
+  for (const byte of buf) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+/** Raw 192-d embeddings of the 40 crops measured by the maintainers, by `<identity>/<n>`. */
+export function referenceCropEmbeddings(): Map<string, number[]> {
+  const ref = JSON.parse(
+    readFileSync(path.join(fixturesDir, 'reference/mobilefacenet-crops.json'), 'utf8'),
+  ) as {
+    faces: {
+      file?: string;
+      path?: string;
+      identity?: string;
+      embedding?: number[];
+      rawEmbedding?: number[];
+    }[];
+  };
+  const out = new Map<string, number[]>();
+  for (const f of ref.faces) {
+    const file = f.file ?? f.path ?? '';
+    const m = /([a-z]+)\/(\d+)\.png$/.exec(file);
+    const emb = f.embedding ?? f.rawEmbedding;
+    if (m && emb) out.set(`${m[1]}/${m[2]}`, emb);
+  }
+  return out;
+}
