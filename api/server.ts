@@ -60,6 +60,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   const metrics = deps.metrics ?? createMetrics(deps.db);
+  // The API speaks JSON and multipart only: any other body is a 415, not a schema error.
+  app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
   installAuth(app, deps.token);
   instrument(app, metrics);

@@ -26,6 +26,12 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+async function timedRate(items: number, fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return items / ((performance.now() - t0) / 1000);
+}
+
 async function medianRate(reps: number, items: number, fn: () => Promise<unknown> | unknown): Promise<number> {
   await fn(); // warm-up
   const rates: number[] = [];
@@ -39,8 +45,22 @@ async function medianRate(reps: number, items: number, fn: () => Promise<unknown
 }
 
 export async function run(opts: { full: boolean }): Promise<Record<string, unknown>> {
+  // The analyze path's inference threads normally run at nice 10 (pipeline/inferenceWorker.mjs) to
+  // keep the event loop responsive; here they run at the bare session's priority, so that on this
+  // shared machine the ratio measures the path's overhead, not the scheduler.
+  const savedNice = process.env.FACEPIPE_INFERENCE_NICE;
+  process.env.FACEPIPE_INFERENCE_NICE = '0';
+  try {
+    return await measure(opts);
+  } finally {
+    if (savedNice === undefined) delete process.env.FACEPIPE_INFERENCE_NICE;
+    else process.env.FACEPIPE_INFERENCE_NICE = savedNice;
+  }
+}
+
+async function measure(opts: { full: boolean }): Promise<Record<string, unknown>> {
   const reps = opts.full ? 9 : 5;
-  const faceCount = opts.full ? 512 : 128;
+  const faceCount = opts.full ? 512 : 96;
   const threads = Math.max(1, Math.min(4, os.availableParallelism()));
   const dir = resolveModelsDir();
   const { detector, embedder } = selectModels(loadManifest(dir));
@@ -102,9 +122,11 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
     const bareRates: number[] = [];
     const pathRates: number[] = [];
     const ratios: number[] = [];
+    await runBare(); // warm-up of both
+    await analyzer.embedAligned(pool);
     for (let r = 0; r < reps; r++) {
-      const br = await medianRate(1, tensors.length * b, runBare);
-      const pr = await medianRate(1, pool.length, () => analyzer.embedAligned(pool));
+      const br = await timedRate(tensors.length * b, runBare);
+      const pr = await timedRate(pool.length, () => analyzer.embedAligned(pool));
       bareRates.push(br);
       pathRates.push(pr);
       ratios.push(pr / br);
@@ -129,6 +151,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
   const bestBatch = BATCHES.reduce((best, b) => (bare[`batch${b}`]! > bare[`batch${best}`]! ? b : best), BATCHES[0]!);
   return {
     threads,
+    inferenceNice: 0,
     facesPerRun: pool.length,
     decodePhotosPerS: decodeRate,
     detectPhotosPerS: detectRate,

@@ -19,7 +19,18 @@ import { StreamState } from '../pipeline/kafka/streamState.ts';
 import { log } from '../pipeline/log.ts';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
 
-const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif', '.heic', '.bmp']);
+const IMAGE_EXT = new Set([
+  '.jpg',
+  '.jpeg',
+  '.png',
+  '.webp',
+  '.tif',
+  '.tiff',
+  '.gif',
+  '.avif',
+  '.heic',
+  '.bmp',
+]);
 
 interface KafkaCliOptions {
   brokers?: string;
@@ -64,27 +75,66 @@ function untilSignal(): Promise<string> {
 export function register(program: Command): void {
   const withKafka = (c: Command) =>
     c
-      .option('--brokers <list>', 'Kafka bootstrap servers, comma-separated (default: KAFKA_BROKERS or 127.0.0.1:9092)')
+      .option(
+        '--brokers <list>',
+        'Kafka bootstrap servers, comma-separated (default: KAFKA_BROKERS or 127.0.0.1:9092)',
+      )
       .option('--topic-prefix <p>', 'prefix of topic and group names (default: FACEPIPE_TOPIC_PREFIX)');
 
   withKafka(program.command('worker'))
     .description('Ingest worker: consume PhotoEvents, analyse, publish FaceRecords (runs until SIGTERM)')
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, ./models, ../shared/models)')
-    .option('--roots <dirs>', 'folders file:// URIs may point into, comma-separated (default: FACEPIPE_FILE_ROOTS)')
-    .option('--allow-hosts <hosts>', 'hosts http(s):// URIs may reach: name, name:port or *.domain (default: FACEPIPE_ALLOWED_HOSTS)')
-    .option('--max-bytes <n>', 'largest photo fetched, bytes', (v) => positiveInt(v, '--max-bytes'), DEFAULT_FETCH_POLICY.maxBytes)
-    .option('--fetch-timeout-ms <n>', 'http(s) time limit', (v) => positiveInt(v, '--fetch-timeout-ms'), DEFAULT_FETCH_POLICY.timeoutMs)
-    .option('--concurrency <n>', 'photos in flight at once (bounded: a slow model slows consumption)', (v) => positiveInt(v, '--concurrency'), 8)
-    .option('--attempts <n>', 'tries of a transient failure before it becomes a dead letter', (v) => positiveInt(v, '--attempts'), 3)
+    .option(
+      '--roots <dirs>',
+      'folders file:// URIs may point into, comma-separated (default: FACEPIPE_FILE_ROOTS)',
+    )
+    .option(
+      '--allow-hosts <hosts>',
+      'hosts http(s):// URIs may reach: name, name:port or *.domain (default: FACEPIPE_ALLOWED_HOSTS)',
+    )
+    .option(
+      '--max-bytes <n>',
+      'largest photo fetched, bytes',
+      (v) => positiveInt(v, '--max-bytes'),
+      DEFAULT_FETCH_POLICY.maxBytes,
+    )
+    .option(
+      '--fetch-timeout-ms <n>',
+      'http(s) time limit',
+      (v) => positiveInt(v, '--fetch-timeout-ms'),
+      DEFAULT_FETCH_POLICY.timeoutMs,
+    )
+    .option(
+      '--concurrency <n>',
+      'photos in flight at once (bounded: a slow model slows consumption)',
+      (v) => positiveInt(v, '--concurrency'),
+      8,
+    )
+    .option(
+      '--attempts <n>',
+      'tries of a transient failure before it becomes a dead letter',
+      (v) => positiveInt(v, '--attempts'),
+      3,
+    )
     .option('--provider <p>', 'cpu or cuda', 'cpu')
     .option('--threads <n>', 'inference threads per session', (v) => positiveInt(v, '--threads'))
     .action(async (o: WorkerCliOptions) => runWorker(o));
 
   withKafka(program.command('indexer'))
-    .description('Indexer: consume FaceRecords into the store, HNSW index and identities; publish identity events (runs until SIGTERM)')
+    .description(
+      'Indexer: consume FaceRecords into the store, HNSW index and identities; publish identity events (runs until SIGTERM)',
+    )
     .requiredOption('--data <dir>', 'data folder (store and index)')
-    .option('--models <dir>', 'models folder, for a new data dir (model id, dimension, clustering calibration)')
-    .option('--checkpoint-ms <n>', 'persist the HNSW index at most this often', (v) => positiveInt(v, '--checkpoint-ms'), 30_000)
+    .option(
+      '--models <dir>',
+      'models folder, for a new data dir (model id, dimension, clustering calibration)',
+    )
+    .option(
+      '--checkpoint-ms <n>',
+      'persist the HNSW index at most this often',
+      (v) => positiveInt(v, '--checkpoint-ms'),
+      30_000,
+    )
     .action(async (o: IndexerCliOptions) => runIndexer(o));
 
   withKafka(program.command('publish'))
@@ -92,8 +142,14 @@ export function register(program: Command): void {
     .argument('<paths...>', 'image files or folders (walked recursively)')
     .option('--library <name>', 'library the photos belong to')
     .option('--tenant <name>', 'tenant')
-    .option('--id-prefix <p>', 'prefix of the photo ids (ids are the prefix + a hash of the absolute path)', '')
-    .option('--partitions <n>', 'partitions of the topics if they must be created', (v) => positiveInt(v, '--partitions'))
+    .option(
+      '--id-prefix <p>',
+      'prefix of the photo ids (ids are the prefix + a hash of the absolute path)',
+      '',
+    )
+    .option('--partitions <n>', 'partitions of the topics if they must be created', (v) =>
+      positiveInt(v, '--partitions'),
+    )
     .action(async (paths: string[], o: PublishCliOptions) => {
       const n = await publishFiles(paths, o);
       process.stderr.write(`published ${n} photo events\n`);
@@ -106,7 +162,9 @@ export function register(program: Command): void {
     .action((o: { data: string; json?: boolean }) => {
       const s = streamStatus(o.data);
       if (o.json) process.stdout.write(JSON.stringify(s) + '\n');
-      else for (const [k, v] of Object.entries(s)) process.stdout.write(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
+      else
+        for (const [k, v] of Object.entries(s))
+          process.stdout.write(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
     });
 }
 
@@ -124,7 +182,9 @@ interface WorkerCliOptions extends KafkaCliOptions {
   threads?: number;
 }
 
-export function fetchPolicyFrom(o: Pick<WorkerCliOptions, 'roots' | 'allowHosts' | 'maxBytes' | 'fetchTimeoutMs'>): FetchPolicy {
+export function fetchPolicyFrom(
+  o: Pick<WorkerCliOptions, 'roots' | 'allowHosts' | 'maxBytes' | 'fetchTimeoutMs'>,
+): FetchPolicy {
   return {
     fileRoots: listFrom(o.roots ?? process.env.FACEPIPE_FILE_ROOTS).map((r) => path.resolve(r)),
     allowedHosts: listFrom(o.allowHosts ?? process.env.FACEPIPE_ALLOWED_HOSTS),
@@ -144,9 +204,23 @@ async function runWorker(o: WorkerCliOptions): Promise<void> {
     provider: o.provider,
     ...(o.threads ? { threads: o.threads } : {}),
   });
-  log.info({ model: analyzer.modelId, provider: analyzer.provider, roots: policy.fileRoots, hosts: policy.allowedHosts }, 'worker starting');
+  log.info(
+    {
+      model: analyzer.modelId,
+      provider: analyzer.provider,
+      roots: policy.fileRoots,
+      hosts: policy.allowedHosts,
+    },
+    'worker starting',
+  );
   const stopped = untilSignal();
-  const worker = await startIngestWorker({ settings, analyzer, fetchPolicy: policy, maxInFlight: o.concurrency, maxAttempts: o.attempts });
+  const worker = await startIngestWorker({
+    settings,
+    analyzer,
+    fetchPolicy: policy,
+    maxInFlight: o.concurrency,
+    maxAttempts: o.attempts,
+  });
   const sig = await stopped;
   log.info({ signal: sig }, 'draining in-flight photos');
   await worker.stop();
@@ -236,7 +310,10 @@ export async function publishFiles(paths: string[], o: PublishCliOptions): Promi
         acks: -1,
         messages: chunk.map((e) => ({ key: e.photoId, value: JSON.stringify(e) })),
       });
-      for (const e of chunk) process.stdout.write(JSON.stringify({ photoId: e.photoId, uri: (e.source as { uri: string }).uri }) + '\n');
+      for (const e of chunk)
+        process.stdout.write(
+          JSON.stringify({ photoId: e.photoId, uri: (e.source as { uri: string }).uri }) + '\n',
+        );
     }
     return events.length;
   } finally {

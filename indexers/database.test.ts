@@ -385,3 +385,23 @@ describe('FaceDatabase: the store', () => {
     expect(existsSync(path.join(empty, STORE_FILE))).toBe(false);
   });
 });
+
+describe('FaceDatabase: two handles on one data dir', () => {
+  it('a reader follows what a writer commits, and either may checkpoint', () => {
+    const dir = newDir();
+    const writer = openDb(dir);
+    const reader = openDb(dir);
+    const faces = makeFaces(40).map((f) => ({ ...f, kept: true }));
+    writer.upsertFaces(faces);
+    expect(reader.search(faces[9].embedding, 1)[0].faceId).toBe(faces[9].faceId);
+    writer.forgetFace(faces[9].faceId);
+    expect(reader.search(faces[9].embedding, 40).some((h) => h.faceId === faces[9].faceId)).toBe(false);
+    expect(reader.size()).toBe(39);
+    reader.checkpoint();
+    writer.close({ checkpoint: false });
+    reader.close({ checkpoint: false });
+    const again = openDb(dir);
+    expect(again.recovery.action).toBe('loaded');
+    expect(again.verify()).toMatchObject({ ok: true, store: 39, indexed: 39 });
+  });
+});

@@ -181,12 +181,12 @@ export class FaceStore {
     const result = rows.map((r) => r.quick_check).join('; ');
     if (result !== 'ok') throw new StoreCorruptError(this.file, `integrity check: ${result.slice(0, 200)}`);
     const version = this.db.pragma('user_version', { simple: true }) as number;
-    const tables = this.db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name IN ('faces','changes')`).get() as {
+    const tables = this.sql(`SELECT count(*) AS n FROM sqlite_master WHERE name IN ('faces','changes')`).get() as {
       n: number;
     };
     if (version > 0 && tables.n !== 2) throw new StoreCorruptError(this.file, 'tables missing');
     if (version === 0) {
-      const any = this.db.prepare(`SELECT count(*) AS n FROM sqlite_master`).get() as { n: number };
+      const any = this.sql(`SELECT count(*) AS n FROM sqlite_master`).get() as { n: number };
       if (any.n > 0) throw new StoreCorruptError(this.file, 'a SQLite database of something else');
     }
     if (version > MIGRATIONS.length) {
@@ -209,19 +209,31 @@ export class FaceStore {
     if (this.db.open) this.db.close();
   }
 
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared statements, prepared once per store. */
+  private sql(source: string): Database.Statement {
+    let stmt = this.statements.get(source);
+    if (!stmt) {
+      stmt = this.db.prepare(source);
+      this.statements.set(source, stmt);
+    }
+    return stmt;
+  }
+
   // ---- metadata -------------------------------------------------------------------------------
 
   getMeta(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM metadata WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.sql('SELECT value FROM metadata WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO metadata (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.sql('INSERT INTO metadata (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   seq(): number {
-    const row = this.db.prepare('SELECT max(seq) AS s FROM changes').get() as { s: number | null };
+    const row = this.sql('SELECT max(seq) AS s FROM changes').get() as { s: number | null };
     return row.s ?? 0;
   }
 
@@ -250,16 +262,16 @@ export class FaceStore {
   }
 
   getPhoto(photoId: string): StoredPhoto | undefined {
-    const row = this.db.prepare('SELECT * FROM photos WHERE photo_id = ?').get(photoId) as PhotoRow | undefined;
+    const row = this.sql('SELECT * FROM photos WHERE photo_id = ?').get(photoId) as PhotoRow | undefined;
     return row && toPhoto(row);
   }
 
   listPhotos(): StoredPhoto[] {
-    return (this.db.prepare('SELECT * FROM photos ORDER BY rowid').all() as PhotoRow[]).map(toPhoto);
+    return (this.sql('SELECT * FROM photos ORDER BY rowid').all() as PhotoRow[]).map(toPhoto);
   }
 
   deletePhotoRow(photoId: string): void {
-    this.db.prepare('DELETE FROM photos WHERE photo_id = ?').run(photoId);
+    this.sql('DELETE FROM photos WHERE photo_id = ?').run(photoId);
   }
 
   // ---- faces ----------------------------------------------------------------------------------
@@ -268,14 +280,14 @@ export class FaceStore {
   upsertFaces(records: FaceRecord[], expect: { modelId: string; dim: number }): { inserted: number; updated: number } {
     let inserted = 0;
     let updated = 0;
-    const select = this.db.prepare('SELECT * FROM faces WHERE face_id = ?');
-    const insert = this.db.prepare(
+    const select = this.sql('SELECT * FROM faces WHERE face_id = ?');
+    const insert = this.sql(
       `INSERT INTO faces (face_id, photo_id, face_index, bbox, landmarks, score, embedding, magnitude, quality, kept,
          reason, model_id, library, identity_id, seq, created_at)
        VALUES (@faceId, @photoId, @faceIndex, @bbox, @landmarks, @score, @embedding, @magnitude, @quality, @kept,
          @reason, @modelId, @library, NULL, 0, @createdAt)`,
     );
-    const update = this.db.prepare(
+    const update = this.sql(
       `UPDATE faces SET photo_id = @photoId, face_index = @faceIndex, bbox = @bbox, landmarks = @landmarks,
          score = @score, embedding = @embedding, magnitude = @magnitude, quality = @quality, kept = @kept,
          reason = @reason, library = @library WHERE label = @label`,
@@ -317,22 +329,22 @@ export class FaceStore {
   }
 
   private logChange(label: number, faceId: string, op: 'upsert' | 'delete'): void {
-    const { lastInsertRowid } = this.db.prepare('INSERT INTO changes (label, face_id, op) VALUES (?, ?, ?)').run(label, faceId, op);
-    if (op === 'upsert') this.db.prepare('UPDATE faces SET seq = ? WHERE label = ?').run(Number(lastInsertRowid), label);
+    const { lastInsertRowid } = this.sql('INSERT INTO changes (label, face_id, op) VALUES (?, ?, ?)').run(label, faceId, op);
+    if (op === 'upsert') this.sql('UPDATE faces SET seq = ? WHERE label = ?').run(Number(lastInsertRowid), label);
   }
 
   getFace(faceId: string): StoredFace | undefined {
-    const row = this.db.prepare('SELECT * FROM faces WHERE face_id = ?').get(faceId) as FaceRow | undefined;
+    const row = this.sql('SELECT * FROM faces WHERE face_id = ?').get(faceId) as FaceRow | undefined;
     return row && toFace(row);
   }
 
   faceIdOfLabel(label: number): string | undefined {
-    const row = this.db.prepare('SELECT face_id FROM faces WHERE label = ?').get(label) as { face_id: string } | undefined;
+    const row = this.sql('SELECT face_id FROM faces WHERE label = ?').get(label) as { face_id: string } | undefined;
     return row?.face_id;
   }
 
   facesOfPhoto(photoId: string): StoredFace[] {
-    return (this.db.prepare('SELECT * FROM faces WHERE photo_id = ? ORDER BY face_index, label').all(photoId) as FaceRow[]).map(toFace);
+    return (this.sql('SELECT * FROM faces WHERE photo_id = ? ORDER BY face_index, label').all(photoId) as FaceRow[]).map(toFace);
   }
 
   listFaces(filter: { kept?: boolean; identityId?: string | null } = {}): StoredFace[] {
@@ -348,12 +360,12 @@ export class FaceStore {
       params.push(filter.identityId);
     }
     const sql = `SELECT * FROM faces ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY label`;
-    return (this.db.prepare(sql).all(...params) as FaceRow[]).map(toFace);
+    return (this.sql(sql).all(...params) as FaceRow[]).map(toFace);
   }
 
   /** Kept faces in label order, streamed (a rebuild must not hold every row twice). */
   *iterateKept(): IterableIterator<IndexableFace> {
-    const stmt = this.db.prepare('SELECT label, face_id, embedding FROM faces WHERE kept = 1 ORDER BY label');
+    const stmt = this.sql('SELECT label, face_id, embedding FROM faces WHERE kept = 1 ORDER BY label');
     for (const row of stmt.iterate() as IterableIterator<{ label: number; face_id: string; embedding: Buffer }>) {
       yield { label: row.label, faceId: row.face_id, embedding: bufferToFloat32(row.embedding) };
     }
@@ -361,12 +373,12 @@ export class FaceStore {
 
   /** label → faceId of every kept face. */
   keptLabels(): Map<number, string> {
-    const rows = this.db.prepare('SELECT label, face_id FROM faces WHERE kept = 1').raw().all() as [number, string][];
+    const rows = this.sql('SELECT label, face_id FROM faces WHERE kept = 1').raw().all() as [number, string][];
     return new Map(rows);
   }
 
   keptCount(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM faces WHERE kept = 1').get() as { n: number }).n;
+    return (this.sql('SELECT count(*) AS n FROM faces WHERE kept = 1').get() as { n: number }).n;
   }
 
   /** Current state of every face changed after `seq` (one entry per label), for index replay. */
@@ -386,7 +398,7 @@ export class FaceStore {
   }
 
   embeddingsOf(labels: number[]): IndexableFace[] {
-    const stmt = this.db.prepare('SELECT label, face_id, embedding FROM faces WHERE label = ? AND kept = 1');
+    const stmt = this.sql('SELECT label, face_id, embedding FROM faces WHERE label = ? AND kept = 1');
     const out: IndexableFace[] = [];
     for (const label of labels) {
       const row = stmt.get(label) as { label: number; face_id: string; embedding: Buffer } | undefined;
@@ -397,24 +409,24 @@ export class FaceStore {
 
   /** Remove a face row (biometric erasure); its identity's template and count are updated. */
   deleteFace(faceId: string): boolean {
-    const row = this.db.prepare('SELECT * FROM faces WHERE face_id = ?').get(faceId) as FaceRow | undefined;
+    const row = this.sql('SELECT * FROM faces WHERE face_id = ?').get(faceId) as FaceRow | undefined;
     if (!row) return false;
     if (row.identity_id) this.addToIdentity(row.identity_id, row.kept ? bufferToFloat32(row.embedding) : null, -1, -1);
-    this.db.prepare('DELETE FROM faces WHERE label = ?').run(row.label);
+    this.sql('DELETE FROM faces WHERE label = ?').run(row.label);
     this.logChange(row.label, faceId, 'delete');
     return true;
   }
 
   faceIdsOfPhoto(photoId: string): string[] {
-    return (this.db.prepare('SELECT face_id FROM faces WHERE photo_id = ?').raw().all(photoId) as [string][]).map((r) => r[0]);
+    return (this.sql('SELECT face_id FROM faces WHERE photo_id = ?').raw().all(photoId) as [string][]).map((r) => r[0]);
   }
 
   faceIdsOfIdentity(identityId: string): string[] {
-    return (this.db.prepare('SELECT face_id FROM faces WHERE identity_id = ?').raw().all(identityId) as [string][]).map((r) => r[0]);
+    return (this.sql('SELECT face_id FROM faces WHERE identity_id = ?').raw().all(identityId) as [string][]).map((r) => r[0]);
   }
 
   counts(): { photos: number; faces: number; kept: number; dropped: number; identities: number } {
-    const one = (sql: string): number => (this.db.prepare(sql).get() as { n: number }).n;
+    const one = (sql: string): number => (this.sql(sql).get() as { n: number }).n;
     const faces = one('SELECT count(*) AS n FROM faces');
     const kept = one('SELECT count(*) AS n FROM faces WHERE kept = 1');
     return {
@@ -439,22 +451,22 @@ export class FaceStore {
   }
 
   getIdentity(identityId: string): StoredIdentity | undefined {
-    const row = this.db.prepare('SELECT * FROM identities WHERE identity_id = ?').get(identityId) as IdentityRow | undefined;
+    const row = this.sql('SELECT * FROM identities WHERE identity_id = ?').get(identityId) as IdentityRow | undefined;
     return row && toIdentity(row);
   }
 
   listIdentities(): StoredIdentity[] {
-    return (this.db.prepare('SELECT * FROM identities ORDER BY rowid').all() as IdentityRow[]).map(toIdentity);
+    return (this.sql('SELECT * FROM identities ORDER BY rowid').all() as IdentityRow[]).map(toIdentity);
   }
 
   setFaceIdentity(faceId: string, identityId: string | null): void {
-    const row = this.db.prepare('SELECT * FROM faces WHERE face_id = ?').get(faceId) as FaceRow | undefined;
+    const row = this.sql('SELECT * FROM faces WHERE face_id = ?').get(faceId) as FaceRow | undefined;
     if (!row) throw new Error(`no face ${faceId}`);
     if (row.identity_id === identityId) return;
     if (identityId !== null && !this.getIdentity(identityId)) throw new Error(`no identity ${identityId}`);
     const embedding = row.kept ? bufferToFloat32(row.embedding) : null;
     if (row.identity_id) this.addToIdentity(row.identity_id, embedding, -1, -1);
-    this.db.prepare('UPDATE faces SET identity_id = ? WHERE label = ?').run(identityId, row.label);
+    this.sql('UPDATE faces SET identity_id = ? WHERE label = ?').run(identityId, row.label);
     if (identityId) this.addToIdentity(identityId, embedding, +1, +1);
   }
 
@@ -464,7 +476,7 @@ export class FaceStore {
    * additions and subtractions do not drift).
    */
   private addToIdentity(identityId: string, embedding: Float32Array | null, countDelta: number, sign: number): void {
-    const row = this.db.prepare('SELECT template FROM identities WHERE identity_id = ?').get(identityId) as
+    const row = this.sql('SELECT template FROM identities WHERE identity_id = ?').get(identityId) as
       | { template: Buffer }
       | undefined;
     if (!row) return;
@@ -476,23 +488,23 @@ export class FaceStore {
   }
 
   renameIdentity(identityId: string, name: string | null): void {
-    const r = this.db.prepare('UPDATE identities SET name = ?, updated_at = ? WHERE identity_id = ?').run(name, now(), identityId);
+    const r = this.sql('UPDATE identities SET name = ?, updated_at = ? WHERE identity_id = ?').run(name, now(), identityId);
     if (r.changes === 0) throw new Error(`no identity ${identityId}`);
   }
 
   deleteIdentityRow(identityId: string): void {
-    this.db.prepare('UPDATE faces SET identity_id = NULL WHERE identity_id = ?').run(identityId);
-    this.db.prepare('DELETE FROM identities WHERE identity_id = ?').run(identityId);
+    this.sql('UPDATE faces SET identity_id = NULL WHERE identity_id = ?').run(identityId);
+    this.sql('DELETE FROM identities WHERE identity_id = ?').run(identityId);
   }
 
   // ---- corrections and identity events ---------------------------------------------------------
 
   addCorrection(c: Correction): number {
-    return Number(this.db.prepare('INSERT INTO corrections (body, created_at) VALUES (?, ?)').run(JSON.stringify(c), now()).lastInsertRowid);
+    return Number(this.sql('INSERT INTO corrections (body, created_at) VALUES (?, ?)').run(JSON.stringify(c), now()).lastInsertRowid);
   }
 
   listCorrections(): StoredCorrection[] {
-    const rows = this.db.prepare('SELECT id, body, created_at FROM corrections ORDER BY id').all() as {
+    const rows = this.sql('SELECT id, body, created_at FROM corrections ORDER BY id').all() as {
       id: number;
       body: string;
       created_at: string;
@@ -501,13 +513,13 @@ export class FaceStore {
   }
 
   appendIdentityEvents(events: Record<string, unknown>[]): void {
-    const stmt = this.db.prepare('INSERT INTO identity_events (body, created_at) VALUES (?, ?)');
+    const stmt = this.sql('INSERT INTO identity_events (body, created_at) VALUES (?, ?)');
     const t = now();
     for (const e of events) stmt.run(JSON.stringify(e), t);
   }
 
   listIdentityEvents(afterSeq = 0): StoredIdentityEvent[] {
-    const rows = this.db.prepare('SELECT seq, body FROM identity_events WHERE seq > ? ORDER BY seq').all(afterSeq) as {
+    const rows = this.sql('SELECT seq, body FROM identity_events WHERE seq > ? ORDER BY seq').all(afterSeq) as {
       seq: number;
       body: string;
     }[];

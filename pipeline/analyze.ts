@@ -129,7 +129,14 @@ function sessionSpecs(opts: AnalyzerOptions, dir: string, detector: DetectorMani
 }
 
 /** Opens a session in the pool and checks the manifest's input/output names against the model. */
-async function checkModel(pool: Piscina, spec: SessionSpec, name: string, input: string, outputs: string[]): Promise<SessionInfo> {
+async function checkModel(
+  pool: Piscina,
+  spec: SessionSpec,
+  name: string,
+  input: string,
+  outputs: string[],
+  outputField: string,
+): Promise<SessionInfo> {
   let info: SessionInfo;
   try {
     info = (await pool.run(spec, { name: 'describe' })) as SessionInfo;
@@ -141,7 +148,11 @@ async function checkModel(pool: Piscina, spec: SessionSpec, name: string, input:
   }
   for (const o of outputs) {
     if (!info.outputNames.includes(o)) {
-      throw new ModelConfigError(`model "${name}" (${spec.path}) has no output "${o}" (outputs: ${info.outputNames.join(', ')})`, spec.path, 'outputs');
+      throw new ModelConfigError(
+        `model "${name}" (${spec.path}) has no output "${o}" (field ${outputField}; outputs: ${info.outputNames.join(', ')})`,
+        spec.path,
+        outputField,
+      );
     }
   }
   return info;
@@ -163,8 +174,8 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
   let embedderInfo: SessionInfo;
   try {
     const strideOutputs = detector.outputs.strides.flatMap((s) => [`cls_${s}`, `obj_${s}`, `bbox_${s}`, `kps_${s}`]);
-    await checkModel(pool, specs.detector, detector.name, detector.input.name, strideOutputs);
-    embedderInfo = await checkModel(pool, specs.embedder, embedder.name, embedder.input.name, [embedder.rawOutput]);
+    await checkModel(pool, specs.detector, detector.name, detector.input.name, strideOutputs, 'outputs.strides');
+    embedderInfo = await checkModel(pool, specs.embedder, embedder.name, embedder.input.name, [embedder.rawOutput], 'rawOutput');
   } catch (err) {
     await pool.destroy();
     throw err;
@@ -207,7 +218,9 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
       .sort((p, q) => p.bbox[0] - q.bbox[0]);
     const template = embedder.alignment.templatePoints as Point[];
     const aligned = geometry.map((g) => alignFace(full.data, full.width, full.height, g.landmarks, template, embedder.alignment.size));
-    const embeddings = await embedStage.embedMany(aligned.map((a) => a.rgb));
+    const embeddings = await embedStage.embedMany(aligned.map((a) => a.rgb)).catch((err: unknown) => {
+      throw new AnalyzeError('INFERENCE_FAILED', `embedder failed: ${(err as Error).message}`, { cause: err });
+    });
     const faces = geometry.map((g, i): AnalyzedFace => {
       const e = embeddings[i]!;
       const tooSmall = Math.min(g.bbox[2], g.bbox[3]) < settings.minFaceSize;

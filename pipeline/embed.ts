@@ -6,10 +6,12 @@ import { magnitudeGate, magnitudeOf, unitOf, type GateResult } from './qualityGa
 import type { SessionSpec } from './session.ts';
 
 /**
- * Default faces per inference batch. Chosen from bench/pipeline.ts on the project's 2-core CPU
- * (MobileFaceNet: batch 1 ≈ 200, 4 ≈ 240, 8/16 ≈ 185, 32 ≈ 130–177 faces/s): 4 is the fastest
- * there. On a GPU larger batches pay off — raise `batchSize` (e.g. 32) there; the batching is
- * real either way (faces of many photos share a batch).
+ * Default faces per inference batch, chosen from bench/pipeline.ts on the project's 2-core CPU
+ * (MobileFaceNet, bare onnxruntime session, 2 threads: batch 1 ≈ 200–270, 4 ≈ 240–295,
+ * 8 ≈ 185–330, 32 ≈ 130–290 faces/s — batch 4 is at or near the top in every run, and larger
+ * batches add latency and vary more). On a GPU larger batches pay off: raise `batchSize`
+ * (createAnalyzer({ batchSize: 32 }) / --batch-size 32) there. The batching is real either way:
+ * faces of many concurrently analysed photos share a batch.
  */
 export const DEFAULT_BATCH_SIZE = 4;
 /** How long a partial batch waits for more faces before it is sent. */

@@ -52,7 +52,9 @@ export interface RunSummary {
   report: string;
   export?: string;
   deadLetters?: string;
+  /** wall time of the whole command, model loading included */
   seconds: number;
+  /** ingest throughput (analysis + indexing, start-up excluded) */
   photosPerSecond: number;
   facesPerSecond: number;
 }
@@ -111,6 +113,8 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
   const db = openFaceDatabase(dataDir, { modelId: analyzer.modelId, dim: analyzer.dim });
   try {
     const identities = new IdentityService(db, clusterParamsFromManifest(analyzer.manifest));
+    // rates count from here: model loading and index recovery are start-up, not throughput
+    const ingestStarted = Date.now();
     const counters: Counters = {
       metrics: opts.metrics,
       processed: 0,
@@ -126,15 +130,31 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     const indexing = new PQueue({ concurrency: 1 });
     const deadLetters = path.join(dataDir, DEAD_LETTER_FILE);
 
+    const ctx: PhotoContext = { analyzer, db, identities, dataDir, indexing, counters, deadLetters };
+    // A photo that fails for an unexpected reason is recorded like a bad one (code INTERNAL); only
+    // a failure to record it (the store itself is broken) stops the run, after the work in flight.
+    let fatal: unknown;
     for (const file of files) {
+      if (fatal) break;
       await analysis.onSizeLessThan(concurrency);
       void analysis.add(async () => {
-        await processPhoto(file, { analyzer, db, identities, dataDir, indexing, counters, deadLetters });
-        bar?.increment(1, rates(counters, started));
+        try {
+          await processPhoto(file, ctx);
+        } catch (err) {
+          await indexing
+            .add(() => recordFailure(ctx, file, photoIdForPath(file), null, err))
+            .catch((e: unknown) => (fatal ??= e));
+        }
+        bar?.increment(1, rates(counters, ingestStarted));
       });
     }
     await analysis.onIdle();
     await indexing.onIdle();
+    if (fatal) {
+      bar?.stop();
+      throw fatal;
+    }
+    const ingestDone = Date.now();
     bar?.stop();
 
     const changedStore = counters.processed > 0;
@@ -148,6 +168,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     const report = writeReport(db, dataDir, { subtitle: `facepipe run ${opts.dir}` });
     const exportFile = opts.exportCsv ? exportAssignments(db, files, opts.exportCsv) : undefined;
     const seconds = (Date.now() - started) / 1000;
+    const ingestSeconds = Math.max((ingestDone - ingestStarted) / 1000, 1e-3);
     const summary: RunSummary = {
       dir: opts.dir,
       dataDir,
@@ -167,8 +188,8 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
       ...(exportFile ? { export: exportFile } : {}),
       ...(counters.failed > 0 ? { deadLetters } : {}),
       seconds,
-      photosPerSecond: round2(counters.processed / Math.max(seconds, 1e-3)),
-      facesPerSecond: round2((counters.kept + counters.dropped) / Math.max(seconds, 1e-3)),
+      photosPerSecond: round2(counters.processed / ingestSeconds),
+      facesPerSecond: round2((counters.kept + counters.dropped) / ingestSeconds),
     };
     log.info(
       { ...summary.photos, faces: summary.faces, identities: summary.identities, seconds },

@@ -33,7 +33,12 @@ afterAll(() => {
   return new Promise<void>((r) => server.close(() => r()));
 });
 
-const policy = (): FetchPolicy => ({ fileRoots: [root], allowedHosts: ['127.0.0.1'], maxBytes: 1000, timeoutMs: 500 });
+const policy = (): FetchPolicy => ({
+  fileRoots: [root],
+  allowedHosts: ['127.0.0.1'],
+  maxBytes: 1000,
+  timeoutMs: 500,
+});
 const uri = (u: string) => ({ kind: 'uri' as const, uri: u });
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -58,11 +63,21 @@ describe('fetchPhoto', () => {
   });
 
   it('refuses files outside the roots, also through .. and symlinks', async () => {
-    expect(await codeOf(fetchPhoto(uri(pathToFileURL(path.join(tmp, 'secret.jpg')).href), policy()))).toBe('FORBIDDEN_URI');
+    expect(await codeOf(fetchPhoto(uri(pathToFileURL(path.join(tmp, 'secret.jpg')).href), policy()))).toBe(
+      'FORBIDDEN_URI',
+    );
     expect(await codeOf(fetchPhoto(uri(`file://${root}/../secret.jpg`), policy()))).toBe('FORBIDDEN_URI');
-    expect(await codeOf(fetchPhoto(uri(pathToFileURL(path.join(root, 'link.jpg')).href), policy()))).toBe('FORBIDDEN_URI');
-    expect(await codeOf(fetchPhoto(uri(pathToFileURL(path.join(root, 'none.jpg')).href), policy()))).toBe('NOT_FOUND');
-    expect(await codeOf(fetchPhoto(uri(pathToFileURL(path.join(root, 'a.jpg')).href), { ...policy(), fileRoots: [] }))).toBe('FORBIDDEN_URI');
+    expect(await codeOf(fetchPhoto(uri(pathToFileURL(path.join(root, 'link.jpg')).href), policy()))).toBe(
+      'FORBIDDEN_URI',
+    );
+    expect(await codeOf(fetchPhoto(uri(pathToFileURL(path.join(root, 'none.jpg')).href), policy()))).toBe(
+      'NOT_FOUND',
+    );
+    expect(
+      await codeOf(
+        fetchPhoto(uri(pathToFileURL(path.join(root, 'a.jpg')).href), { ...policy(), fileRoots: [] }),
+      ),
+    ).toBe('FORBIDDEN_URI');
   });
 
   it('maps http failures to stable codes', async () => {

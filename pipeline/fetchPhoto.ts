@@ -11,13 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { PhotoSource } from '../schemas/photoEvent.ts';
 
 export type FetchErrorCode =
-  | 'FORBIDDEN_URI'
-  | 'FORBIDDEN_HOST'
-  | 'NOT_FOUND'
-  | 'UNREACHABLE'
-  | 'TOO_LARGE'
-  | 'TIMEOUT'
-  | 'FETCH_FAILED';
+  'FORBIDDEN_URI' | 'FORBIDDEN_HOST' | 'NOT_FOUND' | 'UNREACHABLE' | 'TOO_LARGE' | 'TIMEOUT' | 'FETCH_FAILED';
 
 /** Codes worth another try (the source may come back); the rest fail the same way every time. */
 const RETRIABLE: ReadonlySet<FetchErrorCode> = new Set(['UNREACHABLE', 'TIMEOUT']);
@@ -66,12 +60,14 @@ export interface FetchedPhoto {
 export async function fetchPhoto(source: PhotoSource, policy: FetchPolicy): Promise<FetchedPhoto> {
   if (source.kind === 'inline') {
     const bytes = Buffer.from(source.data, 'base64');
-    if (bytes.length > policy.maxBytes) throw new FetchError('TOO_LARGE', `inline photo of ${bytes.length} bytes`);
+    if (bytes.length > policy.maxBytes)
+      throw new FetchError('TOO_LARGE', `inline photo of ${bytes.length} bytes`);
     const hash = sha256(bytes);
     return { bytes, uri: `inline:${hash}`, contentHash: hash };
   }
   const url = parseUrl(source.uri);
-  const bytes = url.protocol === 'file:' ? await readFileUnderRoots(url, policy) : await fetchHttp(url, policy);
+  const bytes =
+    url.protocol === 'file:' ? await readFileUnderRoots(url, policy) : await fetchHttp(url, policy);
   return { bytes, uri: source.uri, contentHash: sha256(bytes) };
 }
 
@@ -99,11 +95,14 @@ function isInside(p: string, root: string): boolean {
 }
 
 async function readFileUnderRoots(url: URL, policy: FetchPolicy): Promise<Buffer> {
-  if (url.host !== '' && url.host !== 'localhost') throw new FetchError('FORBIDDEN_URI', `file URI with a host: ${url.href}`);
+  if (url.host !== '' && url.host !== 'localhost')
+    throw new FetchError('FORBIDDEN_URI', `file URI with a host: ${url.href}`);
   const requested = path.resolve(fileURLToPath(url));
   // check the literal path first (no filesystem access outside the roots), then the real one
   const roots = await Promise.all(policy.fileRoots.map((r) => realpath(r).catch(() => path.resolve(r))));
-  const literalOk = policy.fileRoots.some((r) => isInside(requested, path.resolve(r))) || roots.some((r) => isInside(requested, r));
+  const literalOk =
+    policy.fileRoots.some((r) => isInside(requested, path.resolve(r))) ||
+    roots.some((r) => isInside(requested, r));
   if (!literalOk) throw new FetchError('FORBIDDEN_URI', `${requested} is outside the allowed roots`);
   let real: string;
   try {
@@ -111,14 +110,16 @@ async function readFileUnderRoots(url: URL, policy: FetchPolicy): Promise<Buffer
   } catch (err) {
     throw new FetchError('NOT_FOUND', `${requested}: ${(err as Error).message}`, { cause: err });
   }
-  if (!roots.some((r) => isInside(real, r))) throw new FetchError('FORBIDDEN_URI', `${requested} resolves outside the allowed roots`);
+  if (!roots.some((r) => isInside(real, r)))
+    throw new FetchError('FORBIDDEN_URI', `${requested} resolves outside the allowed roots`);
   const fh = await open(real, 'r').catch((err: Error) => {
     throw new FetchError('NOT_FOUND', `${real}: ${err.message}`, { cause: err });
   });
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new FetchError('NOT_FOUND', `${real} is not a regular file`);
-    if (st.size > policy.maxBytes) throw new FetchError('TOO_LARGE', `${real} has ${st.size} bytes (limit ${policy.maxBytes})`);
+    if (st.size > policy.maxBytes)
+      throw new FetchError('TOO_LARGE', `${real} has ${st.size} bytes (limit ${policy.maxBytes})`);
     return await fh.readFile();
   } finally {
     await fh.close();
@@ -131,7 +132,9 @@ export function hostAllowed(url: URL, allowed: string[]): boolean {
   return allowed.some((entryRaw) => {
     const entry = entryRaw.toLowerCase().trim();
     if (entry.startsWith('*.')) return hostname.endsWith(entry.slice(1));
-    return entry.includes(':') && !entry.startsWith('[') ? entry === host : entry === hostname || entry === host;
+    return entry.includes(':') && !entry.startsWith('[')
+      ? entry === host
+      : entry === hostname || entry === host;
   });
 }
 
@@ -139,7 +142,8 @@ async function fetchHttp(start: URL, policy: FetchPolicy): Promise<Buffer> {
   const signal = AbortSignal.timeout(policy.timeoutMs);
   let url = start;
   for (let hop = 0; ; hop++) {
-    if (!hostAllowed(url, policy.allowedHosts)) throw new FetchError('FORBIDDEN_HOST', `host ${url.host} is not in the allowlist`);
+    if (!hostAllowed(url, policy.allowedHosts))
+      throw new FetchError('FORBIDDEN_HOST', `host ${url.host} is not in the allowlist`);
     let res: Response;
     try {
       res = await fetch(url, { redirect: 'manual', signal });
@@ -148,13 +152,16 @@ async function fetchHttp(start: URL, policy: FetchPolicy): Promise<Buffer> {
     }
     if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
       await res.body?.cancel();
-      if (hop >= (policy.maxRedirects ?? 3)) throw new FetchError('FETCH_FAILED', `too many redirects from ${start.href}`);
+      if (hop >= (policy.maxRedirects ?? 3))
+        throw new FetchError('FETCH_FAILED', `too many redirects from ${start.href}`);
       url = parseUrl(new URL(res.headers.get('location')!, url).href);
       if (url.protocol === 'file:') throw new FetchError('FORBIDDEN_URI', 'redirect to a file URI');
       continue;
     }
-    if (res.status === 404 || res.status === 410) throw new FetchError('NOT_FOUND', `${url.href}: HTTP ${res.status}`);
-    if (res.status >= 500 || res.status === 429) throw new FetchError('UNREACHABLE', `${url.href}: HTTP ${res.status}`);
+    if (res.status === 404 || res.status === 410)
+      throw new FetchError('NOT_FOUND', `${url.href}: HTTP ${res.status}`);
+    if (res.status >= 500 || res.status === 429)
+      throw new FetchError('UNREACHABLE', `${url.href}: HTTP ${res.status}`);
     if (!res.ok) throw new FetchError('FETCH_FAILED', `${url.href}: HTTP ${res.status}`);
     return readLimited(res, policy.maxBytes, url);
   }

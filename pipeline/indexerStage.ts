@@ -51,7 +51,11 @@ export function assignNewFaces(identities: OnlineAssigner, faceIds: string[]): I
  * between the two steps journals the ids of step 1 and repeats step 2 on restart (the Kafka
  * indexer does).
  */
-export function indexFaceRecords(db: FaceDatabase, identities: OnlineAssigner, records: FaceRecord[]): IdentityEvent[] {
+export function indexFaceRecords(
+  db: FaceDatabase,
+  identities: OnlineAssigner,
+  records: FaceRecord[],
+): IdentityEvent[] {
   return assignNewFaces(identities, storeFaceRecords(db, records));
 }
 

@@ -67,7 +67,10 @@ export async function handlePhotoMessage(msg: RawMessage, deps: PhotoHandlerDeps
       } catch (err) {
         const e = toStageError(err);
         if (!e.retriable || attempts >= deps.maxAttempts) throw e;
-        log.warn({ photoId: event.photoId, code: e.code, attempt: attempts, err: e.message }, 'photo failed; retrying');
+        log.warn(
+          { photoId: event.photoId, code: e.code, attempt: attempts, err: e.message },
+          'photo failed; retrying',
+        );
         await new Promise((r) => setTimeout(r, deps.retryBackoffMs * 2 ** (attempts - 1)));
       }
     }
@@ -89,7 +92,8 @@ function parsePhotoEvent(value: Buffer | null): PhotoEvent {
     throw new StageError('parse', 'MALFORMED_JSON', `not JSON: ${(err as Error).message}`, false);
   }
   const parsed = PhotoEvent.safeParse(json);
-  if (!parsed.success) throw new StageError('validate', 'SCHEMA_INVALID', z.prettifyError(parsed.error), false);
+  if (!parsed.success)
+    throw new StageError('validate', 'SCHEMA_INVALID', z.prettifyError(parsed.error), false);
   return parsed.data;
 }
 
@@ -125,11 +129,21 @@ async function analyzeToFaces(event: PhotoEvent, deps: PhotoHandlerDeps): Promis
     at: new Date().toISOString(),
   };
   const messages: Message[] = [
-    ...records.map((r) => ({ key: event.photoId, value: JSON.stringify(r), headers: { [FACES_TOPIC_TYPE_HEADER]: 'face' } })),
+    ...records.map((r) => ({
+      key: event.photoId,
+      value: JSON.stringify(r),
+      headers: { [FACES_TOPIC_TYPE_HEADER]: 'face' },
+    })),
     // after the faces, on the same partition: the indexer sees the photo complete
     { key: event.photoId, value: JSON.stringify(result), headers: { [FACES_TOPIC_TYPE_HEADER]: 'photo' } },
   ];
-  return { topic: deps.topics.faces, messages, outcome: 'faces', photoId: event.photoId, faces: records.length };
+  return {
+    topic: deps.topics.faces,
+    messages,
+    outcome: 'faces',
+    photoId: event.photoId,
+    faces: records.length,
+  };
 }
 
 function deadLetterPublication(
@@ -139,7 +153,14 @@ function deadLetterPublication(
   photoId: string | undefined,
   deps: PhotoHandlerDeps,
 ): Publication {
-  const dl = buildDeadLetter(msg, { stage: e.stage, code: e.code, reason: e.message, attempts, photoId, worker: deps.workerId });
+  const dl = buildDeadLetter(msg, {
+    stage: e.stage,
+    code: e.code,
+    reason: e.message,
+    attempts,
+    photoId,
+    worker: deps.workerId,
+  });
   return {
     topic: deps.topics.deadLetters,
     messages: [{ key: photoId ?? dl.id, value: JSON.stringify(dl) }],
@@ -243,7 +264,10 @@ export async function startIngestWorker(opts: IngestWorkerOptions): Promise<Inge
       } catch (err) {
         // a rebalance (or the broker going away): take nothing new from this batch
         rebalancing = true;
-        log.info({ err: (err as Error).message, partition: batch.partition }, 'heartbeat failed; finishing in-flight work');
+        log.info(
+          { err: (err as Error).message, partition: batch.partition },
+          'heartbeat failed; finishing in-flight work',
+        );
       }
     };
     for (let i = 0; i < batch.messages.length; i++) {
@@ -274,10 +298,19 @@ export async function startIngestWorker(opts: IngestWorkerOptions): Promise<Inge
     autoCommit: true,
     autoCommitInterval: 2000,
     eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: opts.partitionsConcurrently ?? Math.max(1, Math.min(settings.partitions, maxInFlight)),
+    partitionsConsumedConcurrently:
+      opts.partitionsConcurrently ?? Math.max(1, Math.min(settings.partitions, maxInFlight)),
     eachBatch,
   });
-  log.info({ group: settings.groups.worker, topic: settings.topics.photos, maxInFlight, clientId: settings.clientId }, 'ingest worker running');
+  log.info(
+    {
+      group: settings.groups.worker,
+      topic: settings.topics.photos,
+      maxInFlight,
+      clientId: settings.clientId,
+    },
+    'ingest worker running',
+  );
 
   return {
     stats: () => ({ ...counters }),

@@ -42,17 +42,26 @@ export const OriginalMessage = z.object({
   key: z.string().nullable(),
   value: z.string().nullable().describe('the value as UTF-8 text (base64 when valueEncoding is base64)'),
   valueEncoding: z.enum(['utf8', 'base64']).default('utf8'),
-  truncated: z.boolean().default(false).describe('true when the value was cut to fit the dead-letter message'),
+  truncated: z
+    .boolean()
+    .default(false)
+    .describe('true when the value was cut to fit the dead-letter message'),
 });
 export type OriginalMessage = z.infer<typeof OriginalMessage>;
 
 /** A message that was given up on: published on the dead-letter topic, never retried forever. */
 export const DeadLetter = z.object({
   v: z.literal(SCHEMA_VERSION).default(SCHEMA_VERSION),
-  id: z.string().min(1).describe('topic:partition:offset of the original: the same for a re-sent dead letter'),
+  id: z
+    .string()
+    .min(1)
+    .describe('topic:partition:offset of the original: the same for a re-sent dead letter'),
   photoId: z.string().optional().describe('when the original could be parsed far enough to have one'),
   stage: DeadLetterStage,
-  code: z.string().min(1).describe(`one of ${DEAD_LETTER_CODES.join(', ')}`),
+  code: z
+    .string()
+    .min(1)
+    .describe(`one of ${DEAD_LETTER_CODES.join(', ')}`),
   reason: z.string().describe('human-readable detail'),
   attempts: z.number().int().min(1).describe('how many times processing was tried'),
   worker: z.string().optional().describe('client id of the worker that gave up'),

@@ -6,7 +6,11 @@ import { JSON_DIR, renderJsonSchemas } from './export.ts';
 describe('exported JSON Schema files', () => {
   it('are current (run `node bin/run-ts.mjs schemas/export.ts` after changing a schema)', () => {
     const expected = renderJsonSchemas();
-    expect(Object.keys(expected).sort()).toEqual(readdirSync(JSON_DIR).filter((f) => f.endsWith('.schema.json')).sort());
+    expect(Object.keys(expected).sort()).toEqual(
+      readdirSync(JSON_DIR)
+        .filter((f) => f.endsWith('.schema.json'))
+        .sort(),
+    );
     for (const [file, text] of Object.entries(expected)) {
       expect(readFileSync(path.join(JSON_DIR, file), 'utf8'), file).toBe(text);
     }

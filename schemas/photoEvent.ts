@@ -21,7 +21,10 @@ export const UriSource = z.object({
 });
 export const InlineSource = z.object({
   kind: z.literal('inline'),
-  data: z.base64().max(INLINE_MAX_BASE64).describe(`the image bytes, base64; at most ${INLINE_MAX_BYTES} bytes`),
+  data: z
+    .base64()
+    .max(INLINE_MAX_BASE64)
+    .describe(`the image bytes, base64; at most ${INLINE_MAX_BYTES} bytes`),
   mediaType: z.string().max(100).optional().describe('e.g. image/jpeg (informative: the bytes are sniffed)'),
 });
 export const PhotoSource = z.discriminatedUnion('kind', [UriSource, InlineSource]);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { DeadLetter, FaceRecord, INLINE_MAX_BYTES, PhotoEvent, PhotoResult, SCHEMA_VERSION } from './index.ts';
+import {
+  DeadLetter,
+  FaceRecord,
+  INLINE_MAX_BYTES,
+  PhotoEvent,
+  PhotoResult,
+  SCHEMA_VERSION,
+} from './index.ts';
 
 const now = new Date().toISOString();
 

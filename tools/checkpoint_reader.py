@@ -73,17 +73,16 @@ class StorageRef:
     read_bytes: Callable[[], bytes]
     # legacy views: (offset in elements, length in elements) into the root storage
     view: tuple[int, int] | None = None
+    byteorder: str = '<'  # of the element bytes in the file
 
     def array(self) -> np.ndarray:
         dtype = self.kind.dtype
         raw = self.read_bytes()
-        data = np.frombuffer(raw, dtype=dtype.newbyteorder(self._byteorder) if dtype.itemsize > 1 else dtype)
+        data = np.frombuffer(raw, dtype=dtype.newbyteorder(self.byteorder) if dtype.itemsize > 1 else dtype)
         if self.view is not None:
             start, length = self.view
             data = data[start : start + length]
         return data
-
-    _byteorder: str = '<'
 
 
 @dataclass
@@ -197,7 +196,7 @@ def _load_zip(path: str) -> Any:
         if member not in names:
             raise CheckpointFormatError(f'{path}: storage {key} missing ({member})')
         ref = StorageRef(kind, key, numel, lambda: zf.read(member))
-        ref._byteorder = byteorder
+        ref.byteorder = byteorder
         return ref
 
     with zf.open(pkl[0]) as f:
@@ -260,10 +259,10 @@ def _load_legacy(path: str) -> Any:
         if start + nbytes > len(blob):
             raise CheckpointFormatError(f'{path}: storage {key} truncated')
         ref.read_bytes = (lambda s, e: lambda: blob[s:e])(start, start + nbytes)
-        ref._byteorder = '<' if little else '>'
+        ref.byteorder = '<' if little else '>'
         position = start + nbytes
     for v in views:
-        v._byteorder = '<' if little else '>'
+        v.byteorder = '<' if little else '>'
     return obj
 
 

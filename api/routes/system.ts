@@ -9,6 +9,7 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: RouteContext): v
       schema: {
         tags: ['system'],
         summary: 'Liveness: the store and index answer (no token needed)',
+        security: [],
         response: {
           200: {
             type: 'object',

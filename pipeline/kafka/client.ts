@@ -2,7 +2,15 @@
  * kafkajs clients wired to the project's logger: the cluster handle, topic creation and an
  * idempotent producer whose sends wait for all in-sync replicas (acks = -1).
  */
-import { Kafka, logLevel, Partitioners, type LogEntry, type Producer, type Admin, type Message } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type LogEntry,
+  type Producer,
+  type Admin,
+  type Message,
+} from 'kafkajs';
 import { log } from '../log.ts';
 import type { KafkaSettings } from './config.ts';
 

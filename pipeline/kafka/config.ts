@@ -52,7 +52,11 @@ function intFrom(value: string | undefined, fallback: number, name: string): num
   return n;
 }
 
-export function kafkaSettings(role: KafkaRole, overrides: KafkaOverrides = {}, env: NodeJS.ProcessEnv = process.env): KafkaSettings {
+export function kafkaSettings(
+  role: KafkaRole,
+  overrides: KafkaOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+): KafkaSettings {
   const prefix = overrides.prefix ?? env.FACEPIPE_TOPIC_PREFIX ?? '';
   const brokers = (overrides.brokers ?? env.KAFKA_BROKERS ?? '127.0.0.1:9092')
     .split(',')
@@ -61,7 +65,8 @@ export function kafkaSettings(role: KafkaRole, overrides: KafkaOverrides = {}, e
   if (brokers.length === 0) throw new Error('no Kafka brokers configured (KAFKA_BROKERS or --brokers)');
   return {
     brokers,
-    clientId: overrides.clientId ?? env.FACEPIPE_CLIENT_ID ?? `facepipe-${role}-${os.hostname()}-${process.pid}`,
+    clientId:
+      overrides.clientId ?? env.FACEPIPE_CLIENT_ID ?? `facepipe-${role}-${os.hostname()}-${process.pid}`,
     topics: {
       photos: prefix + (env.FACEPIPE_TOPIC_PHOTOS ?? 'photos'),
       faces: prefix + (env.FACEPIPE_TOPIC_FACES ?? 'faces'),

@@ -16,7 +16,14 @@ export interface RawMessage {
 
 export function buildDeadLetter(
   msg: RawMessage,
-  what: { stage: DeadLetterStage; code: string; reason: string; attempts: number; photoId?: string; worker?: string },
+  what: {
+    stage: DeadLetterStage;
+    code: string;
+    reason: string;
+    attempts: number;
+    photoId?: string;
+    worker?: string;
+  },
 ): DeadLetter {
   const raw = msg.value ?? null;
   const text = raw?.toString('utf8') ?? null;
@@ -44,4 +51,3 @@ export function buildDeadLetter(
     at: new Date().toISOString(),
   });
 }
-

@@ -60,15 +60,32 @@ function headerText(v: Buffer | string | (Buffer | string)[] | undefined): strin
 }
 
 /** Parses a batch; an unreadable message on the faces topic becomes an indexer dead letter. */
-export function sortBatch(batch: Pick<Batch, 'topic' | 'partition' | 'messages'>, settings: KafkaSettings, db: FaceDatabase): SortedBatch {
+export function sortBatch(
+  batch: Pick<Batch, 'topic' | 'partition' | 'messages'>,
+  settings: KafkaSettings,
+  db: FaceDatabase,
+): SortedBatch {
   const out: SortedBatch = { faces: [], photos: [], deadLetters: [] };
   for (const m of batch.messages) {
-    const raw: RawMessage = { topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value };
+    const raw: RawMessage = {
+      topic: batch.topic,
+      partition: batch.partition,
+      offset: m.offset,
+      key: m.key,
+      value: m.value,
+    };
     let json: unknown;
     try {
       json = JSON.parse(m.value?.toString('utf8') ?? '');
     } catch (err) {
-      out.deadLetters.push(buildDeadLetter(raw, { stage: 'index', code: 'MALFORMED_JSON', reason: (err as Error).message, attempts: 1 }));
+      out.deadLetters.push(
+        buildDeadLetter(raw, {
+          stage: 'index',
+          code: 'MALFORMED_JSON',
+          reason: (err as Error).message,
+          attempts: 1,
+        }),
+      );
       continue;
     }
     if (batch.topic === settings.topics.deadLetters) {
@@ -80,7 +97,14 @@ export function sortBatch(batch: Pick<Batch, 'topic' | 'partition' | 'messages'>
     const type = headerText(m.headers?.[FACES_TOPIC_TYPE_HEADER]) ?? 'face';
     const parsed = type === 'photo' ? PhotoResult.safeParse(json) : FaceRecord.safeParse(json);
     if (!parsed.success) {
-      out.deadLetters.push(buildDeadLetter(raw, { stage: 'index', code: 'SCHEMA_INVALID', reason: parsed.error.message, attempts: 1 }));
+      out.deadLetters.push(
+        buildDeadLetter(raw, {
+          stage: 'index',
+          code: 'SCHEMA_INVALID',
+          reason: parsed.error.message,
+          attempts: 1,
+        }),
+      );
       continue;
     }
     if (type === 'photo') {
@@ -90,7 +114,15 @@ export function sortBatch(batch: Pick<Batch, 'topic' | 'partition' | 'messages'>
     const face = parsed.data as FaceRecord;
     if (face.modelId !== db.modelId || face.embedding.length !== db.dim) {
       const reason = `face of model ${face.modelId} (${face.embedding.length}-d) in a store of ${db.modelId} (${db.dim}-d)`;
-      out.deadLetters.push(buildDeadLetter(raw, { stage: 'index', code: 'MODEL_MISMATCH', reason, attempts: 1, photoId: face.photoId }));
+      out.deadLetters.push(
+        buildDeadLetter(raw, {
+          stage: 'index',
+          code: 'MODEL_MISMATCH',
+          reason,
+          attempts: 1,
+          photoId: face.photoId,
+        }),
+      );
       continue;
     }
     out.faces.push(face);
@@ -103,7 +135,12 @@ export function sortBatch(batch: Pick<Batch, 'topic' | 'partition' | 'messages'>
  * between the two steps are journalled in the stream state, so a crash in between is finished by
  * `finishPendingAssignment` on restart; every step is idempotent, so a replay changes nothing.
  */
-export function applyBatch(db: FaceDatabase, identities: OnlineAssigner, state: StreamState, sorted: SortedBatch): number {
+export function applyBatch(
+  db: FaceDatabase,
+  identities: OnlineAssigner,
+  state: StreamState,
+  sorted: SortedBatch,
+): number {
   const fresh = storeFaceRecords(db, sorted.faces);
   state.setPendingAssignment(fresh);
   const events = assignNewFaces(identities, fresh);
@@ -137,7 +174,10 @@ export async function startIndexer(opts: IndexerOptions): Promise<RunningIndexer
     retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 10 },
   });
   await consumer.connect();
-  await consumer.subscribe({ topics: [settings.topics.faces, settings.topics.deadLetters], fromBeginning: true });
+  await consumer.subscribe({
+    topics: [settings.topics.faces, settings.topics.deadLetters],
+    fromBeginning: true,
+  });
 
   const stats: IndexerStats = { batches: 0, faces: 0, photos: 0, deadLetters: 0, eventsPublished: 0 };
   const checkpointEveryMs = opts.checkpointEveryMs ?? 30_000;
@@ -170,7 +210,11 @@ export async function startIndexer(opts: IndexerOptions): Promise<RunningIndexer
       // our own dead letters (from the faces topic) go on the topic too, so every consumer sees them
       const own = sorted.deadLetters.filter((d) => d.stage === 'index');
       if (own.length > 0) {
-        await sendAcked(producer, settings.topics.deadLetters, own.map((d) => ({ key: d.photoId ?? d.id, value: JSON.stringify(d) })));
+        await sendAcked(
+          producer,
+          settings.topics.deadLetters,
+          own.map((d) => ({ key: d.photoId ?? d.id, value: JSON.stringify(d) })),
+        );
       }
       stats.deadLetters += state.recordDeadLetters(sorted.deadLetters);
     }
@@ -192,8 +236,20 @@ export async function startIndexer(opts: IndexerOptions): Promise<RunningIndexer
   // work a crash interrupted: the assignment step, then events not yet published
   finishPendingAssignment(identities, state);
   await publishEvents();
-  await consumer.run({ autoCommit: true, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
-  log.info({ group: settings.groups.indexer, topics: [settings.topics.faces, settings.topics.deadLetters], data: db.dataDir }, 'indexer running');
+  await consumer.run({
+    autoCommit: true,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 1,
+    eachBatch,
+  });
+  log.info(
+    {
+      group: settings.groups.indexer,
+      topics: [settings.topics.faces, settings.topics.deadLetters],
+      data: db.dataDir,
+    },
+    'indexer running',
+  );
 
   return {
     stats: () => ({ ...stats }),
@@ -202,7 +258,9 @@ export async function startIndexer(opts: IndexerOptions): Promise<RunningIndexer
       stopping = true;
       await consumer.stop();
       await consumer.disconnect();
-      await publishEvents().catch((err: Error) => log.warn({ err: err.message }, 'identity events left for the next start'));
+      await publishEvents().catch((err: Error) =>
+        log.warn({ err: err.message }, 'identity events left for the next start'),
+      );
       await producer.disconnect();
       db.checkpoint();
       log.info(stats, 'indexer stopped');

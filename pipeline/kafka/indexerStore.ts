@@ -5,7 +5,11 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { openExistingDatabase, openFaceDatabase, type EmbeddedFaceDatabase } from '../../indexers/database.ts';
+import {
+  openExistingDatabase,
+  openFaceDatabase,
+  type EmbeddedFaceDatabase,
+} from '../../indexers/database.ts';
 import { STORE_FILE } from '../../indexers/store.ts';
 import { IdentityService } from '../../clustering/identityService.ts';
 import { clusterParamsFromManifest } from '../../clustering/params.ts';
@@ -21,12 +25,16 @@ export function openIndexerStore(dataDir: string, modelsDir?: string, embedderNa
   const manifest = loadManifest(resolveModelsDir(modelsDir));
   const exists = existsSync(path.join(dataDir, STORE_FILE));
   const chosen = selectModels(manifest, embedderName ? { embedder: embedderName } : {}).embedder;
-  const db = exists ? openExistingDatabase(dataDir) : openFaceDatabase(dataDir, { modelId: chosen.name, dim: chosen.embeddingDim });
+  const db = exists
+    ? openExistingDatabase(dataDir)
+    : openFaceDatabase(dataDir, { modelId: chosen.name, dim: chosen.embeddingDim });
   // the calibration must be the store's model's, whatever the default embedder is
   const embedder = manifest.embedders.find((e) => e.name === db.modelId);
   if (!embedder) {
     db.close();
-    throw new Error(`the store in ${dataDir} holds model "${db.modelId}", which is not in ${manifest.files.join(', ')}`);
+    throw new Error(
+      `the store in ${dataDir} holds model "${db.modelId}", which is not in ${manifest.files.join(', ')}`,
+    );
   }
   const identities = new IdentityService(db, clusterParamsFromManifest(embedder));
   return { db, identities, embedder };

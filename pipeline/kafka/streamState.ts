@@ -44,14 +44,26 @@ export class StreamState {
     let added = 0;
     this.db.transaction(() => {
       for (const d of list) {
-        added += insert.run(d.id, d.photoId ?? null, d.stage, d.code, d.reason, d.attempts, d.at, JSON.stringify(d)).changes;
+        added += insert.run(
+          d.id,
+          d.photoId ?? null,
+          d.stage,
+          d.code,
+          d.reason,
+          d.attempts,
+          d.at,
+          JSON.stringify(d),
+        ).changes;
       }
     })();
     return added;
   }
 
   deadLetterCounts(): DeadLetterCounts {
-    const rows = this.db.prepare('SELECT code, count(*) AS n FROM dead_letters GROUP BY code').all() as { code: string; n: number }[];
+    const rows = this.db.prepare('SELECT code, count(*) AS n FROM dead_letters GROUP BY code').all() as {
+      code: string;
+      n: number;
+    }[];
     const byCode = Object.fromEntries(rows.map((r) => [r.code, r.n]));
     return { total: rows.reduce((s, r) => s + r.n, 0), byCode };
   }
@@ -64,12 +76,18 @@ export class StreamState {
 
   /** Sequence of the last identity event of the store's log already on the identity-events topic. */
   publishedEventSeq(): number {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'identity_events_published_seq'").get() as { value: string } | undefined;
+    const row = this.db
+      .prepare("SELECT value FROM meta WHERE key = 'identity_events_published_seq'")
+      .get() as { value: string } | undefined;
     return row ? Number(row.value) : 0;
   }
 
   setPublishedEventSeq(seq: number): void {
-    this.db.prepare("INSERT INTO meta (key, value) VALUES ('identity_events_published_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(seq));
+    this.db
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES ('identity_events_published_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      )
+      .run(String(seq));
   }
 
   /**
@@ -77,7 +95,8 @@ export class StreamState {
    * assignment step); a restart assigns them before consuming anything new.
    */
   pendingAssignment(): string[] {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'pending_assignment'").get() as { value: string } | undefined;
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'pending_assignment'").get() as
+      { value: string } | undefined;
     return row ? (JSON.parse(row.value) as string[]) : [];
   }
 
@@ -87,7 +106,9 @@ export class StreamState {
       return;
     }
     this.db
-      .prepare("INSERT INTO meta (key, value) VALUES ('pending_assignment', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES ('pending_assignment', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      )
       .run(JSON.stringify(faceIds));
   }
 

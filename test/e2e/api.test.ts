@@ -242,6 +242,20 @@ describe('facepipe serve', () => {
       400,
       'INVALID_EMBEDDING',
     );
+    const huge = JSON.stringify({ embedding: Array.from({ length: 300_000 }, () => 0.123456) });
+    expectError(await call('POST', '/search/embedding', { raw: huge }), 413, 'BODY_TOO_LARGE');
+    const res = await fetch(server.url + '/search/embedding', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/plain' },
+      body: 'hello',
+    });
+    expect({
+      status: res.status,
+      code: ((await res.json()) as { error: { code: string } }).error.code,
+    }).toEqual({
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    });
   });
 
   it('search by face id returns the face’s own identity first and leaves the face out', async () => {
@@ -291,6 +305,12 @@ describe('facepipe serve', () => {
       await call('POST', `/identities/${amy}/different`, { body: { other: 'nobody' } }),
       404,
       'IDENTITY_NOT_FOUND',
+    );
+    // a merge against a stored "different people" correction is refused
+    expectError(
+      await call('POST', `/identities/${amy}/merge`, { body: { other: bern } }),
+      409,
+      'CORRECTION_REJECTED',
     );
 
     const face = identityOf.get('stuart')!.faces[0]!.faceId;

@@ -139,7 +139,12 @@ function writeServerProperties(dir: string, brokerPort: number, controllerPort: 
     'log.cleaner.enable': 'false',
   };
   const file = path.join(dir, 'server.properties');
-  writeFileSync(file, Object.entries(props).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  writeFileSync(
+    file,
+    Object.entries(props)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+  );
   writeFileSync(
     path.join(dir, 'log4j.properties'),
     [
@@ -218,7 +223,12 @@ function startWatchdog(javaPid: number): void {
 }
 
 async function waitReady(brokers: string, child: ChildProcess, logFile: string): Promise<void> {
-  const kafka = new Kafka({ brokers: [brokers], clientId: 'facepipe-test-broker-probe', logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  const kafka = new Kafka({
+    brokers: [brokers],
+    clientId: 'facepipe-test-broker-probe',
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+  });
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let exited: number | null = null;
   child.once('exit', (code) => (exited = code ?? -1));

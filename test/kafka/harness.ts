@@ -70,7 +70,12 @@ export async function kill9(p: Proc): Promise<void> {
   await p.exited;
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 300): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 120_000,
+  everyMs = 300,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -82,7 +87,9 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+  );
 }
 
 export function kafkaClient(brokers: string): Kafka {
@@ -90,22 +97,37 @@ export function kafkaClient(brokers: string): Kafka {
 }
 
 export function photoEventFor(photoId: string, file: string): string {
-  return JSON.stringify({ photoId, source: { kind: 'uri', uri: pathToFileURL(file).href }, createdAt: new Date().toISOString() });
+  return JSON.stringify({
+    photoId,
+    source: { kind: 'uri', uri: pathToFileURL(file).href },
+    createdAt: new Date().toISOString(),
+  });
 }
 
 /** `copies` copies of the five group photos, each under its own photo id. */
-export function groupPhotoEvents(prefix: string, copies: number): { key: string; value: string; expectedFaces: number }[] {
+export function groupPhotoEvents(
+  prefix: string,
+  copies: number,
+): { key: string; value: string; expectedFaces: number }[] {
   const out: { key: string; value: string; expectedFaces: number }[] = [];
   for (let c = 0; c < copies; c++) {
     for (const name of GROUP_PHOTOS) {
       const id = `${prefix}${name}-${c}`;
-      out.push({ key: id, value: photoEventFor(id, path.join(groupsDir, `${name}.jpg`)), expectedFaces: FACES_PER_GROUP_PHOTO[name] });
+      out.push({
+        key: id,
+        value: photoEventFor(id, path.join(groupsDir, `${name}.jpg`)),
+        expectedFaces: FACES_PER_GROUP_PHOTO[name],
+      });
     }
   }
   return out;
 }
 
-export async function produce(kafka: Kafka, topic: string, messages: { key: string | null; value: string | Buffer }[]): Promise<void> {
+export async function produce(
+  kafka: Kafka,
+  topic: string,
+  messages: { key: string | null; value: string | Buffer }[],
+): Promise<void> {
   const producer = kafka.producer();
   await producer.connect();
   try {
@@ -133,7 +155,9 @@ export async function readTopic(kafka: Kafka, topic: string): Promise<KafkaMessa
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic);
   await admin.disconnect();
-  const remaining = new Map(ends.filter((e) => Number(e.high) > Number(e.low)).map((e) => [e.partition, Number(e.high)]));
+  const remaining = new Map(
+    ends.filter((e) => Number(e.high) > Number(e.low)).map((e) => [e.partition, Number(e.high)]),
+  );
   const got: KafkaMessage[] = [];
   if (remaining.size === 0) return got;
   const consumer = kafka.consumer({ groupId: `facepipe-test-reader-${randomBytes(4).toString('hex')}` });
@@ -150,7 +174,10 @@ export async function readTopic(kafka: Kafka, topic: string): Promise<KafkaMessa
       },
     });
   });
-  await Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error(`reading ${topic} timed out`)), 60_000))]);
+  await Promise.race([
+    done,
+    new Promise((_, rej) => setTimeout(() => rej(new Error(`reading ${topic} timed out`)), 60_000)),
+  ]);
   await consumer.disconnect();
   return got;
 }

@@ -16,6 +16,8 @@ import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
 import { kafkaSettings, type KafkaSettings } from '../../pipeline/kafka/config.ts';
 import { createKafka, ensureTopics } from '../../pipeline/kafka/client.ts';
 import { StreamState } from '../../pipeline/kafka/streamState.ts';
+import { EVENT_SEQ_HEADER } from '../../pipeline/kafka/indexerConsumer.ts';
+import { FACES_TOPIC_TYPE_HEADER } from '../../schemas/photoEvent.ts';
 import { startBroker, freePorts, type TestBroker } from './broker.ts';
 import {
   groupPhotoEvents,
@@ -48,7 +50,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(procs.map((p) => kill9(p)));
   await broker?.stop();
-  rmSync(tmp, { recursive: true, force: true });
+  // FACEPIPE_KEEP_TEST_LOGS=1 keeps the child processes' logs and data dirs for a post-mortem
+  if (process.env.FACEPIPE_KEEP_TEST_LOGS) console.error(`kafka test files kept in ${tmp}`);
+  else rmSync(tmp, { recursive: true, force: true });
 });
 
 interface Run {
@@ -80,7 +84,11 @@ async function newRun(name: string): Promise<Run> {
     env,
     dataDir,
     worker: (n, extra = []) => {
-      const p = spawnFacepipe(['worker', '--roots', `${sharedDir},${tmp}`, '--concurrency', '4', '--threads', '1', ...extra], env, log(n));
+      const p = spawnFacepipe(
+        ['worker', '--roots', `${sharedDir},${tmp}`, '--concurrency', '4', '--threads', '1', ...extra],
+        env,
+        log(n),
+      );
       procs.push(p);
       return p;
     },
@@ -102,16 +110,47 @@ function expectStoreExact(dataDir: string, events: { key: string; expectedFaces:
   for (const e of events) expect(snap.facesByPhoto.get(e.key)?.length, e.key).toBe(e.expectedFaces);
 }
 
-/** The store's identity-event log assigns each face at most once, even across replays. */
-function assignmentsPerFace(dataDir: string): Map<string, number> {
+/**
+ * Identity events read from the topic, repeats dropped by their log sequence number (the
+ * documented way: the topic is at-least-once), folded into face → identity.
+ */
+async function foldPublishedEvents(kafka: ReturnType<typeof kafkaClient>, topic: string) {
+  const seen = new Set<string>();
+  const assignment = new Map<string, string | null>();
+  const seeds = new Map<string, number>();
+  let count = 0;
+  for (const m of await readTopic(kafka, topic)) {
+    const seq = m.headers?.[EVENT_SEQ_HEADER]?.toString() ?? '';
+    expect(seq).not.toBe('');
+    if (seen.has(seq)) continue;
+    seen.add(seq);
+    count++;
+    const e = IdentityEvent.parse(JSON.parse(m.value!.toString()));
+    if (e.type === 'face_assigned' && e.faceId) assignment.set(e.faceId, e.identityId);
+    if (e.type === 'face_unassigned' && e.faceId) assignment.set(e.faceId, null);
+    if (e.type === 'created' && e.faceId) seeds.set(e.faceId, (seeds.get(e.faceId) ?? 0) + 1);
+  }
+  return { assignment, seeds, count };
+}
+
+/**
+ * The published events tell the store's story exactly: folding them gives every face the
+ * identity it has in the store, and no face seeded two identities (which a replayed assignment
+ * would do).
+ */
+async function expectEventsMatchStore(
+  kafka: ReturnType<typeof kafkaClient>,
+  topic: string,
+  dataDir: string,
+): Promise<void> {
+  const { assignment, seeds, count } = await foldPublishedEvents(kafka, topic);
+  expect(count).toBeGreaterThan(0);
+  for (const n of seeds.values()) expect(n).toBe(1);
   const store = new FaceStore(path.join(dataDir, STORE_FILE), { create: false, readonly: true });
   try {
-    const perFace = new Map<string, number>();
-    for (const { event } of store.listIdentityEvents(0)) {
-      const e = IdentityEvent.parse(event);
-      if ((e.type === 'created' || e.type === 'face_assigned') && e.faceId) perFace.set(e.faceId, (perFace.get(e.faceId) ?? 0) + 1);
-    }
-    return perFace;
+    const faces = store.listFaces({ kept: true });
+    for (const f of faces) expect(assignment.get(f.faceId) ?? null, f.faceId).toBe(f.identityId);
+    expect(faces.filter((f) => f.identityId !== null).length).toBeGreaterThan(0);
   } finally {
     store.close();
   }
@@ -127,15 +166,32 @@ describe('streaming pipeline on a real Kafka broker', () => {
     writeFileSync(notImage, 'this is text, not a photo');
     const [closedPort] = await freePorts(1);
     const now = new Date().toISOString();
-    const ev = (photoId: string, uri: string) => JSON.stringify({ photoId, source: { kind: 'uri', uri }, createdAt: now });
+    const ev = (photoId: string, uri: string) =>
+      JSON.stringify({ photoId, source: { kind: 'uri', uri }, createdAt: now });
     const bad: { key: string; value: string; code: string }[] = [
       { key: 'bad-json', value: '{"photoId": "bad-json", ', code: 'MALFORMED_JSON' },
-      { key: 'bad-schema', value: JSON.stringify({ photoId: 'bad schema', source: { kind: 'uri', uri: 'ftp://h/x.jpg' } }), code: 'SCHEMA_INVALID' },
-      { key: 'bad-outside', value: ev('bad-outside', pathToFileURL('/etc/hostname').href), code: 'FORBIDDEN_URI' },
+      {
+        key: 'bad-schema',
+        value: JSON.stringify({ photoId: 'bad schema', source: { kind: 'uri', uri: 'ftp://h/x.jpg' } }),
+        code: 'SCHEMA_INVALID',
+      },
+      {
+        key: 'bad-outside',
+        value: ev('bad-outside', pathToFileURL('/etc/hostname').href),
+        code: 'FORBIDDEN_URI',
+      },
       { key: 'bad-host', value: ev('bad-host', 'http://example.com/a.jpg'), code: 'FORBIDDEN_HOST' },
-      { key: 'bad-unreachable', value: ev('bad-unreachable', `http://127.0.0.1:${closedPort}/a.jpg`), code: 'UNREACHABLE' },
+      {
+        key: 'bad-unreachable',
+        value: ev('bad-unreachable', `http://127.0.0.1:${closedPort}/a.jpg`),
+        code: 'UNREACHABLE',
+      },
       { key: 'bad-corrupt', value: ev('bad-corrupt', pathToFileURL(corrupt).href), code: 'CORRUPT_IMAGE' },
-      { key: 'bad-not-image', value: ev('bad-not-image', pathToFileURL(notImage).href), code: 'NOT_AN_IMAGE' },
+      {
+        key: 'bad-not-image',
+        value: ev('bad-not-image', pathToFileURL(notImage).href),
+        code: 'NOT_AN_IMAGE',
+      },
     ];
     // bad messages between the good ones, on the same partitions
     const mixed: { key: string; value: string }[] = [];
@@ -148,70 +204,97 @@ describe('streaming pipeline on a real Kafka broker', () => {
 
     const worker = run.worker('worker', ['--allow-hosts', `127.0.0.1:${closedPort}`, '--attempts', '2']);
     const indexer = run.indexer('indexer');
-    await waitFor('all photos indexed and dead letters recorded', () => {
-      const c = storeCounts(run.dataDir);
-      if (!c || c.photos < good.length || !StreamState.exists(run.dataDir)) return false;
-      const state = new StreamState(run.dataDir, { readonly: true });
-      try {
-        return state.deadLetterCounts().total >= bad.length;
-      } finally {
-        state.close();
-      }
-    }, 180_000, 500);
+    await waitFor(
+      'all photos indexed and dead letters recorded',
+      () => {
+        const c = storeCounts(run.dataDir);
+        if (!c || c.photos < good.length || !StreamState.exists(run.dataDir)) return false;
+        const state = new StreamState(run.dataDir, { readonly: true });
+        try {
+          return state.deadLetterCounts().total >= bad.length;
+        } finally {
+          state.close();
+        }
+      },
+      180_000,
+      500,
+    );
 
     expect(await terminate(worker)).toBe(0);
     expect(await terminate(indexer)).toBe(0);
     expectStoreExact(run.dataDir, good);
 
-    const status = JSON.parse(execFileSync(process.execPath, ['bin/facepipe.mjs', 'status', '--data', run.dataDir, '--json'], { cwd: repoRoot, encoding: 'utf8' }));
+    const status = JSON.parse(
+      execFileSync(process.execPath, ['bin/facepipe.mjs', 'status', '--data', run.dataDir, '--json'], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+      }),
+    );
     expect(status).toMatchObject({ photos: 10, faces: 46, deadLetters: bad.length });
     expect(status.kept + status.dropped).toBe(46);
     expect(status.identities).toBeGreaterThan(0);
 
     // dead letters: the right code per message, with the original message inside
-    const letters = (await readTopic(kafka, run.settings.topics.deadLetters)).map((m) => DeadLetter.parse(JSON.parse(m.value!.toString())));
+    const letters = (await readTopic(kafka, run.settings.topics.deadLetters)).map((m) =>
+      DeadLetter.parse(JSON.parse(m.value!.toString())),
+    );
     const codeOf = new Map(letters.map((d) => [d.original.key, d.code]));
     for (const b of bad) expect(codeOf.get(b.key), b.key).toBe(b.code);
     const unreachable = letters.find((d) => d.original.key === 'bad-unreachable')!;
     expect(unreachable.attempts).toBe(2);
-    expect(letters.find((d) => d.original.key === 'bad-json')!.original.value).toBe('{"photoId": "bad-json", ');
+    expect(letters.find((d) => d.original.key === 'bad-json')!.original.value).toBe(
+      '{"photoId": "bad-json", ',
+    );
 
-    // identity events: valid, and they cover exactly the faces the store assigned
-    const events = (await readTopic(kafka, run.settings.topics.identityEvents)).map((m) => IdentityEvent.parse(JSON.parse(m.value!.toString())));
-    expect(events.length).toBeGreaterThan(0);
-    const snap = readStore(run.dataDir);
-    const assigned = new Set(events.filter((e) => e.type === 'created' || e.type === 'face_assigned').map((e) => e.faceId));
-    expect(assigned.size).toBe(snap.counts.kept - snap.unassignedKept);
-    for (const n of assignmentsPerFace(run.dataDir).values()) expect(n).toBe(1);
-  });
+    // identity events: valid, and folded they give exactly the store's assignment
+    await expectEventsMatchStore(kafka, run.settings.topics.identityEvents, run.dataDir);
+  }, 300_000);
 
   it('loses and duplicates nothing when a worker is SIGKILLed mid-stream and restarted', async () => {
     const run = await newRun('wkill');
     const photos = groupPhotoEvents(`${run.prefix}p-`, 8); // 40 photos, 184 faces
     const kafka = kafkaClient(broker.brokers);
-    await produce(kafka, run.settings.topics.photos, photos.map(({ key, value }) => ({ key, value })));
+    await produce(
+      kafka,
+      run.settings.topics.photos,
+      photos.map(({ key, value }) => ({ key, value })),
+    );
     const indexer = run.indexer('indexer');
     const a = run.worker('worker-a');
     const b = run.worker('worker-b');
     // mid-stream: some results are on the faces topic, most photos are not done
-    await waitFor('first results on the faces topic', async () => (await topicSize(kafka, run.settings.topics.faces)) >= 20, 120_000, 200);
+    await waitFor(
+      'first results on the faces topic',
+      async () => (await topicSize(kafka, run.settings.topics.faces)) >= 20,
+      120_000,
+      200,
+    );
     await kill9(a);
     const a2 = run.worker('worker-a2');
-    await waitFor('all photos indexed', () => (storeCounts(run.dataDir)?.photos ?? 0) >= photos.length, 240_000, 1000);
+    await waitFor(
+      'all photos indexed',
+      () => (storeCounts(run.dataDir)?.photos ?? 0) >= photos.length,
+      240_000,
+      1000,
+    );
     expect(await terminate(b)).toBe(0);
     expect(await terminate(a2)).toBe(0);
     expect(await terminate(indexer)).toBe(0);
     expectStoreExact(run.dataDir, photos);
-    for (const n of assignmentsPerFace(run.dataDir).values()) expect(n).toBe(1);
+    await expectEventsMatchStore(kafka, run.settings.topics.identityEvents, run.dataDir);
     // the killed worker left no gap: every photo's result is on the faces topic (repeats allowed)
     expect(await topicSize(kafka, run.settings.topics.faces)).toBeGreaterThanOrEqual(184 + 40);
-  });
+  }, 300_000);
 
   it('loses and duplicates nothing when the indexer is SIGKILLed mid-stream and restarted', async () => {
     const run = await newRun('ikill');
     const photos = groupPhotoEvents(`${run.prefix}p-`, 8);
     const kafka = kafkaClient(broker.brokers);
-    await produce(kafka, run.settings.topics.photos, photos.map(({ key, value }) => ({ key, value })));
+    await produce(
+      kafka,
+      run.settings.topics.photos,
+      photos.map(({ key, value }) => ({ key, value })),
+    );
     const worker = run.worker('worker');
     const i1 = run.indexer('indexer-1');
     await waitFor('some photos indexed', () => (storeCounts(run.dataDir)?.photos ?? 0) >= 3, 180_000, 100);
@@ -219,15 +302,51 @@ describe('streaming pipeline on a real Kafka broker', () => {
     const before = storeCounts(run.dataDir)!;
     expect(before.photos).toBeLessThan(photos.length);
     const i2 = run.indexer('indexer-2');
-    await waitFor('all photos indexed', () => (storeCounts(run.dataDir)?.photos ?? 0) >= photos.length, 240_000, 1000);
+    await waitFor(
+      'all photos indexed',
+      () => (storeCounts(run.dataDir)?.photos ?? 0) >= photos.length,
+      240_000,
+      1000,
+    );
     expect(await terminate(worker)).toBe(0);
     expect(await terminate(i2)).toBe(0);
     expectStoreExact(run.dataDir, photos);
-    const perFace = assignmentsPerFace(run.dataDir);
-    for (const n of perFace.values()) expect(n).toBe(1);
-    // every assignment in the store reached the identity-events topic (at least once)
-    const events = (await readTopic(kafka, run.settings.topics.identityEvents)).map((m) => IdentityEvent.parse(JSON.parse(m.value!.toString())));
-    const published = new Set(events.filter((e) => e.faceId).map((e) => e.faceId));
-    for (const faceId of perFace.keys()) expect(published.has(faceId), faceId).toBe(true);
-  });
+    // nothing the killed indexer committed is missing from the topic, nothing was assigned twice
+    await expectEventsMatchStore(kafka, run.settings.topics.identityEvents, run.dataDir);
+  }, 300_000);
+
+  it('drains on SIGTERM: in-flight photos finish and exactly the finished ones are committed', async () => {
+    const run = await newRun('drain');
+    const photos = groupPhotoEvents(`${run.prefix}p-`, 4); // 20 photos
+    const kafka = kafkaClient(broker.brokers);
+    await produce(
+      kafka,
+      run.settings.topics.photos,
+      photos.map(({ key, value }) => ({ key, value })),
+    );
+    const worker = run.worker('worker');
+    await waitFor(
+      'the first results',
+      async () => (await topicSize(kafka, run.settings.topics.faces)) >= 1,
+      120_000,
+      100,
+    );
+    expect(await terminate(worker)).toBe(0);
+    expect(worker.log()).toContain('draining in-flight photos');
+    const results = (await readTopic(kafka, run.settings.topics.faces)).filter(
+      (m) => m.headers?.[FACES_TOPIC_TYPE_HEADER]?.toString() === 'photo',
+    );
+    const admin = kafka.admin();
+    await admin.connect();
+    const [committed] = await admin.fetchOffsets({
+      groupId: run.settings.groups.worker,
+      topics: [run.settings.topics.photos],
+    });
+    await admin.disconnect();
+    const committedCount = committed.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+    // stopped mid-stream, with every finished photo committed and nothing unfinished committed
+    expect(results.length).toBeGreaterThan(0);
+    expect(results.length).toBeLessThan(photos.length);
+    expect(committedCount).toBe(results.length);
+  }, 300_000);
 });
