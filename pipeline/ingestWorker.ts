@@ -271,10 +271,10 @@ export async function startIngestWorker(opts: IngestWorkerOptions): Promise<Inge
       }
     };
     for (let i = 0; i < batch.messages.length; i++) {
-      if (stopping || rebalancing || !p.isRunning() || p.isStale()) break;
       // back-pressure: `maxInFlight` photos run, at most one per partition waits; the next
       // message is only taken when the one waiting has started
       if (queue.size > 0) await queue.onEmpty();
+      if (stopping || rebalancing || !p.isRunning() || p.isStale()) break;
       const m = batch.messages[i];
       tasks.push(
         queue.add(async () => {
