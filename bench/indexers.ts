@@ -47,8 +47,12 @@ function normalise(v: Float32Array): Float32Array {
 
 export function syntheticFaces(n: number, seed = 7): SyntheticFaces {
   const r = rng(seed);
-  const projection = Array.from({ length: LATENT }, () => Float32Array.from({ length: DIM }, () => gaussian(r)));
-  const identities = Array.from({ length: Math.ceil(n / FACES_PER_IDENTITY) }, () => Array.from({ length: LATENT }, () => gaussian(r)));
+  const projection = Array.from({ length: LATENT }, () =>
+    Float32Array.from({ length: DIM }, () => gaussian(r)),
+  );
+  const identities = Array.from({ length: Math.ceil(n / FACES_PER_IDENTITY) }, () =>
+    Array.from({ length: LATENT }, () => gaussian(r)),
+  );
   const face = (): Float32Array => {
     const centre = identities[Math.floor(r() * identities.length)];
     const v = new Float32Array(DIM);
@@ -114,7 +118,12 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-function measureQueries(db: EmbeddedFaceDatabase, queries: Float32Array[], truth: string[][], ef: number): { ef: number; recallAt10: number; qps: number; p50ms: number } {
+function measureQueries(
+  db: EmbeddedFaceDatabase,
+  queries: Float32Array[],
+  truth: string[][],
+  ef: number,
+): { ef: number; recallAt10: number; qps: number; p50ms: number } {
   db.setEf(ef);
   let hits = 0;
   for (let i = 0; i < truth.length; i++) {
@@ -129,7 +138,12 @@ function measureQueries(db: EmbeddedFaceDatabase, queries: Float32Array[], truth
     times.push(performance.now() - t);
   }
   const seconds = (performance.now() - started) / 1000;
-  return { ef, recallAt10: round(hits / (truth.length * 10), 4), qps: Math.round(RATE_QUERIES / seconds), p50ms: round(median(times), 3) };
+  return {
+    ef,
+    recallAt10: round(hits / (truth.length * 10), 4),
+    qps: Math.round(RATE_QUERIES / seconds),
+    p50ms: round(median(times), 3),
+  };
 }
 
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
@@ -169,7 +183,8 @@ export async function run(opts: { full: boolean; n?: number }): Promise<Record<s
 
     // insert: store + index, in batches of 1000 (one transaction each), as the indexer stage does
     const [, insertSeconds] = timed(() => {
-      for (let i = 0; i < n; i += 1000) db.upsertFaces(data.slice(i, i + 1000).map((v, j) => record(i + j, v)));
+      for (let i = 0; i < n; i += 1000)
+        db.upsertFaces(data.slice(i, i + 1000).map((v, j) => record(i + j, v)));
     });
     const rssAfter = rssMiB();
 
@@ -186,11 +201,15 @@ export async function run(opts: { full: boolean; n?: number }): Promise<Record<s
     const storeBytes = statSync(path.join(dataDir, STORE_FILE)).size;
 
     // recovery: load a current checkpoint; then replay 1000 changes made after it; then rebuild
-    const [loaded, loadSeconds] = timed(() => openFaceDatabase(dataDir, { modelId: MODEL, dim: DIM, progress: false }));
+    const [loaded, loadSeconds] = timed(() =>
+      openFaceDatabase(dataDir, { modelId: MODEL, dim: DIM, progress: false }),
+    );
     db = loaded;
     db.upsertFaces(later.map((v, j) => record(n + j, v)));
     db.close({ checkpoint: false });
-    const [replayed, replaySeconds] = timed(() => openFaceDatabase(dataDir, { modelId: MODEL, dim: DIM, progress: false }));
+    const [replayed, replaySeconds] = timed(() =>
+      openFaceDatabase(dataDir, { modelId: MODEL, dim: DIM, progress: false }),
+    );
     db = replayed;
     const replayAction = db.recovery.action;
     const [, rebuildSeconds] = timed(() => db.rebuildIndex('benchmark'));
@@ -230,6 +249,9 @@ export async function run(opts: { full: boolean; n?: number }): Promise<Record<s
 // `node bin/run-ts.mjs bench/indexers.ts [--full] [--n=N]`: run this benchmark alone
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const nArg = process.argv.find((a) => a.startsWith('--n='));
-  const figures = await run({ full: process.argv.includes('--full'), n: nArg ? Number(nArg.slice(4)) : undefined });
+  const figures = await run({
+    full: process.argv.includes('--full'),
+    n: nArg ? Number(nArg.slice(4)) : undefined,
+  });
   process.stdout.write(JSON.stringify(figures, null, 2) + '\n');
 }

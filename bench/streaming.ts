@@ -110,14 +110,14 @@ async function kafkaRun(
   const settings: KafkaSettings = kafkaSettings('bench', { brokers, prefix, partitions: PARTITIONS });
   await ensureTopics(createKafka(settings), settings);
   const env = { KAFKA_BROKERS: brokers, FACEPIPE_TOPIC_PREFIX: prefix, FACEPIPE_LOG_LEVEL: 'info' };
-  const dataDir = path.join(root, `kafka-${workers}-data`);
+  const dataDir = path.join(root, `${prefix}data`);
   const procs: Proc[] = [];
   const running = (p: Proc, line: string) => waitFor(`${line}`, () => p.log().includes(line), 180_000, 200);
   try {
     const indexer = spawnFacepipe(
       ['indexer', '--data', dataDir],
       env,
-      path.join(root, `indexer-${workers}.log`),
+      path.join(root, `${prefix}indexer.log`),
     );
     procs.push(indexer);
     for (let i = 0; i < workers; i++) {
@@ -125,7 +125,7 @@ async function kafkaRun(
         spawnFacepipe(
           ['worker', '--roots', root, '--concurrency', '4'],
           env,
-          path.join(root, `worker-${workers}-${i}.log`),
+          path.join(root, `${prefix}worker-${i}.log`),
         ),
       );
     }
@@ -190,7 +190,7 @@ async function kafkaRun(
 
 export async function run(opts: { full: boolean }): Promise<Record<string, unknown>> {
   const copies = opts.full ? 40 : 10; // 200 or 50 photos
-  const repeats = opts.full ? 3 : 1;
+  const repeats = 3;
   const root = mkdtempSync(path.join(os.tmpdir(), 'facepipe-bench-streaming-'));
   const broker = await startBroker();
   try {

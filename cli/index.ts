@@ -44,7 +44,9 @@ function recoverySummary(r: RecoveryInfo): Record<string, unknown> {
 }
 
 export function register(program: Command): void {
-  const index = program.command('index').description('the vector index of a data dir: verify, rebuild, compact');
+  const index = program
+    .command('index')
+    .description('the vector index of a data dir: verify, rebuild, compact');
 
   index
     .command('verify')
@@ -54,7 +56,12 @@ export function register(program: Command): void {
     .option('--sample <n>', 'kept faces to search by their own vector', nonNegativeInt, 200)
     .action((opts: DataOptions) =>
       withDatabase(opts.data, (db) => {
-        const report = { ...db.verify({ selfSearchSample: opts.sample }), modelId: db.modelId, dim: db.dim, recovery: recoverySummary(db.recovery) };
+        const report = {
+          ...db.verify({ selfSearchSample: opts.sample }),
+          modelId: db.modelId,
+          dim: db.dim,
+          recovery: recoverySummary(db.recovery),
+        };
         if (opts.json) process.stdout.write(JSON.stringify(report) + '\n');
         else {
           process.stdout.write(
@@ -78,7 +85,13 @@ export function register(program: Command): void {
         if (db.recovery.action !== 'rebuilt') db.rebuildIndex('requested by operator');
         const report = db.verify({ selfSearchSample: 50 });
         process.stdout.write(
-          JSON.stringify({ rebuilt: true, indexed: report.indexed, ok: report.ok, indexPath: report.indexPath, seconds: (Date.now() - started) / 1000 }) + '\n',
+          JSON.stringify({
+            rebuilt: true,
+            indexed: report.indexed,
+            ok: report.ok,
+            indexPath: report.indexPath,
+            seconds: (Date.now() - started) / 1000,
+          }) + '\n',
         );
         if (!report.ok) process.exitCode = 1;
       }),
@@ -86,14 +99,23 @@ export function register(program: Command): void {
 
   index
     .command('compact')
-    .description('rebuild without tombstones (deleted vectors) when they exceed the compaction share, or always with --force')
+    .description(
+      'rebuild without tombstones (deleted vectors) when they exceed the compaction share, or always with --force',
+    )
     .requiredOption('--data <dir>', 'data directory')
     .option('--force', 'compact even below the threshold (erases deleted vectors from the index file now)')
     .action((opts: DataOptions) =>
       withDatabase(opts.data, (db) => {
         const before = db.tombstones();
         const compacted = db.compact(Boolean(opts.force));
-        process.stdout.write(JSON.stringify({ compacted, tombstonesBefore: before, tombstones: db.tombstones(), indexed: db.size() }) + '\n');
+        process.stdout.write(
+          JSON.stringify({
+            compacted,
+            tombstonesBefore: before,
+            tombstones: db.tombstones(),
+            indexed: db.size(),
+          }) + '\n',
+        );
       }),
     );
 }

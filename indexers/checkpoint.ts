@@ -86,7 +86,11 @@ export function currentIndexPath(dataDir: string): string | null {
 }
 
 /** Writes `index` as the checkpoint of store sequence `seq`; returns the sidecar written. */
-export function writeCheckpoint(dataDir: string, index: HnswIndex, meta: { seq: number; modelId: string }): Sidecar {
+export function writeCheckpoint(
+  dataDir: string,
+  index: HnswIndex,
+  meta: { seq: number; modelId: string },
+): Sidecar {
   // the checkpoint being replaced: once the new sidecar is in place nothing refers to it
   const previous = currentIndexPath(dataDir);
   const file = `index-${meta.seq}-${Date.now().toString(36)}.hnsw`;
@@ -181,17 +185,24 @@ export function loadCheckpoint(
   if (sidecar.modelId !== expect.modelId) {
     return { ok: false, reason: `index is for model ${sidecar.modelId}, the store holds ${expect.modelId}` };
   }
-  if (sidecar.dim !== expect.dim) return { ok: false, reason: `index dimension ${sidecar.dim} ≠ store dimension ${expect.dim}` };
+  if (sidecar.dim !== expect.dim)
+    return { ok: false, reason: `index dimension ${sidecar.dim} ≠ store dimension ${expect.dim}` };
   if (sidecar.seq > expect.storeSeq) {
     return { ok: false, reason: `index (seq ${sidecar.seq}) is ahead of the store (seq ${expect.storeSeq})` };
   }
   const file = path.join(dataDir, path.basename(sidecar.file));
   if (!existsSync(file)) return { ok: false, reason: `index file ${sidecar.file} missing` };
   const size = statSync(file).size;
-  if (size !== sidecar.bytes) return { ok: false, reason: `index file truncated or altered (${size} bytes, expected ${sidecar.bytes})` };
-  if (fileChecksum(file) !== sidecar.checksum) return { ok: false, reason: 'index file checksum mismatch (corrupt)' };
+  if (size !== sidecar.bytes)
+    return {
+      ok: false,
+      reason: `index file truncated or altered (${size} bytes, expected ${sidecar.bytes})`,
+    };
+  if (fileChecksum(file) !== sidecar.checksum)
+    return { ok: false, reason: 'index file checksum mismatch (corrupt)' };
   const dim = headerDim(file);
-  if (dim !== expect.dim) return { ok: false, reason: `index file header dimension ${dim} ≠ store dimension ${expect.dim}` };
+  if (dim !== expect.dim)
+    return { ok: false, reason: `index file header dimension ${dim} ≠ store dimension ${expect.dim}` };
   try {
     const params = { ...expect.params, M: sidecar.M, efConstruction: sidecar.efConstruction };
     return { ok: true, index: HnswIndex.load(file, expect.dim, params), sidecar };

@@ -1,10 +1,24 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs';
+import {
+  existsSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  copyFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FaceRecord } from '../schemas/face.ts';
 import { readSidecar, SIDECAR_FILE } from './checkpoint.ts';
-import { openExistingDatabase, openFaceDatabase, StoreCorruptError, type EmbeddedFaceDatabase, type OpenOptions } from './database.ts';
+import {
+  openExistingDatabase,
+  openFaceDatabase,
+  StoreCorruptError,
+  type EmbeddedFaceDatabase,
+  type OpenOptions,
+} from './database.ts';
 import { STORE_FILE } from './store.ts';
 import { faceRecord, randomFeature, recordingLogger, rng, tempDataDir } from './testUtil.ts';
 
@@ -20,7 +34,13 @@ function newDir(): string {
 }
 
 function openDb(dir: string, extra: Partial<OpenOptions> = {}): EmbeddedFaceDatabase {
-  const db = openFaceDatabase(dir, { modelId: MODEL, dim: DIM, progress: false, log: recordingLogger(), ...extra });
+  const db = openFaceDatabase(dir, {
+    modelId: MODEL,
+    dim: DIM,
+    progress: false,
+    log: recordingLogger(),
+    ...extra,
+  });
   open.push(db);
   return db;
 }
@@ -28,7 +48,9 @@ function openDb(dir: string, extra: Partial<OpenOptions> = {}): EmbeddedFaceData
 /** `n` faces over n/4 photos; every 7th is dropped (low magnitude). */
 function makeFaces(n: number, seed = 1, dim = DIM, prefix = 'p'): FaceRecord[] {
   const r = rng(seed);
-  return Array.from({ length: n }, (_, i) => faceRecord(`${prefix}${Math.floor(i / 4)}`, i % 4, randomFeature(r, dim), MODEL, i % 7 !== 3));
+  return Array.from({ length: n }, (_, i) =>
+    faceRecord(`${prefix}${Math.floor(i / 4)}`, i % 4, randomFeature(r, dim), MODEL, i % 7 !== 3),
+  );
 }
 
 afterEach(() => {
@@ -65,7 +87,9 @@ describe('FaceDatabase: insert, search, delete', () => {
     }
     // a raw query and its unit vector give the same answer: similarity is cosine
     const unit = Float32Array.from(kept[0].embedding.map((v) => v / kept[0].magnitude));
-    expect(db.search(unit, 3).map((h) => h.faceId)).toEqual(db.search(kept[0].embedding, 3).map((h) => h.faceId));
+    expect(db.search(unit, 3).map((h) => h.faceId)).toEqual(
+      db.search(kept[0].embedding, 3).map((h) => h.faceId),
+    );
   });
 
   it('asks for more neighbours than exist and gets all of them, best first', () => {
@@ -91,7 +115,16 @@ describe('FaceDatabase: insert, search, delete', () => {
     const db = openDb(newDir(), { compactShare: 0.9 });
     const faces = makeFaces(60).map((f) => ({ ...f, kept: true }));
     db.upsertFaces(faces);
-    db.upsertPhoto({ photoId: 'p2', uri: 'file:///p2.jpg', library: null, width: 10, height: 10, contentHash: null, status: 'done', error: null });
+    db.upsertPhoto({
+      photoId: 'p2',
+      uri: 'file:///p2.jpg',
+      library: null,
+      width: 10,
+      height: 10,
+      contentHash: null,
+      status: 'done',
+      error: null,
+    });
     expect(db.forgetFace(faces[0].faceId)).toBe(true);
     expect(db.forgetFace(faces[0].faceId)).toBe(false);
     expect(db.forgetPhoto('p2')).toBe(4);
@@ -110,10 +143,22 @@ describe('FaceDatabase: insert, search, delete', () => {
     expect(db.verify().ok).toBe(true);
   });
 
+  it('accepts faces after reopening an empty data dir (a loaded empty index has no capacity of its own)', () => {
+    const dir = newDir();
+    openDb(dir).close();
+    const db = openDb(dir);
+    expect(db.recovery.action).toBe('loaded');
+    const faces = makeFaces(10).map((f) => ({ ...f, kept: true }));
+    db.upsertFaces(faces);
+    expect(db.search(faces[4].embedding, 1)[0].faceId).toBe(faces[4].faceId);
+  });
+
   it('grows its capacity past the initial allocation', () => {
     const db = openDb(newDir());
     const r = rng(9);
-    const faces = Array.from({ length: 1500 }, (_, i) => faceRecord(`g${i}`, 0, randomFeature(r, DIM), MODEL));
+    const faces = Array.from({ length: 1500 }, (_, i) =>
+      faceRecord(`g${i}`, 0, randomFeature(r, DIM), MODEL),
+    );
     db.upsertFaces(faces);
     expect(db.size()).toBe(1500);
     expect(db.search(faces[1499].embedding, 1)[0].faceId).toBe(faces[1499].faceId);
@@ -213,7 +258,10 @@ describe('FaceDatabase: identities', () => {
     for (const i of [3, 4]) db.setFaceIdentity(faces[i].faceId, 'b');
     const template = (id: string): number[] => Array.from(db.getIdentity(id)!.template);
     const expectTemplate = (id: string, idx: number[]): void => {
-      const want = sum(idx.filter((i) => faces[i].kept).map((i) => faces[i].embedding), DIM);
+      const want = sum(
+        idx.filter((i) => faces[i].kept).map((i) => faces[i].embedding),
+        DIM,
+      );
       template(id).forEach((v, j) => expect(v).toBeCloseTo(want[j], 3));
     };
     expect(db.getIdentity('a')).toMatchObject({ name: 'Alice', faceCount: 4 });
@@ -243,7 +291,10 @@ describe('FaceDatabase: identities', () => {
     db.addCorrection({ kind: 'cannot_link', a: 'x', b: 'y' });
     db.addCorrection({ kind: 'face_pinned', faceId: 'f1', identityId: 'x' });
     expect(db.listCorrections().map((c) => c.correction.kind)).toEqual(['cannot_link', 'face_pinned']);
-    db.appendIdentityEvents([{ type: 'created', identityId: 'x' }, { type: 'renamed', identityId: 'x', name: 'X' }]);
+    db.appendIdentityEvents([
+      { type: 'created', identityId: 'x' },
+      { type: 'renamed', identityId: 'x', name: 'X' },
+    ]);
     const events = db.listIdentityEvents();
     expect(events.map((e) => e.event.type)).toEqual(['created', 'renamed']);
     expect(db.listIdentityEvents(events[0].seq)).toHaveLength(1);
@@ -314,7 +365,12 @@ describe('FaceDatabase: recovery from a damaged index', () => {
   it('rebuilds an index of another dimension (with its own sidecar, or under the current one)', () => {
     const { dir, faces, indexFile } = seeded();
     const otherDir = newDir();
-    const other = openFaceDatabase(otherDir, { modelId: MODEL, dim: 16, progress: false, log: recordingLogger() });
+    const other = openFaceDatabase(otherDir, {
+      modelId: MODEL,
+      dim: 16,
+      progress: false,
+      log: recordingLogger(),
+    });
     other.upsertFaces(makeFaces(30, 5, 16));
     other.close();
     const otherSidecar = readSidecar(otherDir)!;
@@ -350,21 +406,30 @@ describe('FaceDatabase: the store', () => {
     for (let i = 100; i < damaged.length; i++) damaged[i] = Math.floor(r() * 256);
     writeFileSync(storePath, damaged);
     const digest = createHash('sha256').update(damaged).digest('hex');
-    expect(() => openFaceDatabase(dir, { modelId: MODEL, dim: DIM, log: recordingLogger() })).toThrow(StoreCorruptError);
+    expect(() => openFaceDatabase(dir, { modelId: MODEL, dim: DIM, log: recordingLogger() })).toThrow(
+      StoreCorruptError,
+    );
     expect(() => openExistingDatabase(dir, { log: recordingLogger() })).toThrow(/corrupt/);
     expect(createHash('sha256').update(readFileSync(storePath)).digest('hex')).toBe(digest);
   });
 
   it('refuses a file that is not a database at all', () => {
     const dir = newDir();
-    writeFileSync(path.join(dir, STORE_FILE), 'this is not sqlite, but it is somebody\u2019s data'.repeat(100));
-    expect(() => openFaceDatabase(dir, { modelId: MODEL, dim: DIM, log: recordingLogger() })).toThrow(/corrupt or not a facepipe store/);
+    writeFileSync(
+      path.join(dir, STORE_FILE),
+      'this is not sqlite, but it is somebody\u2019s data'.repeat(100),
+    );
+    expect(() => openFaceDatabase(dir, { modelId: MODEL, dim: DIM, log: recordingLogger() })).toThrow(
+      /corrupt or not a facepipe store/,
+    );
   });
 
   it('refuses to open a store for another model, and an index without its store', () => {
     const dir = newDir();
     openDb(dir).close();
-    expect(() => openFaceDatabase(dir, { modelId: 'other', dim: DIM })).toThrow(/separate data dir per model/);
+    expect(() => openFaceDatabase(dir, { modelId: 'other', dim: DIM })).toThrow(
+      /separate data dir per model/,
+    );
     expect(() => openFaceDatabase(dir, { modelId: MODEL, dim: 64 })).toThrow(/64-d/);
     rmSync(path.join(dir, STORE_FILE));
     expect(() => openFaceDatabase(dir, { modelId: MODEL, dim: DIM })).toThrow(/no store/);

@@ -25,7 +25,7 @@ export interface OpenOptions {
   dim: number;
   /** HNSW graph degree (default 16) */
   M?: number;
-  /** HNSW build-time candidate list (default 200) */
+  /** HNSW build-time candidate list (default 100) */
   efConstruction?: number;
   /** HNSW search-time candidate list (default 128: recall@10 ≥ 0.98 at 100k × 512, see bench) */
   ef?: number;
@@ -59,6 +59,8 @@ export interface IndexVerifyReport extends VerifyReport {
   /** kept faces searched by their own vector; each must come back among its 10 nearest */
   selfSearchChecked: number;
   selfSearchMisses: number;
+  /** SQLite quick_check of the store: 'ok' or what is wrong */
+  storeIntegrity: string;
 }
 
 /** The embedded FaceDatabase plus the operator-level extras of this implementation. */
@@ -117,7 +119,8 @@ export function openExistingDatabase(dataDir: string, opts: ExistingOpenOptions 
 
 /** A store holds the embeddings of exactly one model: record it, or check it matches. */
 function bindModel(store: FaceStore, opts: OpenOptions): void {
-  if (!Number.isInteger(opts.dim) || opts.dim <= 0) throw new Error(`invalid embedding dimension ${opts.dim}`);
+  if (!Number.isInteger(opts.dim) || opts.dim <= 0)
+    throw new Error(`invalid embedding dimension ${opts.dim}`);
   const modelId = store.getMeta(META_MODEL);
   const dim = store.getMeta(META_DIM);
   if (modelId === undefined) {
@@ -183,14 +186,29 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   private recover(): void {
     const started = Date.now();
     const storeSeq = this.store.seq();
-    const loaded = loadCheckpoint(this.dataDir, { modelId: this.modelId, dim: this.dim, storeSeq, params: { ...this.params } });
+    const loaded = loadCheckpoint(this.dataDir, {
+      modelId: this.modelId,
+      dim: this.dim,
+      storeSeq,
+      params: { ...this.params },
+    });
     if (loaded.ok) {
       const replayed = this.adopt(loaded.index, loaded.sidecar.seq);
       this.checkpointSeq = loaded.sidecar.seq;
       this.dirty = replayed > 0;
       const action = replayed > 0 ? 'replayed' : 'loaded';
-      this.recovery = { action, replayed, checkpointSeq: loaded.sidecar.seq, storeSeq, ms: Date.now() - started };
-      if (replayed > 0) this.log.info({ dataDir: this.dataDir, replayed, from: loaded.sidecar.seq, to: storeSeq }, `index replayed ${replayed} changes after its checkpoint`);
+      this.recovery = {
+        action,
+        replayed,
+        checkpointSeq: loaded.sidecar.seq,
+        storeSeq,
+        ms: Date.now() - started,
+      };
+      if (replayed > 0)
+        this.log.info(
+          { dataDir: this.dataDir, replayed, from: loaded.sidecar.seq, to: storeSeq },
+          `index replayed ${replayed} changes after its checkpoint`,
+        );
       return;
     }
     const fresh = storeSeq === 0 && !existsSync(path.join(this.dataDir, SIDECAR_FILE));
@@ -199,12 +217,28 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
       this.appliedSeq = 0;
       this.labels = new Map();
       this.writeCheckpointNow();
-      this.recovery = { action: 'created', replayed: 0, checkpointSeq: 0, storeSeq, ms: Date.now() - started };
+      this.recovery = {
+        action: 'created',
+        replayed: 0,
+        checkpointSeq: 0,
+        storeSeq,
+        ms: Date.now() - started,
+      };
       return;
     }
-    this.log.warn({ dataDir: this.dataDir, reason: loaded.reason }, `rebuilding index from the store: ${loaded.reason}`);
+    this.log.warn(
+      { dataDir: this.dataDir, reason: loaded.reason },
+      `rebuilding index from the store: ${loaded.reason}`,
+    );
     this.rebuildFromStore();
-    this.recovery = { action: 'rebuilt', reason: loaded.reason, replayed: 0, checkpointSeq: this.checkpointSeq ?? 0, storeSeq, ms: Date.now() - started };
+    this.recovery = {
+      action: 'rebuilt',
+      reason: loaded.reason,
+      replayed: 0,
+      checkpointSeq: this.checkpointSeq ?? 0,
+      storeSeq,
+      ms: Date.now() - started,
+    };
   }
 
   /**
@@ -219,7 +253,10 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     for (const c of changed) if (c.embedding) index.upsert(c.label, c.embedding);
     const absent = [...kept.keys()].filter((label) => !index.has(label));
     if (absent.length > 0) {
-      this.log.warn({ dataDir: this.dataDir, absent: absent.length }, 'index checkpoint lacked faces its sequence covers; added them');
+      this.log.warn(
+        { dataDir: this.dataDir, absent: absent.length },
+        'index checkpoint lacked faces its sequence covers; added them',
+      );
       for (const f of this.store.embeddingsOf(absent)) index.upsert(f.label, f.embedding);
     }
     this.index = index;
@@ -234,7 +271,13 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     const index = HnswIndex.create(this.dim, { ...this.params }, Math.max(1024, Math.ceil(total * 1.1)));
     const labels = new Map<number, string>();
     const bar = this.progress
-      ? new cliProgress.SingleBar({ stream: process.stderr, format: 'rebuilding index [{bar}] {value}/{total} faces {eta_formatted}' }, cliProgress.Presets.shades_classic)
+      ? new cliProgress.SingleBar(
+          {
+            stream: process.stderr,
+            format: 'rebuilding index [{bar}] {value}/{total} faces {eta_formatted}',
+          },
+          cliProgress.Presets.shades_classic,
+        )
       : null;
     bar?.start(total, 0);
     let n = 0;
@@ -296,7 +339,8 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     }
     this.appliedSeq = seq;
     this.dirty = true;
-    if (this.checkpointEvery > 0 && seq - (this.checkpointSeq ?? 0) >= this.checkpointEvery) this.checkpoint();
+    if (this.checkpointEvery > 0 && seq - (this.checkpointSeq ?? 0) >= this.checkpointEvery)
+      this.checkpoint();
   }
 
   /**
@@ -328,7 +372,8 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
 
   search(vector: Float32Array | number[], k: number, filter?: (faceId: string) => boolean): Neighbour[] {
     this.assertOpen();
-    if (vector.length !== this.dim) throw new Error(`query has ${vector.length} dimensions, the index ${this.dim}`);
+    if (vector.length !== this.dim)
+      throw new Error(`query has ${vector.length} dimensions, the index ${this.dim}`);
     // another process (the indexer) may have written to the store: follow it before answering
     if (this.txDepth === 0) this.syncIndex();
     const labelFilter = filter
@@ -338,7 +383,8 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
         }
       : undefined;
     let hits = this.index.search(vector, k, labelFilter);
-    if (labelFilter && hits.length < Math.min(k, this.index.size())) hits = this.widenFilteredSearch(vector, k, labelFilter, hits);
+    if (labelFilter && hits.length < Math.min(k, this.index.size()))
+      hits = this.widenFilteredSearch(vector, k, labelFilter, hits);
     const out: Neighbour[] = [];
     for (const h of hits) {
       const faceId = this.labels.get(h.label);
@@ -351,7 +397,12 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
    * A selective filter can starve HNSW's candidate list and return fewer than k although more
    * faces pass the filter: search again with a wider list until k are found or all that pass.
    */
-  private widenFilteredSearch(vector: ArrayLike<number>, k: number, labelFilter: (label: number) => boolean, hits: LabelHit[]): LabelHit[] {
+  private widenFilteredSearch(
+    vector: ArrayLike<number>,
+    k: number,
+    labelFilter: (label: number) => boolean,
+    hits: LabelHit[],
+  ): LabelHit[] {
     let passing = 0;
     for (const label of this.index.liveLabels()) if (labelFilter(label)) passing++;
     const wanted = Math.min(k, passing);
@@ -486,7 +537,8 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
 
   checkpoint(): void {
     this.assertOpen();
-    if (this.txDepth > 0) throw new Error('checkpoint() inside a transaction: the index would not match a committed sequence');
+    if (this.txDepth > 0)
+      throw new Error('checkpoint() inside a transaction: the index would not match a committed sequence');
     if (this.index.deletedShare() > this.compactShare) {
       this.compact(); // rebuilds and checkpoints
       return;
@@ -511,18 +563,20 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     const graphNodes = this.index.storedLabels().length;
     const graphConsistent = graphNodes === this.index.size() + this.index.tombstoneCount();
     const { checked, misses } = this.selfSearch([...kept.keys()], opts.selfSearchSample ?? 200);
+    const storeIntegrity = this.store.quickCheck();
     return {
       store: kept.size,
       indexed: this.index.size(),
       missing,
       extra,
       indexPath: currentIndexPath(this.dataDir) ?? '',
-      ok: missing === 0 && extra === 0 && misses === 0 && graphConsistent,
+      ok: missing === 0 && extra === 0 && misses === 0 && graphConsistent && storeIntegrity === 'ok',
       seq: this.store.seq(),
       checkpointSeq: this.checkpointSeq,
       tombstones: this.index.tombstoneCount(),
       selfSearchChecked: checked,
       selfSearchMisses: misses,
+      storeIntegrity,
     };
   }
 

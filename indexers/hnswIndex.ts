@@ -14,7 +14,7 @@ export interface HnswParams {
   ef: number;
 }
 
-export const DEFAULT_HNSW: HnswParams = { M: 16, efConstruction: 200, ef: 128 };
+export const DEFAULT_HNSW: HnswParams = { M: 16, efConstruction: 100, ef: 128 };
 
 const INITIAL_CAPACITY = 1024;
 
@@ -54,7 +54,12 @@ export class HnswIndex {
 
   static create(dim: number, params: HnswParams, capacity = INITIAL_CAPACITY): HnswIndex {
     const idx = new HnswIndex(dim, params);
-    idx.index.initIndex({ maxElements: Math.max(capacity, 16), m: params.M, efConstruction: params.efConstruction, randomSeed: 100 });
+    idx.index.initIndex({
+      maxElements: Math.max(capacity, 16),
+      m: params.M,
+      efConstruction: params.efConstruction,
+      randomSeed: 100,
+    });
     idx.index.setEf(params.ef);
     return idx;
   }
@@ -67,6 +72,9 @@ export class HnswIndex {
   static load(file: string, dim: number, params: HnswParams): HnswIndex {
     const idx = new HnswIndex(dim, params);
     idx.index.readIndexSync(file);
+    // hnswlib loads an empty index with capacity 0 (it sizes a loaded index to its element count)
+    if (idx.index.getMaxElements() < INITIAL_CAPACITY)
+      idx.index.resizeIndex(Math.max(INITIAL_CAPACITY, idx.index.getCurrentCount()));
     idx.index.setEf(params.ef);
     for (const label of idx.index.getIdsList()) idx.live.add(label);
     return idx;
@@ -112,7 +120,8 @@ export class HnswIndex {
   /** Adds, or replaces the vector of, `label` (a tombstoned label is revived). */
   upsert(label: number, raw: ArrayLike<number>): void {
     const unit = toUnit(raw);
-    if (unit.length !== this.dim) throw new Error(`vector has ${unit.length} dimensions, index has ${this.dim}`);
+    if (unit.length !== this.dim)
+      throw new Error(`vector has ${unit.length} dimensions, index has ${this.dim}`);
     if (!this.live.has(label) && !this.tombstones.has(label)) this.ensureCapacity(1);
     this.index.addPoint(unit, label);
     this.live.add(label);
@@ -137,7 +146,7 @@ export class HnswIndex {
     const max = this.index.getMaxElements();
     const needed = this.index.getCurrentCount() + extra;
     if (needed <= max) return;
-    let next = max;
+    let next = Math.max(max, INITIAL_CAPACITY);
     while (next < needed) next *= 2;
     this.index.resizeIndex(next);
   }
@@ -147,7 +156,8 @@ export class HnswIndex {
     const n = Math.min(Math.floor(k), this.live.size);
     if (n <= 0) return [];
     const unit = toUnit(query);
-    if (unit.length !== this.dim) throw new Error(`query has ${unit.length} dimensions, index has ${this.dim}`);
+    if (unit.length !== this.dim)
+      throw new Error(`query has ${unit.length} dimensions, index has ${this.dim}`);
     const result = filter ? this.index.searchKnn(unit, n, filter) : this.index.searchKnn(unit, n);
     return result.neighbors.map((label, i) => ({ label, similarity: 1 - result.distances[i] }));
   }
@@ -156,7 +166,9 @@ export class HnswIndex {
   memoryBytes(): number {
     const M = this.params.M;
     const perElement = this.dim * 4 + (2 * M + 1) * 4 + 8; // data + level-0 links + label
-    const upperLevels = (M + 1) * 4 / Math.log(M); // expected upper-level links per element
-    return Math.round(this.index.getMaxElements() * (perElement + 8) + this.index.getCurrentCount() * upperLevels);
+    const upperLevels = ((M + 1) * 4) / Math.log(M); // expected upper-level links per element
+    return Math.round(
+      this.index.getMaxElements() * (perElement + 8) + this.index.getCurrentCount() * upperLevels,
+    );
   }
 }

@@ -13,6 +13,9 @@ import type {
 /** The store is the source of truth; the HNSW index is derived from it and can always be rebuilt. */
 export const STORE_FILE = 'faces.sqlite';
 
+/** Stores up to this size get a page-level quick_check on every open. */
+const QUICK_CHECK_MAX_BYTES = 256 * 2 ** 20;
+
 /** A store file that SQLite cannot read: we refuse to touch it rather than start over empty. */
 export class StoreCorruptError extends Error {
   readonly code = 'STORE_CORRUPT';
@@ -156,7 +159,7 @@ export class FaceStore {
       throw new StoreCorruptError(file, (err as Error).message);
     }
     try {
-      if (existed) this.checkIntegrity();
+      if (existed) this.checkIntegrity(statSync(file).size <= QUICK_CHECK_MAX_BYTES);
       if (!opts.readonly) {
         this.db.pragma('journal_mode = WAL');
         this.db.pragma('synchronous = NORMAL');
@@ -176,12 +179,19 @@ export class FaceStore {
     }
   }
 
-  private checkIntegrity(): void {
-    const rows = this.db.pragma('quick_check') as { quick_check: string }[];
-    const result = rows.map((r) => r.quick_check).join('; ');
-    if (result !== 'ok') throw new StoreCorruptError(this.file, `integrity check: ${result.slice(0, 200)}`);
+  /**
+   * Refuses files SQLite cannot read. `full` also runs quick_check over every page (seconds per GB,
+   * so only for stores up to QUICK_CHECK_MAX_BYTES on open; `facepipe index verify` always does).
+   */
+  private checkIntegrity(full: boolean): void {
+    if (full) {
+      const result = this.quickCheck();
+      if (result !== 'ok') throw new StoreCorruptError(this.file, `integrity check: ${result.slice(0, 200)}`);
+    }
     const version = this.db.pragma('user_version', { simple: true }) as number;
-    const tables = this.sql(`SELECT count(*) AS n FROM sqlite_master WHERE name IN ('faces','changes')`).get() as {
+    const tables = this.sql(
+      `SELECT count(*) AS n FROM sqlite_master WHERE name IN ('faces','changes')`,
+    ).get() as {
       n: number;
     };
     if (version > 0 && tables.n !== 2) throw new StoreCorruptError(this.file, 'tables missing');
@@ -190,8 +200,16 @@ export class FaceStore {
       if (any.n > 0) throw new StoreCorruptError(this.file, 'a SQLite database of something else');
     }
     if (version > MIGRATIONS.length) {
-      throw new Error(`face store ${this.file} has schema version ${version}, newer than this facepipe (${MIGRATIONS.length})`);
+      throw new Error(
+        `face store ${this.file} has schema version ${version}, newer than this facepipe (${MIGRATIONS.length})`,
+      );
     }
+  }
+
+  /** SQLite's quick_check: 'ok' or what is wrong. */
+  quickCheck(): string {
+    const rows = this.db.pragma('quick_check') as { quick_check: string }[];
+    return rows.map((r) => r.quick_check).join('; ');
   }
 
   private migrate(existed: boolean): void {
@@ -224,12 +242,15 @@ export class FaceStore {
   // ---- metadata -------------------------------------------------------------------------------
 
   getMeta(key: string): string | undefined {
-    const row = this.sql('SELECT value FROM metadata WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.sql('SELECT value FROM metadata WHERE key = ?').get(key) as
+      { value: string } | undefined;
     return row?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.sql('INSERT INTO metadata (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.sql(
+      'INSERT INTO metadata (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ).run(key, value);
   }
 
   seq(): number {
@@ -277,7 +298,10 @@ export class FaceStore {
   // ---- faces ----------------------------------------------------------------------------------
 
   /** Insert or update faces by faceId; a replay of identical data writes nothing and logs no change. */
-  upsertFaces(records: FaceRecord[], expect: { modelId: string; dim: number }): { inserted: number; updated: number } {
+  upsertFaces(
+    records: FaceRecord[],
+    expect: { modelId: string; dim: number },
+  ): { inserted: number; updated: number } {
     let inserted = 0;
     let updated = 0;
     const select = this.sql('SELECT * FROM faces WHERE face_id = ?');
@@ -320,17 +344,24 @@ export class FaceStore {
       }
       updated++;
       if (sameFace(old, params)) continue;
-      if (old.identity_id) this.addToIdentity(old.identity_id, old.kept ? bufferToFloat32(old.embedding) : null, 0, -1);
+      if (old.identity_id)
+        this.addToIdentity(old.identity_id, old.kept ? bufferToFloat32(old.embedding) : null, 0, -1);
       update.run({ ...params, label: old.label });
-      if (old.identity_id) this.addToIdentity(old.identity_id, r.kept ? bufferToFloat32(embedding) : null, 0, +1);
+      if (old.identity_id)
+        this.addToIdentity(old.identity_id, r.kept ? bufferToFloat32(embedding) : null, 0, +1);
       this.logChange(old.label, r.faceId, 'upsert');
     }
     return { inserted, updated };
   }
 
   private logChange(label: number, faceId: string, op: 'upsert' | 'delete'): void {
-    const { lastInsertRowid } = this.sql('INSERT INTO changes (label, face_id, op) VALUES (?, ?, ?)').run(label, faceId, op);
-    if (op === 'upsert') this.sql('UPDATE faces SET seq = ? WHERE label = ?').run(Number(lastInsertRowid), label);
+    const { lastInsertRowid } = this.sql('INSERT INTO changes (label, face_id, op) VALUES (?, ?, ?)').run(
+      label,
+      faceId,
+      op,
+    );
+    if (op === 'upsert')
+      this.sql('UPDATE faces SET seq = ? WHERE label = ?').run(Number(lastInsertRowid), label);
   }
 
   getFace(faceId: string): StoredFace | undefined {
@@ -339,12 +370,15 @@ export class FaceStore {
   }
 
   faceIdOfLabel(label: number): string | undefined {
-    const row = this.sql('SELECT face_id FROM faces WHERE label = ?').get(label) as { face_id: string } | undefined;
+    const row = this.sql('SELECT face_id FROM faces WHERE label = ?').get(label) as
+      { face_id: string } | undefined;
     return row?.face_id;
   }
 
   facesOfPhoto(photoId: string): StoredFace[] {
-    return (this.sql('SELECT * FROM faces WHERE photo_id = ? ORDER BY face_index, label').all(photoId) as FaceRow[]).map(toFace);
+    return (
+      this.sql('SELECT * FROM faces WHERE photo_id = ? ORDER BY face_index, label').all(photoId) as FaceRow[]
+    ).map(toFace);
   }
 
   listFaces(filter: { kept?: boolean; identityId?: string | null } = {}): StoredFace[] {
@@ -366,14 +400,21 @@ export class FaceStore {
   /** Kept faces in label order, streamed (a rebuild must not hold every row twice). */
   *iterateKept(): IterableIterator<IndexableFace> {
     const stmt = this.sql('SELECT label, face_id, embedding FROM faces WHERE kept = 1 ORDER BY label');
-    for (const row of stmt.iterate() as IterableIterator<{ label: number; face_id: string; embedding: Buffer }>) {
+    for (const row of stmt.iterate() as IterableIterator<{
+      label: number;
+      face_id: string;
+      embedding: Buffer;
+    }>) {
       yield { label: row.label, faceId: row.face_id, embedding: bufferToFloat32(row.embedding) };
     }
   }
 
   /** label → faceId of every kept face. */
   keptLabels(): Map<number, string> {
-    const rows = this.sql('SELECT label, face_id FROM faces WHERE kept = 1').raw().all() as [number, string][];
+    const rows = this.sql('SELECT label, face_id FROM faces WHERE kept = 1').raw().all() as [
+      number,
+      string,
+    ][];
     return new Map(rows);
   }
 
@@ -411,18 +452,23 @@ export class FaceStore {
   deleteFace(faceId: string): boolean {
     const row = this.sql('SELECT * FROM faces WHERE face_id = ?').get(faceId) as FaceRow | undefined;
     if (!row) return false;
-    if (row.identity_id) this.addToIdentity(row.identity_id, row.kept ? bufferToFloat32(row.embedding) : null, -1, -1);
+    if (row.identity_id)
+      this.addToIdentity(row.identity_id, row.kept ? bufferToFloat32(row.embedding) : null, -1, -1);
     this.sql('DELETE FROM faces WHERE label = ?').run(row.label);
     this.logChange(row.label, faceId, 'delete');
     return true;
   }
 
   faceIdsOfPhoto(photoId: string): string[] {
-    return (this.sql('SELECT face_id FROM faces WHERE photo_id = ?').raw().all(photoId) as [string][]).map((r) => r[0]);
+    return (this.sql('SELECT face_id FROM faces WHERE photo_id = ?').raw().all(photoId) as [string][]).map(
+      (r) => r[0],
+    );
   }
 
   faceIdsOfIdentity(identityId: string): string[] {
-    return (this.sql('SELECT face_id FROM faces WHERE identity_id = ?').raw().all(identityId) as [string][]).map((r) => r[0]);
+    return (
+      this.sql('SELECT face_id FROM faces WHERE identity_id = ?').raw().all(identityId) as [string][]
+    ).map((r) => r[0]);
   }
 
   counts(): { photos: number; faces: number; kept: number; dropped: number; identities: number } {
@@ -451,7 +497,8 @@ export class FaceStore {
   }
 
   getIdentity(identityId: string): StoredIdentity | undefined {
-    const row = this.sql('SELECT * FROM identities WHERE identity_id = ?').get(identityId) as IdentityRow | undefined;
+    const row = this.sql('SELECT * FROM identities WHERE identity_id = ?').get(identityId) as
+      IdentityRow | undefined;
     return row && toIdentity(row);
   }
 
@@ -475,20 +522,30 @@ export class FaceStore {
    * and, when the face is kept, its raw feature to the template (kept in float64 so that many
    * additions and subtractions do not drift).
    */
-  private addToIdentity(identityId: string, embedding: Float32Array | null, countDelta: number, sign: number): void {
+  private addToIdentity(
+    identityId: string,
+    embedding: Float32Array | null,
+    countDelta: number,
+    sign: number,
+  ): void {
     const row = this.sql('SELECT template FROM identities WHERE identity_id = ?').get(identityId) as
-      | { template: Buffer }
-      | undefined;
+      { template: Buffer } | undefined;
     if (!row) return;
     const template = bufferToFloat64(row.template);
     if (embedding) for (let i = 0; i < template.length; i++) template[i] += sign * embedding[i];
     this.db
-      .prepare('UPDATE identities SET face_count = face_count + ?, template = ?, updated_at = ? WHERE identity_id = ?')
+      .prepare(
+        'UPDATE identities SET face_count = face_count + ?, template = ?, updated_at = ? WHERE identity_id = ?',
+      )
       .run(countDelta, float64ToBuffer(template), now(), identityId);
   }
 
   renameIdentity(identityId: string, name: string | null): void {
-    const r = this.sql('UPDATE identities SET name = ?, updated_at = ? WHERE identity_id = ?').run(name, now(), identityId);
+    const r = this.sql('UPDATE identities SET name = ?, updated_at = ? WHERE identity_id = ?').run(
+      name,
+      now(),
+      identityId,
+    );
     if (r.changes === 0) throw new Error(`no identity ${identityId}`);
   }
 
@@ -500,7 +557,10 @@ export class FaceStore {
   // ---- corrections and identity events ---------------------------------------------------------
 
   addCorrection(c: Correction): number {
-    return Number(this.sql('INSERT INTO corrections (body, created_at) VALUES (?, ?)').run(JSON.stringify(c), now()).lastInsertRowid);
+    return Number(
+      this.sql('INSERT INTO corrections (body, created_at) VALUES (?, ?)').run(JSON.stringify(c), now())
+        .lastInsertRowid,
+    );
   }
 
   listCorrections(): StoredCorrection[] {
@@ -509,7 +569,11 @@ export class FaceStore {
       body: string;
       created_at: string;
     }[];
-    return rows.map((r) => ({ id: r.id, correction: JSON.parse(r.body) as Correction, createdAt: r.created_at }));
+    return rows.map((r) => ({
+      id: r.id,
+      correction: JSON.parse(r.body) as Correction,
+      createdAt: r.created_at,
+    }));
   }
 
   appendIdentityEvents(events: Record<string, unknown>[]): void {
@@ -519,7 +583,9 @@ export class FaceStore {
   }
 
   listIdentityEvents(afterSeq = 0): StoredIdentityEvent[] {
-    const rows = this.sql('SELECT seq, body FROM identity_events WHERE seq > ? ORDER BY seq').all(afterSeq) as {
+    const rows = this.sql('SELECT seq, body FROM identity_events WHERE seq > ? ORDER BY seq').all(
+      afterSeq,
+    ) as {
       seq: number;
       body: string;
     }[];
@@ -529,16 +595,37 @@ export class FaceStore {
 
 function checkRecord(r: FaceRecord, expect: { modelId: string; dim: number }): void {
   if (r.modelId !== expect.modelId) {
-    throw new Error(`face ${r.faceId} is from model ${r.modelId}; this store holds ${expect.modelId} embeddings`);
+    throw new Error(
+      `face ${r.faceId} is from model ${r.modelId}; this store holds ${expect.modelId} embeddings`,
+    );
   }
   if (r.embedding.length !== expect.dim) {
-    throw new Error(`face ${r.faceId} has a ${r.embedding.length}-d embedding; this store holds ${expect.dim}-d`);
+    throw new Error(
+      `face ${r.faceId} has a ${r.embedding.length}-d embedding; this store holds ${expect.dim}-d`,
+    );
   }
-  if (r.kept && !r.embedding.some((v) => v !== 0)) throw new Error(`face ${r.faceId} is kept but its embedding is zero`);
-  if (!r.embedding.every(Number.isFinite)) throw new Error(`face ${r.faceId} has a non-finite embedding value`);
+  if (r.kept && !r.embedding.some((v) => v !== 0))
+    throw new Error(`face ${r.faceId} is kept but its embedding is zero`);
+  if (!r.embedding.every(Number.isFinite))
+    throw new Error(`face ${r.faceId} has a non-finite embedding value`);
 }
 
-function sameFace(old: FaceRow, p: { embedding: Buffer; kept: number; magnitude: number; quality: number; bbox: string; score: number; reason: string | null; photoId: string; faceIndex: number; landmarks: string; library: string | null }): boolean {
+function sameFace(
+  old: FaceRow,
+  p: {
+    embedding: Buffer;
+    kept: number;
+    magnitude: number;
+    quality: number;
+    bbox: string;
+    score: number;
+    reason: string | null;
+    photoId: string;
+    faceIndex: number;
+    landmarks: string;
+    library: string | null;
+  },
+): boolean {
   return (
     old.kept === p.kept &&
     old.magnitude === p.magnitude &&

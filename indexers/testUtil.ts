@@ -29,7 +29,13 @@ export function gaussian(rand: () => number): number {
 }
 
 /** A face record as the pipeline would produce it. */
-export function faceRecord(photoId: string, faceIndex: number, embedding: number[], modelId: string, kept = true): FaceRecord {
+export function faceRecord(
+  photoId: string,
+  faceIndex: number,
+  embedding: number[],
+  modelId: string,
+  kept = true,
+): FaceRecord {
   const bbox: [number, number, number, number] = [faceIndex * 100, 10, 80, 80];
   const magnitude = Math.hypot(...embedding);
   return {
@@ -60,7 +66,11 @@ export function tempDataDir(prefix = 'facepipe-index-'): string {
 }
 
 /** A logger that records its lines (the database's log lines are part of its contract). */
-export function recordingLogger(): { lines: { level: string; msg: string; obj: object }[]; info: (o: object, m: string) => void; warn: (o: object, m: string) => void } {
+export function recordingLogger(): {
+  lines: { level: string; msg: string; obj: object }[];
+  info: (o: object, m: string) => void;
+  warn: (o: object, m: string) => void;
+} {
   const lines: { level: string; msg: string; obj: object }[] = [];
   return {
     lines,

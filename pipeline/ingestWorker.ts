@@ -280,7 +280,13 @@ export async function startIngestWorker(opts: IngestWorkerOptions): Promise<Inge
         queue.add(async () => {
           await processOne(m, batch.topic, batch.partition);
           const upTo = progress.complete(i);
-          if (upTo !== undefined) p.resolveOffset(upTo);
+          if (upTo !== undefined) {
+            p.resolveOffset(upTo);
+            // commits what is resolved every autoCommitInterval, also inside a long batch
+            await p
+              .commitOffsetsIfNecessary()
+              .catch((err: Error) => log.debug({ err: err.message }, 'periodic commit failed'));
+          }
           await beat();
         }),
       );

@@ -17,9 +17,18 @@ afterEach(() => {
 function seededDir(n = 50): string {
   const dir = tempDataDir('facepipe-cli-');
   dirs.push(dir);
-  const db = openFaceDatabase(dir, { modelId: 'cli-model', dim: 16, progress: false, log: recordingLogger() });
+  const db = openFaceDatabase(dir, {
+    modelId: 'cli-model',
+    dim: 16,
+    progress: false,
+    log: recordingLogger(),
+  });
   const r = rng(2);
-  db.upsertFaces(Array.from({ length: n }, (_, i) => faceRecord(`p${i}`, 0, randomFeature(r, 16), 'cli-model', i % 5 !== 0)));
+  db.upsertFaces(
+    Array.from({ length: n }, (_, i) =>
+      faceRecord(`p${i}`, 0, randomFeature(r, 16), 'cli-model', i % 5 !== 0),
+    ),
+  );
   db.close();
   return dir;
 }
@@ -45,7 +54,15 @@ describe('facepipe index', () => {
     const dir = seededDir();
     const { stdout, exitCode } = await facepipeIndex(['verify', '--data', dir, '--json']);
     const report = JSON.parse(stdout);
-    expect(report).toMatchObject({ store: 40, indexed: 40, missing: 0, extra: 0, ok: true, modelId: 'cli-model', dim: 16 });
+    expect(report).toMatchObject({
+      store: 40,
+      indexed: 40,
+      missing: 0,
+      extra: 0,
+      ok: true,
+      modelId: 'cli-model',
+      dim: 16,
+    });
     expect(report.indexPath).toBe(path.join(dir, readSidecar(dir)!.file));
     expect(exitCode).toBe(0);
   });

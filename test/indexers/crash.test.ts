@@ -20,12 +20,19 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
  * Runs the child and SIGKILLs it: either while it starts up (recovering the previous run's
  * state), or right after it reports batch `killAfterBatch` (mid-transaction or mid-checkpoint).
  */
-function runAndKill(run: number, plan: { startupDelayMs?: number; killAfterBatch?: number; extraDelayMs: number }): Promise<string> {
+function runAndKill(
+  run: number,
+  plan: { startupDelayMs?: number; killAfterBatch?: number; extraDelayMs: number },
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/run-ts.mjs', 'test/indexers/crashChild.ts', dataDir, String(run), String(BATCHES)], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['bin/run-ts.mjs', 'test/indexers/crashChild.ts', dataDir, String(run), String(BATCHES)],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     let killed = false;
@@ -61,7 +68,12 @@ describe('index and store agree after SIGKILL at random points (real processes)'
         : { killAfterBatch: Math.floor(rand() * BATCHES), extraDelayMs: Math.floor(rand() * 4) };
       lastLines.push(await runAndKill(run, plan));
 
-      const db = openFaceDatabase(dataDir, { modelId: CRASH_MODEL, dim: CRASH_DIM, progress: false, log: recordingLogger() });
+      const db = openFaceDatabase(dataDir, {
+        modelId: CRASH_MODEL,
+        dim: CRASH_DIM,
+        progress: false,
+        log: recordingLogger(),
+      });
       recoveries.push(db.recovery.action);
       try {
         const kept = db.listFaces({ kept: true });
@@ -70,7 +82,9 @@ describe('index and store agree after SIGKILL at random points (real processes)'
         expect(new Set(all.map((h) => h.faceId))).toEqual(new Set(kept.map((f) => f.faceId)));
         expect(db.size()).toBe(kept.length);
         // every stored kept face is found by its own vector as top-1
-        const misses = kept.filter((f) => db.search(f.embedding, 1)[0]?.faceId !== f.faceId).map((f) => f.faceId);
+        const misses = kept
+          .filter((f) => db.search(f.embedding, 1)[0]?.faceId !== f.faceId)
+          .map((f) => f.faceId);
         expect(misses).toEqual([]);
         // no dropped face is ever searchable
         for (const f of db.listFaces({ kept: false }).slice(0, 20)) {

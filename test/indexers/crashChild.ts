@@ -16,7 +16,12 @@ const run = Number(runArg);
 const batches = Number(batchesArg ?? 25);
 const rand = rng(1000 + run);
 
-const db = openFaceDatabase(dataDir, { modelId: CRASH_MODEL, dim: CRASH_DIM, progress: false, compactShare: 0.3 });
+const db = openFaceDatabase(dataDir, {
+  modelId: CRASH_MODEL,
+  dim: CRASH_DIM,
+  progress: false,
+  compactShare: 0.3,
+});
 process.stdout.write('ready\n');
 
 for (let b = 0; b < batches; b++) {
@@ -31,7 +36,17 @@ for (let b = 0; b < batches; b++) {
       const victim = earlier[Math.floor(rand() * earlier.length)];
       db.forgetFace(victim.faceId);
       const flip = earlier.find((f) => f.faceId !== victim.faceId && f.kept);
-      if (flip) db.upsertFaces([{ ...flip, v: 1, embedding: Array.from(flip.embedding), kept: false, reason: 'low_magnitude', library: undefined }]);
+      if (flip)
+        db.upsertFaces([
+          {
+            ...flip,
+            v: 1,
+            embedding: Array.from(flip.embedding),
+            kept: false,
+            reason: 'low_magnitude',
+            library: undefined,
+          },
+        ]);
     }
     db.upsertFaces(faces);
   }
@@ -39,7 +54,10 @@ for (let b = 0; b < batches; b++) {
     // re-analysis of an earlier face: same id, new vector (the index must follow)
     const earlier = db.listFaces({ kept: true }).slice(-30);
     const f = earlier[Math.floor(rand() * earlier.length)];
-    if (f) db.upsertFaces([{ ...f, v: 1, embedding: randomFeature(rand, CRASH_DIM), reason: undefined, library: undefined }]);
+    if (f)
+      db.upsertFaces([
+        { ...f, v: 1, embedding: randomFeature(rand, CRASH_DIM), reason: undefined, library: undefined },
+      ]);
   }
   if (b % 7 === 6) db.forgetPhoto(`r${run}-b${b - 1}-${b % 8}`);
   process.stdout.write(`batch ${b}\n`);

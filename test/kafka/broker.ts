@@ -45,6 +45,17 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<TestBr
   const external = process.env.KAFKA_BROKERS;
   if (external && !opts.forceLocal) return externalBroker(external);
   ensureAssembled();
+  // the free ports are only free when we looked: another process may take one first, so retry
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startLocalBroker();
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startLocalBroker(): Promise<TestBroker> {
   const [brokerPort, controllerPort] = await freePorts(2);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-kafka-'));
   const propsFile = writeServerProperties(dir, brokerPort, controllerPort);
@@ -61,7 +72,13 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<TestBr
     if (child) await stopChild(child);
     child = undefined;
   };
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    await halt();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     brokers,
     local: true,
