@@ -139,16 +139,21 @@ export function generateSynthetic(opts: Partial<SyntheticOptions> = {}): Synthet
   const sizes: number[] = [];
   for (let k = 0; k < o.identities; k++) {
     const isTwin = k > 0 && rand() < o.twinShare;
-    const base = isTwin ? atAngle(centres[k - 1], randomUnit(o.dim, gauss), Math.acos(o.twinCosine)) : randomUnit(o.dim, gauss);
+    const base = isTwin
+      ? atAngle(centres[k - 1], randomUnit(o.dim, gauss), Math.acos(o.twinCosine))
+      : randomUnit(o.dim, gauss);
     centres.push(base);
-    sizes.push(Math.min(o.maxFaces, Math.floor(o.minFaces * Math.pow(Math.max(rand(), 1e-9), -1 / o.tailAlpha))));
+    sizes.push(
+      Math.min(o.maxFaces, Math.floor(o.minFaces * Math.pow(Math.max(rand(), 1e-9), -1 / o.tailAlpha))),
+    );
   }
   const faces: ClusterFace[] = [];
   const truth: number[] = [];
   const trueQ: number[] = [];
   const cap = o.maxTotalFaces > 0 ? o.maxTotalFaces : Infinity;
   const addFace = (centre: Float32Array, label: number) => {
-    const q = rand() < o.lowQualityShare ? uniform(rand, o.lowQualityRange) : uniform(rand, o.highQualityRange);
+    const q =
+      rand() < o.lowQualityShare ? uniform(rand, o.lowQualityRange) : uniform(rand, o.highQualityRange);
     const thetaDeg = o.angleAtBestDeg * q + o.angleAtWorstDeg * (1 - q) + o.angleJitterDeg * gauss();
     const beta = o.lowQualityPull * Math.pow(1 - q, 3);
     const noise = randomUnit(o.dim, gauss);
@@ -187,6 +192,14 @@ function uniform(rand: () => number, [a, b]: [number, number]): number {
 /** identities count needed for about `faces` faces with these options (mean Pareto size) */
 export function identitiesFor(faces: number, o: Partial<SyntheticOptions> = {}): number {
   const x = { ...DEFAULT_SYNTHETIC, ...o };
-  const meanSize = x.tailAlpha > 1 ? Math.min(x.maxFaces, (x.minFaces * x.tailAlpha) / (x.tailAlpha - 1)) : x.maxFaces / 2;
+  const meanSize =
+    x.tailAlpha > 1 ? Math.min(x.maxFaces, (x.minFaces * x.tailAlpha) / (x.tailAlpha - 1)) : x.maxFaces / 2;
   return Math.max(1, Math.round((faces * (1 - x.distractorShare)) / meanSize));
+}
+
+/** A set of about `faces` faces (identities are drawn until the cap, then distractors are added). */
+export function syntheticOfSize(faces: number, o: Partial<SyntheticOptions> = {}): SyntheticSet {
+  const share = o.distractorShare ?? DEFAULT_SYNTHETIC.distractorShare;
+  const identified = Math.round(faces * (1 - share));
+  return generateSynthetic({ ...o, identities: 2 * identitiesFor(faces, o) + 10, maxTotalFaces: identified });
 }

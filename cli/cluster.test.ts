@@ -23,7 +23,11 @@ describe('facepipe cluster / eval', () => {
   const emb = path.join(dir, 'crops.npy');
   const ids = path.join(dir, 'ids.txt');
   const truth = path.join(dir, 'truth.csv');
-  writeNpy(emb, { rows: crops.raw.length, cols: crops.raw[0].length, data: Float32Array.from(crops.raw.flat()) });
+  writeNpy(emb, {
+    rows: crops.raw.length,
+    cols: crops.raw[0].length,
+    data: Float32Array.from(crops.raw.flat()),
+  });
   const names = crops.faces.map((f) => f.id);
   writeFileSync(ids, names.join('\n') + '\n');
   writeFileSync(truth, formatAssignments(names, crops.truth));
@@ -43,7 +47,9 @@ describe('facepipe cluster / eval', () => {
 
   it('runs a baseline and honours --min-magnitude (dropped faces get an empty cluster)', () => {
     const out = path.join(dir, 'single.csv');
-    const summary = JSON.parse(facepipe(['cluster', '--embeddings', emb, '--out', out, '--method', 'single', '--min-magnitude', '60']));
+    const summary = JSON.parse(
+      facepipe(['cluster', '--embeddings', emb, '--out', out, '--method', 'single', '--min-magnitude', '60']),
+    );
     expect(summary.method).toBe('single');
     expect(summary.dropped).toBe(crops.faces.filter((f) => f.magnitude < 60).length);
     const rows = readFileSync(out, 'utf8').trim().split('\n').slice(1);

@@ -3,7 +3,12 @@ import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { log } from '../pipeline/log.ts';
 import { loadManifest, resolveModelsDir } from '../pipeline/models.ts';
-import { clusterParamsFromManifest, validateParams, type ClusterParams, type EmbedderCalibration } from '../clustering/params.ts';
+import {
+  clusterParamsFromManifest,
+  validateParams,
+  withLinkThreshold,
+  type ClusterParams,
+} from '../clustering/params.ts';
 import { readNpy } from '../clustering/npy.ts';
 import { formatAssignments, readAssignments } from '../clustering/csv.ts';
 import { facesFromMatrix, METHODS, runMethod, type Method } from '../clustering/methods.ts';
@@ -53,31 +58,31 @@ function range(value: string): [number, number] {
 }
 
 function method(value: string): Method {
-  if (!(METHODS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${METHODS.join(', ')}`);
+  if (!(METHODS as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`expected one of ${METHODS.join(', ')}`);
   return value as Method;
 }
 
 /** Parameters: the embedder manifest's calibration, overridden by the command line. */
-export function paramsFor(opts: Pick<ClusterCliOptions, 'minMagnitude' | 'qualityRange' | 'k' | 'threshold' | 'models' | 'embedder'>): ClusterParams {
+export function paramsFor(
+  opts: Pick<ClusterCliOptions, 'minMagnitude' | 'qualityRange' | 'k' | 'threshold' | 'models' | 'embedder'>,
+): ClusterParams {
   const dir = resolveModelsDir(opts.models);
   const manifest = loadManifest(dir);
-  const embedder = opts.embedder ? manifest.embedders.find((e) => e.name === opts.embedder) : manifest.embedders[0];
-  if (!embedder) throw new Error(opts.embedder ? `no embedder named "${opts.embedder}" in ${dir}` : `no embedder in ${dir}`);
+  const embedder = opts.embedder
+    ? manifest.embedders.find((e) => e.name === opts.embedder)
+    : manifest.embedders[0];
+  if (!embedder)
+    throw new Error(
+      opts.embedder ? `no embedder named "${opts.embedder}" in ${dir}` : `no embedder in ${dir}`,
+    );
   const overrides: Partial<ClusterParams> = {};
   if (opts.minMagnitude !== undefined) overrides.dropBelowMagnitude = opts.minMagnitude;
   if (opts.qualityRange) overrides.qualityRange = opts.qualityRange;
   if (opts.k !== undefined) overrides.k = opts.k;
-  const params = clusterParamsFromManifest(embedder as unknown as EmbedderCalibration, overrides);
-  if (opts.threshold !== undefined) {
-    // τ moves the derived thresholds with it (the same ratios as the manifest defaults)
-    const scale = opts.threshold / params.linkThreshold;
-    Object.assign(params, {
-      linkThreshold: opts.threshold,
-      mergeThreshold: params.mergeThreshold * scale,
-      lowQualityMargin: params.lowQualityMargin * scale,
-      attachMargin: params.attachMargin * scale,
-    });
-  }
+  let params = clusterParamsFromManifest(embedder, overrides);
+  // τ moves the thresholds derived from it (the same ratios as the manifest defaults)
+  if (opts.threshold !== undefined) params = withLinkThreshold(params, opts.threshold);
   validateParams(params);
   return params;
 }
@@ -93,7 +98,14 @@ function readIds(file: string | undefined, rows: number): string[] {
 
 function progressBar(enabled: boolean): { update: (d: number, t: number) => void; stop: () => void } {
   if (!enabled) return { update: () => {}, stop: () => {} };
-  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'cluster [{bar}] {percentage}% | {eta_formatted} left', hideCursor: true }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: 'cluster [{bar}] {percentage}% | {eta_formatted} left',
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   let started = false;
   return {
     update: (d, t) => {
@@ -117,7 +129,13 @@ function runCluster(opts: ClusterCliOptions): void {
   const bar = progressBar(opts.progress !== false && matrix.rows >= 10_000);
   let result;
   try {
-    result = runMethod(opts.method, faces, params, { threshold: opts.threshold, minFaces: opts.minFaces }, bar.update);
+    result = runMethod(
+      opts.method,
+      faces,
+      params,
+      { threshold: opts.threshold, minFaces: opts.minFaces },
+      bar.update,
+    );
   } finally {
     bar.stop();
   }
@@ -125,7 +143,17 @@ function runCluster(opts: ClusterCliOptions): void {
   writeFileSync(opts.out, formatAssignments(ids, clusters));
   const dropped = faces.filter((f) => f.magnitude < params.dropBelowMagnitude).length;
   const unassigned = clusters.filter((c) => c === null).length - dropped;
-  const summary = { method: opts.method, faces: faces.length, dim: matrix.cols, clusters: result.clusters, assigned: faces.length - dropped - unassigned, unassigned, dropped, out: opts.out, seconds: (Date.now() - started) / 1000 };
+  const summary = {
+    method: opts.method,
+    faces: faces.length,
+    dim: matrix.cols,
+    clusters: result.clusters,
+    assigned: faces.length - dropped - unassigned,
+    unassigned,
+    dropped,
+    out: opts.out,
+    seconds: (Date.now() - started) / 1000,
+  };
   log.info(summary, 'clustered');
   process.stdout.write(JSON.stringify(summary) + '\n');
 }
@@ -134,7 +162,8 @@ function runCluster(opts: ClusterCliOptions): void {
 export function evaluateFiles(truthFile: string, predFile: string): ReturnType<typeof evaluate> {
   const truth = readAssignments(truthFile);
   const pred = readAssignments(predFile);
-  for (const id of pred.keys()) if (!truth.has(id)) throw new Error(`${predFile}: id ${JSON.stringify(id)} is not in ${truthFile}`);
+  for (const id of pred.keys())
+    if (!truth.has(id)) throw new Error(`${predFile}: id ${JSON.stringify(id)} is not in ${truthFile}`);
   const t: Label[] = [];
   const p: Label[] = [];
   for (const [id, label] of truth) {
@@ -156,12 +185,23 @@ export function register(program: Command): void {
     .description('cluster raw face embeddings (.npy float32 [N, D]) into identities; writes id,cluster CSV')
     .requiredOption('--embeddings <file>', 'raw (un-normalised) embeddings, .npy float32 C-order [N, D]')
     .option('--ids <file>', 'one face id per line (default: row numbers)')
-    .requiredOption('--out <file>', 'assignments CSV to write (id,cluster; empty cluster = unassigned or dropped)')
+    .requiredOption(
+      '--out <file>',
+      'assignments CSV to write (id,cluster; empty cluster = unassigned or dropped)',
+    )
     .option('--method <name>', `quality (default) | single | core | cw`, method, 'quality' as Method)
     .option('--min-magnitude <a>', 'drop faces below this magnitude (default: embedder manifest)', number)
-    .option('--quality-range <lo,hi>', 'magnitude range mapped to quality 0..1 (default: embedder manifest)', range)
+    .option(
+      '--quality-range <lo,hi>',
+      'magnitude range mapped to quality 0..1 (default: embedder manifest)',
+      range,
+    )
     .option('--k <k>', 'neighbours per face in the kNN graph (default 16)', positiveInt)
-    .option('--threshold <cos>', 'link threshold τ (quality) or cosine threshold (baselines); default: manifest', number)
+    .option(
+      '--threshold <cos>',
+      'link threshold τ (quality) or cosine threshold (baselines); default: manifest',
+      number,
+    )
     .option('--min-faces <n>', 'core method: neighbours needed to be a core (default 3)', positiveInt)
     .option('--models <dir>', 'models folder with the embedder manifest')
     .option('--embedder <name>', 'embedder whose manifest gives the defaults (default: the first)')
@@ -176,7 +216,9 @@ export function register(program: Command): void {
 
   program
     .command('eval')
-    .description('compare predicted assignments with the truth; prints pairwise/BCubed P/R/F, NMI, cluster count, unassigned share')
+    .description(
+      'compare predicted assignments with the truth; prints pairwise/BCubed P/R/F, NMI, cluster count, unassigned share',
+    )
     .requiredOption('--truth <file>', 'id,cluster CSV of the true identities')
     .requiredOption('--pred <file>', 'id,cluster CSV of the predicted clusters')
     .action((opts: { truth: string; pred: string }) => {

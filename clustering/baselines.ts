@@ -60,7 +60,13 @@ export function corePoint(n: number, graph: KnnGraph, maxDistance: number, minFa
  * Nodes are visited in a seeded random order each round; a node takes the label with the largest
  * summed edge weight among its neighbours (ties: smallest label). Stops when nothing changes.
  */
-export function chineseWhispers(n: number, graph: KnnGraph, threshold: number, seed = 1, maxRounds = 30): Clustering {
+export function chineseWhispers(
+  n: number,
+  graph: KnnGraph,
+  threshold: number,
+  seed = 1,
+  maxRounds = 30,
+): Clustering {
   const adj = symmetricAdjacency(n, graph, threshold);
   const labels = Int32Array.from({ length: n }, (_, i) => i);
   const rand = rng(seed);
@@ -133,7 +139,12 @@ function singletonsUnassigned(roots: Int32Array): Clustering {
 export type BaselineMethod = 'single' | 'core' | 'cw';
 
 /** convenience for the CLI/bench: a baseline by name at one setting */
-export function runBaseline(method: BaselineMethod, faces: readonly ClusterFace[], graph: KnnGraph, setting: { threshold: number; minFaces?: number; seed?: number }): Clustering {
+export function runBaseline(
+  method: BaselineMethod,
+  faces: readonly ClusterFace[],
+  graph: KnnGraph,
+  setting: { threshold: number; minFaces?: number; seed?: number },
+): Clustering {
   const n = faces.length;
   if (method === 'single') return singleLinkage(n, graph, setting.threshold);
   if (method === 'core') return corePoint(n, graph, 1 - setting.threshold, setting.minFaces ?? 3);

@@ -21,12 +21,23 @@ function axis(i: number): number[] {
 
 function face(id: string, dir: number[], magnitude: number): ClusterFace {
   const n = Math.hypot(...dir);
-  return { id, unit: Float32Array.from(dir, (x) => x / n), magnitude, quality: qualityOf(magnitude, params.qualityRange) };
+  return {
+    id,
+    unit: Float32Array.from(dir, (x) => x / n),
+    magnitude,
+    quality: qualityOf(magnitude, params.qualityRange),
+  };
 }
 
 /** 4 good faces around axis `centre`, each nudged along its own private axis */
 function identity(name: string, centre: number, privateAxis: number): ClusterFace[] {
-  return [0, 1, 2, 3].map((i) => face(`${name}${i}`, axis(centre).map((x, j) => x + (j === privateAxis + i ? 0.3 : 0)), GOOD));
+  return [0, 1, 2, 3].map((i) =>
+    face(
+      `${name}${i}`,
+      axis(centre).map((x, j) => x + (j === privateAxis + i ? 0.3 : 0)),
+      GOOD,
+    ),
+  );
 }
 
 function mix(a: number, b: number, t: number): number[] {
@@ -84,13 +95,23 @@ describe('batch clustering: no-bridge rules', () => {
   });
 
   it('a low-quality face joins the identity it clearly belongs to', () => {
-    const member = face('lowA', axis(0).map((x, j) => x + (j === 15 ? 0.5 : 0)), POOR);
+    const member = face(
+      'lowA',
+      axis(0).map((x, j) => x + (j === 15 ? 0.5 : 0)),
+      POOR,
+    );
     const { labels } = clusterBatch([...A, ...B, member], params);
     expect(labels[8]).toBe(labels[0]);
   });
 
   it('low-quality faces alone never form an identity', () => {
-    const poor = [0, 1, 2, 3].map((i) => face(`p${i}`, axis(2).map((x, j) => x + (j === 4 + i ? 0.2 : 0)), POOR));
+    const poor = [0, 1, 2, 3].map((i) =>
+      face(
+        `p${i}`,
+        axis(2).map((x, j) => x + (j === 4 + i ? 0.2 : 0)),
+        POOR,
+      ),
+    );
     const { labels, clusters } = clusterBatch(poor, params);
     expect(clusters).toBe(0);
     expect([...labels]).toEqual([-1, -1, -1, -1]);

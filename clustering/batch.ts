@@ -30,14 +30,21 @@ export interface BatchOptions {
  *    cluster and is never used to merge, so it can never bridge two.
  * Deterministic: fixed insertion order, seeded HNSW, ties broken by face index.
  */
-export function clusterBatch(faces: readonly ClusterFace[], params: ClusterParams, opts: BatchOptions = {}): Clustering {
+export function clusterBatch(
+  faces: readonly ClusterFace[],
+  params: ClusterParams,
+  opts: BatchOptions = {},
+): Clustering {
   const n = faces.length;
   const roots = new Int32Array(n).fill(-1);
   if (n === 0) return { labels: roots, clusters: 0 };
   const kept = (i: number) => faces[i].magnitude >= params.dropBelowMagnitude;
   const coreIdx = coreFaces(faces, params);
   const progress = opts.onProgress;
-  const phase = (base: number, span: number) => (progress ? (d: number, t: number) => progress(base + Math.round((span * d) / Math.max(1, t)), 100) : undefined);
+  const phase = (base: number, span: number) =>
+    progress
+      ? (d: number, t: number) => progress(base + Math.round((span * d) / Math.max(1, t)), 100)
+      : undefined;
 
   const { graph, index } = opts.coreGraph ?? buildCoreGraph(faces, params, phase(0, 80));
   const groups = new TemplateGroups(faces, opts.constraints);
@@ -54,7 +61,9 @@ export function clusterBatch(faces: readonly ClusterFace[], params: ClusterParam
   }
   let leftovers = Int32Array.from(faces.keys()).filter((i) => !isClustered[i] && kept(i));
   for (let round = 0; round < ATTACH_ROUNDS && leftovers.length > 0; round++) {
-    const targets = Int32Array.from(leftovers, (i) => attachTarget(faces[i], i, index, isClustered, groups, params));
+    const targets = Int32Array.from(leftovers, (i) =>
+      attachTarget(faces[i], i, index, isClustered, groups, params),
+    );
     let attached = 0;
     for (let t = 0; t < leftovers.length; t++) {
       if (targets[t] < 0) continue;
@@ -70,13 +79,19 @@ export function clusterBatch(faces: readonly ClusterFace[], params: ClusterParam
 }
 
 /** The core faces (kept, quality ≥ coreQuality) and their kNN graph. */
-export function buildCoreGraph(faces: readonly ClusterFace[], params: ClusterParams, onProgress?: (d: number, t: number) => void): { graph: KnnGraph; index: UnitIndex } {
+export function buildCoreGraph(
+  faces: readonly ClusterFace[],
+  params: ClusterParams,
+  onProgress?: (d: number, t: number) => void,
+): { graph: KnnGraph; index: UnitIndex } {
   const coreIdx = coreFaces(faces, params);
   return buildKnnGraph(faces, params.k, params, coreIdx, onProgress);
 }
 
 function coreFaces(faces: readonly ClusterFace[], params: ClusterParams): Int32Array {
-  return Int32Array.from(faces.keys()).filter((i) => faces[i].magnitude >= params.dropBelowMagnitude && faces[i].quality >= params.coreQuality);
+  return Int32Array.from(faces.keys()).filter(
+    (i) => faces[i].magnitude >= params.dropBelowMagnitude && faces[i].quality >= params.coreQuality,
+  );
 }
 
 /** Union-find whose roots carry the group template T = Σ a·u, magnitude sum M and anchors. */
@@ -166,7 +181,11 @@ export class TemplateGroups {
 }
 
 /** positive-link edges of the graph (each unordered pair once), best link first */
-export function sortedPositiveEdges(faces: readonly ClusterFace[], graph: KnnGraph, params: ClusterParams): { a: Int32Array; b: Int32Array; score: Float64Array; order: Uint32Array } {
+export function sortedPositiveEdges(
+  faces: readonly ClusterFace[],
+  graph: KnnGraph,
+  params: ClusterParams,
+): { a: Int32Array; b: Int32Array; score: Float64Array; order: Uint32Array } {
   const a: number[] = [];
   const b: number[] = [];
   const score: number[] = [];
@@ -189,7 +208,12 @@ export function sortedPositiveEdges(faces: readonly ClusterFace[], graph: KnnGra
 }
 
 /** Greedy average-linkage merging along positive edges; a second pass retries refused edges. */
-function mergeAlongEdges(faces: readonly ClusterFace[], graph: KnnGraph, params: ClusterParams, groups: TemplateGroups): void {
+function mergeAlongEdges(
+  faces: readonly ClusterFace[],
+  graph: KnnGraph,
+  params: ClusterParams,
+  groups: TemplateGroups,
+): void {
   const edges = sortedPositiveEdges(faces, graph, params);
   let pending = Array.from(edges.order);
   for (let pass = 0; pass < 2 && pending.length > 0; pass++) {
@@ -213,7 +237,14 @@ function mergeAlongEdges(faces: readonly ClusterFace[], graph: KnnGraph, params:
  * The cluster root a leftover face attaches to, or −1: best template-direction link among the
  * clusters of its core neighbours, positive and ahead of the runner-up by `attachMargin`.
  */
-function attachTarget(face: ClusterFace, self: number, index: UnitIndex, isClustered: Uint8Array, groups: TemplateGroups, params: ClusterParams): number {
+function attachTarget(
+  face: ClusterFace,
+  self: number,
+  index: UnitIndex,
+  isClustered: Uint8Array,
+  groups: TemplateGroups,
+  params: ClusterParams,
+): number {
   const found = index.search(face.unit, params.k + 1);
   const seen = new Set<number>();
   let best = -1;

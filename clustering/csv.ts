@@ -8,7 +8,8 @@ function quote(field: string): string {
 
 export function formatAssignments(ids: readonly string[], clusters: readonly (string | null)[]): string {
   const lines = ['id,cluster'];
-  for (let i = 0; i < ids.length; i++) lines.push(`${quote(ids[i])},${clusters[i] === null ? '' : quote(clusters[i]!)}`);
+  for (let i = 0; i < ids.length; i++)
+    lines.push(`${quote(ids[i])},${clusters[i] === null ? '' : quote(clusters[i]!)}`);
   return lines.join('\n') + '\n';
 }
 
@@ -38,13 +39,19 @@ function splitLine(line: string): string[] {
 export function parseAssignments(text: string, source = 'csv'): Map<string, string | null> {
   const lines = text.split(/\r?\n/).filter((l) => l.length > 0);
   const header = lines.shift();
-  if (!header || splitLine(header).map((h) => h.trim().toLowerCase()).join(',') !== 'id,cluster') {
+  if (
+    !header ||
+    splitLine(header)
+      .map((h) => h.trim().toLowerCase())
+      .join(',') !== 'id,cluster'
+  ) {
     throw new Error(`${source}: expected header "id,cluster", got ${JSON.stringify(header ?? '')}`);
   }
   const out = new Map<string, string | null>();
   lines.forEach((line, i) => {
     const [id, cluster, ...rest] = splitLine(line);
-    if (id === undefined || id === '' || cluster === undefined || rest.length > 0) throw new Error(`${source}:${i + 2}: expected "id,cluster", got ${JSON.stringify(line)}`);
+    if (id === undefined || id === '' || cluster === undefined || rest.length > 0)
+      throw new Error(`${source}:${i + 2}: expected "id,cluster", got ${JSON.stringify(line)}`);
     if (out.has(id)) throw new Error(`${source}:${i + 2}: duplicate id ${JSON.stringify(id)}`);
     out.set(id, cluster === '' ? null : cluster);
   });

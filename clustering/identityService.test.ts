@@ -127,7 +127,10 @@ describe('IdentityService', () => {
     expect(db.getIdentity('id_split')).toBeDefined();
     expect(groups().has(amy) && groups().has('id_split')).toBe(true);
     // a new photo of amy arrives: it may join one half, never merge the two
-    const fresh = record('amy-again', crops.raw[crops.truth.indexOf('amy')].map((x, i) => x * (1 + 0.02 * Math.sin(i))));
+    const fresh = record(
+      'amy-again',
+      crops.raw[crops.truth.indexOf('amy')].map((x, i) => x * (1 + 0.02 * Math.sin(i))),
+    );
     db.upsertFaces([fresh]);
     const events = service.assignNew([fresh.faceId]);
     expect(events.some((e) => e.type === 'merged')).toBe(false);
@@ -144,7 +147,9 @@ describe('IdentityService', () => {
     const raj = identityOfPerson(db, ids, 'raj');
     const amyFace = ids[crops.truth.indexOf('amy')];
     const moved = service.moveFace(amyFace, null);
-    expect(moved).toMatchObject([{ type: 'face_unassigned', identityId: amy, faceId: amyFace, cause: 'user' }]);
+    expect(moved).toMatchObject([
+      { type: 'face_unassigned', identityId: amy, faceId: amyFace, cause: 'user' },
+    ]);
     const merged = service.merge(amy, raj);
     expect(merged[0]).toMatchObject({ type: 'merged', identityId: amy, mergedFrom: [raj], cause: 'user' });
     expect(db.getIdentity(raj)).toBeUndefined();
@@ -157,7 +162,10 @@ describe('IdentityService', () => {
   it('faces stored while a recluster runs are assigned online right after it', () => {
     const { db, ids } = cropDatabase();
     const service = new IdentityService(db, params);
-    const late = record('late-photo', crops.raw[0].map((x, i) => x * (1 + 0.02 * Math.cos(i))));
+    const late = record(
+      'late-photo',
+      crops.raw[0].map((x, i) => x * (1 + 0.02 * Math.cos(i))),
+    );
     let stored = false;
     const result = service.recluster({
       onProgress: () => {

@@ -3,7 +3,13 @@ import { SCHEMA_VERSION } from '../schemas/face.ts';
 import type { IdentityEvent } from '../schemas/identityEvent.ts';
 import { clusterBatch } from './batch.ts';
 import { CorrectionState } from './corrections.ts';
-import { decideOnline, type IdentityStats, type OnlineContext, type OnlineDecision, type OnlineNeighbour } from './online.ts';
+import {
+  decideOnline,
+  type IdentityStats,
+  type OnlineContext,
+  type OnlineDecision,
+  type OnlineNeighbour,
+} from './online.ts';
 import { qualityOf, type ClusterParams } from './params.ts';
 import { mapStableIds, newIdentityId } from './stableIds.ts';
 import type { ClusterFace } from './types.ts';
@@ -74,23 +80,33 @@ export class IdentityService {
 
   recluster(opts: { onProgress?: (done: number, total: number) => void } = {}): ReclusterResult {
     const snapshotSeq = this.db.seq();
-    const stored = this.db.listFaces({ kept: true }).sort((a, b) => (a.faceId < b.faceId ? -1 : a.faceId > b.faceId ? 1 : 0));
+    const stored = this.db
+      .listFaces({ kept: true })
+      .sort((a, b) => (a.faceId < b.faceId ? -1 : a.faceId > b.faceId ? 1 : 0));
     const snapshotIds = new Set(stored.map((f) => f.faceId));
     const corrections = this.corrections();
     const identities = this.db.listIdentities();
     const nameOf = new Map(identities.map((i) => [i.identityId, i.name]));
     const apart = this.apartRule(corrections, nameOf);
-    const constrained = new Set([...corrections.constrainedIdentities(), ...identities.filter((i) => i.name).map((i) => i.identityId)]);
+    const constrained = new Set([
+      ...corrections.constrainedIdentities(),
+      ...identities.filter((i) => i.name).map((i) => i.identityId),
+    ]);
     const faces = stored.map((f) => this.toClusterFace(f));
     const anchor = (i: number): string | undefined => {
       const f = stored[i];
       const a = corrections.pinned.get(f.faceId) ?? f.identityId ?? undefined;
       return a !== undefined && constrained.has(a) ? a : undefined;
     };
-    const result = clusterBatch(faces, this.params, { constraints: { anchorOf: anchor, cannotLink: apart }, onProgress: opts.onProgress });
+    const result = clusterBatch(faces, this.params, {
+      constraints: { anchorOf: anchor, cannotLink: apart },
+      onProgress: opts.onProgress,
+    });
     const clusters: string[][] = Array.from({ length: result.clusters }, () => []);
     const unassigned: string[] = [];
-    result.labels.forEach((l, i) => (l >= 0 ? clusters[l].push(stored[i].faceId) : unassigned.push(stored[i].faceId)));
+    result.labels.forEach((l, i) =>
+      l >= 0 ? clusters[l].push(stored[i].faceId) : unassigned.push(stored[i].faceId),
+    );
     const mapping = mapStableIds({
       clusters,
       unassigned,
@@ -102,7 +118,12 @@ export class IdentityService {
     const events: IdentityEvent[] = [];
     this.db.transaction(() => {
       const holders = new Map<string, string[]>();
-      for (const [f, id] of mapping.assignment) if (id !== null) holders.set(id, [...(holders.get(id) ?? []), f]);
+      for (const [f, id] of mapping.assignment) {
+        if (id === null) continue;
+        const list = holders.get(id);
+        if (list) list.push(f);
+        else holders.set(id, [f]);
+      }
       for (const id of mapping.created) {
         const members = holders.get(id);
         if (!members || this.db.getIdentity(id)) continue;
@@ -111,7 +132,8 @@ export class IdentityService {
         events.push(event('created', id, 'recluster', { faceId: [...members].sort()[0] }));
       }
       for (const [from, into] of mapping.mergedInto) {
-        if (this.db.getIdentity(into)) events.push(event('merged', into, 'recluster', { mergedFrom: [from] }));
+        if (this.db.getIdentity(into))
+          events.push(event('merged', into, 'recluster', { mergedFrom: [from] }));
       }
       for (const f of stored) {
         const target = mapping.assignment.get(f.faceId) ?? null;
@@ -137,7 +159,14 @@ export class IdentityService {
     events.push(...this.assignNew(late));
     const assigned = stored.filter((f) => mapping.assignment.get(f.faceId)).length;
     const holding = new Set([...mapping.assignment.values()].filter((v): v is string => v !== null));
-    return { events, clusters: holding.size, assigned, unassigned: stored.length - assigned, snapshotSeq, lateFaces: late.length };
+    return {
+      events,
+      clusters: holding.size,
+      assigned,
+      unassigned: stored.length - assigned,
+      snapshotSeq,
+      lateFaces: late.length,
+    };
   }
 
   // ---------------------------------------------------------------- user corrections
@@ -161,7 +190,8 @@ export class IdentityService {
     const a = this.requireIdentity(into);
     const b = this.requireIdentity(from);
     const corrections = this.corrections();
-    if (corrections.cannotLink(into, from)) throw new Error(`identities ${into} and ${from} are marked as different people`);
+    if (corrections.cannotLink(into, from))
+      throw new Error(`identities ${into} and ${from} are marked as different people`);
     const events: IdentityEvent[] = [event('merged', into, 'user', { mergedFrom: [from] })];
     this.db.transaction(() => {
       for (const f of this.db.listFaces({ identityId: from })) {
@@ -170,7 +200,8 @@ export class IdentityService {
       }
       for (const [x, y] of corrections.cannotLinkPairs()) {
         const other = x === from ? y : y === from ? x : null;
-        if (other !== null && other !== into) this.db.addCorrection({ kind: 'cannot_link', a: into, b: other });
+        if (other !== null && other !== into)
+          this.db.addCorrection({ kind: 'cannot_link', a: into, b: other });
       }
       if (!a.name && b.name) {
         this.db.renameIdentity(into, b.name);
@@ -218,7 +249,10 @@ export class IdentityService {
   }
 
   /** identities that must stay apart: cannot-link corrections, or two different user-given names */
-  private apartRule(corrections: CorrectionState, nameOf: Map<string, string | null>): (a: string, b: string) => boolean {
+  private apartRule(
+    corrections: CorrectionState,
+    nameOf: Map<string, string | null>,
+  ): (a: string, b: string) => boolean {
     return (a, b) => {
       if (a === b) return false;
       if (corrections.cannotLink(a, b)) return true;
@@ -256,7 +290,12 @@ export class IdentityService {
       if (n.faceId === face.id || out.length >= k) continue;
       const f = this.db.getFace(n.faceId);
       if (!f || !f.kept) continue;
-      out.push({ faceId: n.faceId, cos: n.similarity, quality: qualityOf(f.magnitude, this.params.qualityRange), identityId: f.identityId });
+      out.push({
+        faceId: n.faceId,
+        cos: n.similarity,
+        quality: qualityOf(f.magnitude, this.params.qualityRange),
+        identityId: f.identityId,
+      });
     }
     return out;
   }
@@ -284,7 +323,8 @@ export class IdentityService {
       return;
     }
     const into = this.mergeTarget([d.identityId, ...d.merge]);
-    for (const from of [d.identityId, ...d.merge]) if (from !== into) this.mergeIdentities(into, from, cause, events);
+    for (const from of [d.identityId, ...d.merge])
+      if (from !== into) this.mergeIdentities(into, from, cause, events);
     this.assign(face.id, into, cause, events);
   }
 
@@ -343,6 +383,18 @@ export class IdentityService {
   }
 }
 
-function event(type: IdentityEvent['type'], identityId: string, cause: Cause, extra: Partial<IdentityEvent> = {}): IdentityEvent {
-  return { v: SCHEMA_VERSION, type, identityId, cause, at: new Date().toISOString(), ...extra } as IdentityEvent;
+function event(
+  type: IdentityEvent['type'],
+  identityId: string,
+  cause: Cause,
+  extra: Partial<IdentityEvent> = {},
+): IdentityEvent {
+  return {
+    v: SCHEMA_VERSION,
+    type,
+    identityId,
+    cause,
+    at: new Date().toISOString(),
+    ...extra,
+  } as IdentityEvent;
 }

@@ -40,7 +40,11 @@ export class UnitIndex {
   }
 
   /** up to k nearest labels with their cosine, best first */
-  search(unit: Float32Array, k: number, filter?: (label: number) => boolean): { labels: number[]; cos: number[] } {
+  search(
+    unit: Float32Array,
+    k: number,
+    filter?: (label: number) => boolean,
+  ): { labels: number[]; cos: number[] } {
     const n = Math.min(k, this.count);
     if (n === 0) return { labels: [], cos: [] };
     if (this.index.getEf() < n) this.index.setEf(n);

@@ -38,7 +38,12 @@ import { dot, norm } from './vec.ts';
  * Defaults are derived from the manifest (τ, magnitude range); per-model overrides may be given in
  * the manifest's optional `clustering` block.
  */
-export function linkScore(cos: number, qa: number, qb: number, p: Pick<ClusterParams, 'linkThreshold' | 'lowQualityMargin'>): number {
+export function linkScore(
+  cos: number,
+  qa: number,
+  qb: number,
+  p: Pick<ClusterParams, 'linkThreshold' | 'lowQualityMargin'>,
+): number {
   return cos - p.linkThreshold - p.lowQualityMargin * (1 - Math.min(qa, qb));
 }
 
@@ -48,7 +53,12 @@ export function linkTrust(qa: number, qb: number): number {
 }
 
 /** Magnitude-weighted mean pairwise cosine between two groups, from their templates. */
-export function templateAgreement(ta: Float32Array, magSumA: number, tb: Float32Array, magSumB: number): number {
+export function templateAgreement(
+  ta: Float32Array,
+  magSumA: number,
+  tb: Float32Array,
+  magSumB: number,
+): number {
   if (magSumA <= 0 || magSumB <= 0) return -1;
   return dot(ta, tb) / (magSumA * magSumB);
 }

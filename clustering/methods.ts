@@ -10,7 +10,11 @@ export const METHODS = ['quality', 'single', 'core', 'cw'] as const;
 export type Method = (typeof METHODS)[number];
 
 /** Faces from a raw [N, D] embedding matrix: unit direction, magnitude, calibrated quality. */
-export function facesFromMatrix(m: Matrix, ids: readonly string[], qualityRange: readonly [number, number]): ClusterFace[] {
+export function facesFromMatrix(
+  m: Matrix,
+  ids: readonly string[],
+  qualityRange: readonly [number, number],
+): ClusterFace[] {
   if (ids.length !== m.rows) throw new Error(`${ids.length} ids for ${m.rows} embeddings`);
   const faces: ClusterFace[] = new Array(m.rows);
   for (let r = 0; r < m.rows; r++) {
@@ -33,12 +37,21 @@ export interface BaselineSetting {
 }
 
 /** kNN graph over the faces that pass the magnitude gate (baselines never see dropped faces either). */
-export function keptGraph(faces: readonly ClusterFace[], params: ClusterParams, onProgress?: (d: number, t: number) => void): KnnGraph {
+export function keptGraph(
+  faces: readonly ClusterFace[],
+  params: ClusterParams,
+  onProgress?: (d: number, t: number) => void,
+): KnnGraph {
   const kept = Int32Array.from(faces.keys()).filter((i) => faces[i].magnitude >= params.dropBelowMagnitude);
   return buildKnnGraph(faces, params.k, params, kept, onProgress).graph;
 }
 
-export function runBaselineOnGraph(method: Exclude<Method, 'quality'>, n: number, graph: KnnGraph, s: BaselineSetting): Clustering {
+export function runBaselineOnGraph(
+  method: Exclude<Method, 'quality'>,
+  n: number,
+  graph: KnnGraph,
+  s: BaselineSetting,
+): Clustering {
   if (method === 'single') return singleLinkage(n, graph, s.threshold);
   if (method === 'core') return corePoint(n, graph, 1 - s.threshold, s.minFaces);
   return chineseWhispers(n, graph, s.threshold, s.seed);

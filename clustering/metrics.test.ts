@@ -24,14 +24,23 @@ describe('metrics', () => {
 
   it('NMI by hand (arithmetic normalisation)', () => {
     // joint: (1,A)=2, (2,A)=1, (2,B)=2 over n=5
-    const mi = (2 / 5) * Math.log((2 * 5) / (2 * 3)) + (1 / 5) * Math.log((1 * 5) / (3 * 3)) + (2 / 5) * Math.log((2 * 5) / (3 * 2));
+    const mi =
+      (2 / 5) * Math.log((2 * 5) / (2 * 3)) +
+      (1 / 5) * Math.log((1 * 5) / (3 * 3)) +
+      (2 / 5) * Math.log((2 * 5) / (3 * 2));
     const h = -(3 / 5) * Math.log(3 / 5) - (2 / 5) * Math.log(2 / 5);
     expect(evaluate(truth, pred).nmi).toBeCloseTo((2 * mi) / (h + h), 12);
   });
 
   it('perfect clustering scores 1 everywhere', () => {
     const e = evaluate(truth, ['x', 'x', 'x', 'y', 'y']);
-    expect(e).toEqual({ pairwise: { p: 1, r: 1, f: 1 }, bcubed: { p: 1, r: 1, f: 1 }, nmi: 1, clusters: 2, unassigned: 0 });
+    expect(e).toEqual({
+      pairwise: { p: 1, r: 1, f: 1 },
+      bcubed: { p: 1, r: 1, f: 1 },
+      nmi: 1,
+      clusters: 2,
+      unassigned: 0,
+    });
   });
 
   it('unassigned faces are singletons: they cost recall, not precision', () => {

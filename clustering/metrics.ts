@@ -54,7 +54,8 @@ function prf(p: number, r: number): PRF {
 const pairs = (n: number) => (n * (n - 1)) / 2;
 
 export function evaluate(truth: ArrayLike<Label>, pred: ArrayLike<Label>): Evaluation {
-  if (truth.length !== pred.length) throw new Error(`truth has ${truth.length} items, prediction ${pred.length}`);
+  if (truth.length !== pred.length)
+    throw new Error(`truth has ${truth.length} items, prediction ${pred.length}`);
   const n = truth.length;
   const T = densify(truth);
   const P = densify(pred);
@@ -81,7 +82,8 @@ export function evaluate(truth: ArrayLike<Label>, pred: ArrayLike<Label>): Evalu
   }
   const predPairs = predSize.reduce((s, a) => s + pairs(a), 0);
   const truthPairs = truthSize.reduce((s, b) => s + pairs(b), 0);
-  const entropy = (sizes: Float64Array) => sizes.reduce((h, a) => (a > 0 ? h - (a / n) * Math.log(a / n) : h), 0);
+  const entropy = (sizes: Float64Array) =>
+    sizes.reduce((h, a) => (a > 0 ? h - (a / n) * Math.log(a / n) : h), 0);
   const hT = entropy(truthSize);
   const hP = entropy(predSize);
   let unassigned = 0;

@@ -22,7 +22,9 @@ describe('.npy', () => {
     expect(() => parseNpy(Buffer.from('hello world'))).toThrow(/magic/);
     const fortran = header.replace('False', 'True');
     expect(() => parseNpy(Buffer.concat([pre, Buffer.from(fortran), body]))).toThrow(/Fortran/);
-    expect(() => parseNpy(Buffer.concat([pre, Buffer.from(header), body.subarray(0, 8)]))).toThrow(/truncated/);
+    expect(() => parseNpy(Buffer.concat([pre, Buffer.from(header), body.subarray(0, 8)]))).toThrow(
+      /truncated/,
+    );
   });
 });
 

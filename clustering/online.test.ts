@@ -32,7 +32,12 @@ describe('online assignment', () => {
     const dim = 4;
     const unit = (v: number[]) => Float32Array.from(v, (x) => x / Math.hypot(...v));
     const mag = (q: number) => params.qualityRange[0] + q * (params.qualityRange[1] - params.qualityRange[0]);
-    const mk = (id: string, v: number[], q: number): ClusterFace => ({ id, unit: unit(v), magnitude: mag(q), quality: qualityOf(mag(q), params.qualityRange) });
+    const mk = (id: string, v: number[], q: number): ClusterFace => ({
+      id,
+      unit: unit(v),
+      magnitude: mag(q),
+      quality: qualityOf(mag(q), params.qualityRange),
+    });
     const identities = new Map<string, { template: Float32Array; magSum: number }>();
     const template = (faces: ClusterFace[]) => {
       const t = new Float32Array(dim);
@@ -60,7 +65,11 @@ describe('online assignment', () => {
 
     it('a good face joins its identity', () => {
       const f = mk('x', [1, 0, 0, 0.05], 0.9);
-      expect(decideOnline(f, ctx([n(a[0], 'A', f), n(a[1], 'A', f)]))).toMatchObject({ kind: 'join', identityId: 'A', merge: [] });
+      expect(decideOnline(f, ctx([n(a[0], 'A', f), n(a[1], 'A', f)]))).toMatchObject({
+        kind: 'join',
+        identityId: 'A',
+        merge: [],
+      });
     });
 
     it('a good face with no match is pending until a second one arrives, then they create an identity', () => {

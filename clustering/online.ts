@@ -82,7 +82,9 @@ function strongJoin(face: ClusterFace, nbrs: OnlineNeighbour[], ctx: OnlineConte
     const s = ctx.identity(n.identityId);
     if (s) agree.set(n.identityId, faceAgreement(face, s));
   }
-  const strong = [...agree].filter(([, a]) => a >= p.mergeThreshold).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
+  const strong = [...agree]
+    .filter(([, a]) => a >= p.mergeThreshold)
+    .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
   if (strong.length === 0) return null;
   const target = strong[0][0];
   const merge: string[] = [];
@@ -127,7 +129,8 @@ function attachTo(face: ClusterFace, nbrs: OnlineNeighbour[], ctx: OnlineContext
       best = id;
     } else if (c > secondCos) secondCos = c;
   }
-  if (best === null || linkScore(bestCos, face.quality, 1, p) <= 0 || bestCos - secondCos < p.attachMargin) return null;
+  if (best === null || linkScore(bestCos, face.quality, 1, p) <= 0 || bestCos - secondCos < p.attachMargin)
+    return null;
   return best;
 }
 
@@ -149,7 +152,12 @@ export class OnlineClusterer {
     readonly params: ClusterParams,
     dim: number,
   ) {
-    this.index = new UnitIndex(dim, 1024, { M: params.M, efConstruction: params.efConstruction, ef: params.ef, seed: params.seed });
+    this.index = new UnitIndex(dim, 1024, {
+      M: params.M,
+      efConstruction: params.efConstruction,
+      ef: params.ef,
+      seed: params.seed,
+    });
     this.ctx = {
       params,
       neighbours: (face, k) => this.neighbours(face, k),
@@ -186,7 +194,12 @@ export class OnlineClusterer {
     for (let t = 0; t < found.labels.length && out.length < k; t++) {
       const f = this.faces[found.labels[t]];
       if (f.id === face.id) continue;
-      out.push({ faceId: f.id, cos: found.cos[t], quality: f.quality, identityId: this.identityOf.get(f.id) ?? null });
+      out.push({
+        faceId: f.id,
+        cos: found.cos[t],
+        quality: f.quality,
+        identityId: this.identityOf.get(f.id) ?? null,
+      });
     }
     return out;
   }
@@ -195,7 +208,11 @@ export class OnlineClusterer {
     if (d.kind === 'pending') return;
     if (d.kind === 'create') {
       const id = `o${this.nextId++}`;
-      this.identities.set(id, { template: new Float32Array(face.unit.length), magSum: 0, members: new Set() });
+      this.identities.set(id, {
+        template: new Float32Array(face.unit.length),
+        magSum: 0,
+        members: new Set(),
+      });
       for (const fid of [face.id, ...d.with]) if (this.identityOf.get(fid) === null) this.assign(fid, id);
       return;
     }

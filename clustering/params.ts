@@ -45,9 +45,15 @@ const LOW_QUALITY_MARGIN_PER_TAU = 0.25;
 const MERGE_THRESHOLD_PER_TAU = 1.0;
 const ATTACH_MARGIN_PER_TAU = 0.1;
 
-export function clusterParamsFromManifest(manifest: EmbedderCalibration, overrides: Partial<ClusterParams> = {}): ClusterParams {
+export function clusterParamsFromManifest(
+  manifest: EmbedderCalibration,
+  overrides: Partial<ClusterParams> = {},
+): ClusterParams {
   const tau = manifest.thresholds?.sameIdentityCosine;
-  if (tau === undefined) throw new Error('embedder manifest has no thresholds.sameIdentityCosine: clustering needs a link threshold');
+  if (tau === undefined)
+    throw new Error(
+      'embedder manifest has no thresholds.sameIdentityCosine: clustering needs a link threshold',
+    );
   const [lo, hi] = manifest.quality.magnitudeRange;
   const params: ClusterParams = {
     linkThreshold: tau,
@@ -59,9 +65,9 @@ export function clusterParamsFromManifest(manifest: EmbedderCalibration, overrid
     dropBelowMagnitude: manifest.quality.dropBelowMagnitude,
     qualityRange: [lo, hi],
     k: 16,
-    ef: 128,
+    ef: 64,
     M: 16,
-    efConstruction: 100,
+    efConstruction: 64,
     seed: 1,
     ...manifest.clustering,
     ...overrides,
@@ -74,7 +80,8 @@ export function validateParams(p: ClusterParams): void {
   const [lo, hi] = p.qualityRange;
   if (!(hi > lo)) throw new Error(`qualityRange must be [lo, hi] with hi > lo, got [${lo}, ${hi}]`);
   if (!(p.k >= 1)) throw new Error(`k must be ≥ 1, got ${p.k}`);
-  if (!(p.coreQuality >= 0 && p.coreQuality <= 1)) throw new Error(`coreQuality must be in 0..1, got ${p.coreQuality}`);
+  if (!(p.coreQuality >= 0 && p.coreQuality <= 1))
+    throw new Error(`coreQuality must be in 0..1, got ${p.coreQuality}`);
   if (!(p.minClusterSize >= 1)) throw new Error(`minClusterSize must be ≥ 1, got ${p.minClusterSize}`);
 }
 
@@ -83,4 +90,16 @@ export function qualityOf(magnitude: number, range: readonly [number, number] | 
   const [lo, hi] = range;
   const q = (magnitude - lo) / (hi - lo);
   return q < 0 ? 0 : q > 1 ? 1 : q;
+}
+
+/** The same parameters at another link threshold τ: the thresholds derived from τ move with it. */
+export function withLinkThreshold(p: ClusterParams, tau: number): ClusterParams {
+  const scale = tau / p.linkThreshold;
+  return {
+    ...p,
+    linkThreshold: tau,
+    mergeThreshold: p.mergeThreshold * scale,
+    lowQualityMargin: p.lowQualityMargin * scale,
+    attachMargin: p.attachMargin * scale,
+  };
 }

@@ -18,7 +18,13 @@ describe('stable identity ids', () => {
 
   it('maps clusters onto the identities they overlap, named ones first', () => {
     // A and B fell into one cluster: the named identity keeps it, B is merged into it
-    const r = mapStableIds({ clusters: [['f1', 'f2', 'f3', 'f4', 'f5']], unassigned: ['f6'], previous, identities, corrections: new CorrectionState() });
+    const r = mapStableIds({
+      clusters: [['f1', 'f2', 'f3', 'f4', 'f5']],
+      unassigned: ['f6'],
+      previous,
+      identities,
+      corrections: new CorrectionState(),
+    });
     expect(r.kept).toEqual(['A']);
     expect([...r.mergedInto]).toEqual([['B', 'A']]);
     expect(r.assignment.get('f5')).toBe('A');
@@ -26,7 +32,17 @@ describe('stable identity ids', () => {
   });
 
   it('gives new clusters deterministic new ids', () => {
-    const input = { clusters: [['f1', 'f2'], ['f3', 'f4'], ['f6', 'x9']], unassigned: ['f5'], previous, identities, corrections: new CorrectionState() };
+    const input = {
+      clusters: [
+        ['f1', 'f2'],
+        ['f3', 'f4'],
+        ['f6', 'x9'],
+      ],
+      unassigned: ['f5'],
+      previous,
+      identities,
+      corrections: new CorrectionState(),
+    };
     const r = mapStableIds(input);
     expect(r.created).toEqual([newIdentityId(['f6', 'x9'])]);
     expect(r.created[0]).toMatch(/^id_[0-9a-f]{16}$/);
@@ -36,7 +52,13 @@ describe('stable identity ids', () => {
   });
 
   it('keeps a named identity even when no cluster maps to it, and avoids id collisions', () => {
-    const r = mapStableIds({ clusters: [], unassigned: ['f1', 'f2', 'f3', 'f4', 'f5'], previous, identities, corrections: new CorrectionState() });
+    const r = mapStableIds({
+      clusters: [],
+      unassigned: ['f1', 'f2', 'f3', 'f4', 'f5'],
+      previous,
+      identities,
+      corrections: new CorrectionState(),
+    });
     expect(r.removed).toEqual(['B']);
     expect(newIdentityId(['f1'], (id) => id === newIdentityId(['f1']))).toBe(newIdentityId(['f1']) + '_2');
   });
@@ -46,7 +68,16 @@ describe('stable identity ids', () => {
       { kind: 'face_excluded', faceId: 'f2', identityId: 'A' },
       { kind: 'face_pinned', faceId: 'f3', identityId: 'A' },
     ]);
-    const r = mapStableIds({ clusters: [['f1', 'f2'], ['f3', 'f4', 'f5']], unassigned: [], previous, identities, corrections });
+    const r = mapStableIds({
+      clusters: [
+        ['f1', 'f2'],
+        ['f3', 'f4', 'f5'],
+      ],
+      unassigned: [],
+      previous,
+      identities,
+      corrections,
+    });
     expect(r.assignment.get('f2')).toBeNull();
     expect(r.assignment.get('f3')).toBe('A');
     expect(r.assignment.get('f4')).toBe('B');

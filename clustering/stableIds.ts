@@ -63,7 +63,13 @@ export function mapStableIds(input: StableIdInput): StableIdResult {
     }
     for (const [id, n] of overlap) pairs.push({ c, id, overlap: n });
   });
-  pairs.sort((x, y) => Number(named.get(y.id)) - Number(named.get(x.id)) || y.overlap - x.overlap || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0) || x.c - y.c);
+  pairs.sort(
+    (x, y) =>
+      Number(named.get(y.id)) - Number(named.get(x.id)) ||
+      y.overlap - x.overlap ||
+      (x.id < y.id ? -1 : x.id > y.id ? 1 : 0) ||
+      x.c - y.c,
+  );
   const clusterId = new Array<string | undefined>(input.clusters.length);
   const used = new Set<string>();
   for (const { c, id } of pairs) {
@@ -95,11 +101,17 @@ export function mapStableIds(input: StableIdInput): StableIdResult {
 
   const mergedInto = new Map<string, string>();
   const removed: string[] = [];
+  const formerFaces = new Map<string, string[]>();
+  for (const [f, old] of input.previous) {
+    if (old === null) continue;
+    const list = formerFaces.get(old);
+    if (list) list.push(f);
+    else formerFaces.set(old, [f]);
+  }
   for (const { id } of input.identities) {
     if (used.has(id) || named.get(id)) continue;
     const destinations = new Map<string, number>();
-    for (const [f, old] of input.previous) {
-      if (old !== id) continue;
+    for (const f of formerFaces.get(id) ?? []) {
       const now = assignment.get(f);
       if (now) destinations.set(now, (destinations.get(now) ?? 0) + 1);
     }

@@ -20,8 +20,14 @@ export function testEmbedderManifest(): EmbedderCalibration & { name: string; em
 }
 
 /** The 40 real crops (8 identities × 5) embedded by the reference pipeline. */
-export function referenceCrops(range: readonly number[]): { faces: ClusterFace[]; truth: string[]; raw: number[][] } {
-  const ref = JSON.parse(readFileSync(path.join(sharedDir, 'fixtures', 'reference', 'mobilefacenet-crops.json'), 'utf8')) as {
+export function referenceCrops(range: readonly number[]): {
+  faces: ClusterFace[];
+  truth: string[];
+  raw: number[][];
+} {
+  const ref = JSON.parse(
+    readFileSync(path.join(sharedDir, 'fixtures', 'reference', 'mobilefacenet-crops.json'), 'utf8'),
+  ) as {
     faces: { file: string; identity: string; embedding: number[] }[];
   };
   const faces = ref.faces.map((f) => {

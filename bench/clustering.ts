@@ -1,0 +1,193 @@
+import { loadManifest, resolveModelsDir } from '../pipeline/models.ts';
+import { buildCoreGraph, clusterBatch } from '../clustering/batch.ts';
+import { evaluate, type Evaluation } from '../clustering/metrics.ts';
+import { keptGraph, runBaselineOnGraph } from '../clustering/methods.ts';
+import { OnlineClusterer } from '../clustering/online.ts';
+import { clusterParamsFromManifest, withLinkThreshold, type ClusterParams } from '../clustering/params.ts';
+import { syntheticOfSize, type SyntheticOptions, type SyntheticSet } from './synthetic.ts';
+
+/**
+ * Clustering benchmark on synthetic MagFace-like data (bench/synthetic.ts):
+ * 1. quality table: each method at its best single setting (grid over its threshold; core also over
+ *    minFaces) and the quality method at its manifest defaults, on several generator settings —
+ *    including one where a third of the faces are low quality, and a clean one;
+ * 2. online vs batch agreement (BCubed F of the online result against the batch result);
+ * 3. time and memory of the quality method for 10k and 100k faces (1M with --full).
+ */
+
+const SETTINGS: { name: string; options: Partial<SyntheticOptions> }[] = [
+  { name: 'lowQualityThird', options: { lowQualityShare: 1 / 3 } },
+  { name: 'mixed', options: { lowQualityShare: 0.1 } },
+  { name: 'clean', options: { lowQualityShare: 0 } },
+  { name: 'cleanNoTwins', options: { lowQualityShare: 0, twinShare: 0 } },
+];
+
+const QUALITY_TAUS = range(0.3, 0.54, 0.02);
+const BASELINE_THRESHOLDS = range(0.25, 0.75, 0.025);
+const CORE_MIN_FACES = [2, 3, 5];
+
+function range(a: number, b: number, step: number): number[] {
+  const out: number[] = [];
+  for (let x = a; x <= b + 1e-9; x += step) out.push(Math.round(x * 1000) / 1000);
+  return out;
+}
+
+const round = (x: number) => Math.round(x * 10000) / 10000;
+
+interface Scored {
+  setting: Record<string, number>;
+  bcubedF: number;
+  bcubedP: number;
+  bcubedR: number;
+  pairwiseF: number;
+  nmi: number;
+  clusters: number;
+  unassigned: number;
+}
+
+function score(setting: Record<string, number>, e: Evaluation): Scored {
+  return {
+    setting,
+    bcubedF: round(e.bcubed.f),
+    bcubedP: round(e.bcubed.p),
+    bcubedR: round(e.bcubed.r),
+    pairwiseF: round(e.pairwise.f),
+    nmi: round(e.nmi),
+    clusters: e.clusters,
+    unassigned: round(e.unassigned),
+  };
+}
+
+function best(list: Scored[]): Scored {
+  return list.reduce((a, b) => (b.bcubedF > a.bcubedF ? b : a));
+}
+
+export function manifestParams(): ClusterParams {
+  const manifest = loadManifest(resolveModelsDir());
+  const embedder = manifest.embedders[0];
+  if (!embedder) throw new Error('no embedder in the models manifest');
+  return clusterParamsFromManifest(embedder);
+}
+
+export function qualityTableRow(set: SyntheticSet, params: ClusterParams): Record<string, unknown> {
+  const core = buildCoreGraph(set.faces, params);
+  const quality = QUALITY_TAUS.map((tau) =>
+    score(
+      { tau },
+      evaluate(
+        set.truth,
+        clusterBatch(set.faces, withLinkThreshold(params, tau), { coreGraph: core }).labels,
+      ),
+    ),
+  );
+  const atDefault = score(
+    { tau: params.linkThreshold },
+    evaluate(set.truth, clusterBatch(set.faces, params, { coreGraph: core }).labels),
+  );
+  const graph = keptGraph(set.faces, params);
+  const n = set.faces.length;
+  const base = (method: 'single' | 'core' | 'cw', minFaces = 3) =>
+    BASELINE_THRESHOLDS.map((threshold) =>
+      score(
+        method === 'core' ? { threshold, minFaces } : { threshold },
+        evaluate(
+          set.truth,
+          runBaselineOnGraph(method, n, graph, { threshold, minFaces, seed: params.seed }).labels,
+        ),
+      ),
+    );
+  const single = best(base('single'));
+  const corePt = best(CORE_MIN_FACES.flatMap((m) => base('core', m)));
+  const cw = best(base('cw'));
+  const q = best(quality);
+  const bestBaseline = Math.max(single.bcubedF, corePt.bcubedF, cw.bcubedF);
+  return {
+    faces: n,
+    lowQualityShare: round(set.options.lowQualityShare),
+    quality: q,
+    qualityAtManifestDefaults: atDefault,
+    single,
+    core: corePt,
+    cw,
+    qualityMinusBestBaselineBcubedF: round(q.bcubedF - bestBaseline),
+  };
+}
+
+function onlineVsBatch(set: SyntheticSet, params: ClusterParams): Record<string, number> {
+  const batch = clusterBatch(set.faces, params).labels;
+  const online = new OnlineClusterer(params, set.options.dim);
+  const started = performance.now();
+  for (const f of set.faces) online.add(f);
+  const ms = performance.now() - started;
+  const labels = online.labels(set.faces.map((f) => f.id));
+  return {
+    faces: set.faces.length,
+    onlineVsBatchBcubedF: round(evaluate(batch, labels).bcubed.f),
+    batchVsTruthBcubedF: round(evaluate(set.truth, batch).bcubed.f),
+    onlineVsTruthBcubedF: round(evaluate(set.truth, labels).bcubed.f),
+    onlineFacesPerSecond: Math.round((set.faces.length / ms) * 1000),
+  };
+}
+
+function timing(size: number, params: ClusterParams): Record<string, number> {
+  const set = syntheticOfSize(size, { seed: 42, lowQualityShare: 0.1 });
+  global.gc?.();
+  const rssBefore = process.memoryUsage().rss;
+  let peak = rssBefore;
+  const sample = () => (peak = Math.max(peak, process.memoryUsage().rss));
+  const started = performance.now();
+  const cpuStart = process.cpuUsage();
+  const result = clusterBatch(set.faces, params, { onProgress: sample });
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  sample();
+  const e = evaluate(set.truth, result.labels);
+  return {
+    faces: set.faces.length,
+    dim: set.options.dim,
+    seconds: round(seconds),
+    cpuSeconds: round((cpu.user + cpu.system) / 1e6),
+    peakRssMiB: Math.round(peak / 2 ** 20),
+    rssGrowthMiB: Math.round((peak - rssBefore) / 2 ** 20),
+    clusters: result.clusters,
+    bcubedF: round(e.bcubed.f),
+  };
+}
+
+export async function run(opts: { full: boolean }): Promise<Record<string, unknown>> {
+  const params = manifestParams();
+  const tableSize = opts.full ? 20_000 : 6_000;
+  const qualityTable: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const set = syntheticOfSize(tableSize, { seed: 7, ...s.options });
+    qualityTable[s.name] = qualityTableRow(set, params);
+    process.stderr.write(`bench clustering: quality table ${s.name} done\n`);
+  }
+  const online: Record<string, unknown> = {};
+  for (const s of SETTINGS.slice(0, 3))
+    online[s.name] = onlineVsBatch(syntheticOfSize(tableSize, { seed: 8, ...s.options }), params);
+  process.stderr.write('bench clustering: online vs batch done\n');
+  const sizes = opts.full ? [10_000, 100_000, 1_000_000] : [10_000, 100_000];
+  const time: Record<string, unknown> = {};
+  for (const n of sizes) {
+    time[String(n)] = timing(n, params);
+    process.stderr.write(`bench clustering: ${n} faces timed\n`);
+  }
+  return {
+    params: { ...params },
+    grids: {
+      qualityTau: QUALITY_TAUS,
+      baselineThresholds: BASELINE_THRESHOLDS,
+      coreMinFaces: CORE_MIN_FACES,
+    },
+    qualityTable,
+    online,
+    time,
+  };
+}
+
+// `node bin/run-ts.mjs bench/clustering.ts [--full]` runs this benchmark alone
+if (process.argv[1]?.endsWith('bench/clustering.ts')) {
+  const figures = await run({ full: process.argv.includes('--full') });
+  process.stdout.write(JSON.stringify(figures, null, 2) + '\n');
+}
