@@ -5,7 +5,7 @@ import { singleLinkage } from './baselines.ts';
 import { evaluate } from './metrics.ts';
 import { clusterParamsFromManifest, qualityOf } from './params.ts';
 import { linkScore } from './linkScore.ts';
-import { referenceCrops, testEmbedderManifest } from './testUtil.ts';
+import { groupPhotoFaces, referenceCrops, testEmbedderManifest } from './testUtil.ts';
 import type { ClusterFace } from './types.ts';
 import { generateSynthetic } from '../bench/synthetic.ts';
 
@@ -132,6 +132,90 @@ describe('batch clustering: no-bridge rules', () => {
     const cannotLink = (x: string, y: string) => [x, y].sort().join() === 'idA,idT';
     const { labels } = clusterBatch(faces, params, { constraints: { anchorOf, cannotLink } });
     expect(labels[0]).not.toBe(labels[4]);
+  });
+});
+
+describe('batch clustering: two faces of one photo are two people', () => {
+  /** the faces, each from its own photo unless `shared` names the faces that come from photo P */
+  const inPhotos = (faces: ClusterFace[], shared: string[]): ClusterFace[] =>
+    faces.map((f) => ({ ...f, photoId: shared.includes(f.id) ? 'P' : `photo-${f.id}` }));
+  const A = identity('a', 0, 4);
+  const B = identity('b', 1, 8);
+  const ruleOff = { ...params, samePhotoCannotLink: false };
+
+  it('two groups holding faces of one photo never merge, however close', () => {
+    const twin = identity('t', 0, 12); // same centre as A
+    const faces = inPhotos([...A, ...twin], ['a0', 't0']);
+    const { labels } = clusterBatch(faces, params);
+    // one of the two may be left out (alone, it cannot join the only identity), never both in one
+    expect(labels[0]).not.toBe(labels[4]);
+    expect(Math.max(labels[0], labels[4])).toBeGreaterThanOrEqual(0);
+    expect([...labels].filter((l) => l < 0).length).toBeLessThanOrEqual(1); // the others find a cluster
+    // the rule is configurable: off, the same faces form one identity
+    expect(new Set(clusterBatch(faces, ruleOff).labels).size).toBe(1);
+  });
+
+  it('a low-quality face skips an identity holding a face of its photo and takes its best allowed one', () => {
+    const low = face(
+      'low',
+      axis(0).map((x, j) => 0.8 * x + (j === 1 ? 0.6 : 0)),
+      POOR,
+    ); // nearer A than B
+    const faces = inPhotos([...A, ...B, low], ['a0', 'low']);
+    const off = clusterBatch(faces, ruleOff).labels;
+    expect(off[8]).toBe(off[0]);
+    const on = clusterBatch(faces, params).labels;
+    expect(on[0]).not.toBe(on[4]);
+    expect(on[8]).toBe(on[4]);
+  });
+
+  it('a low-quality face with no allowed identity stays unassigned', () => {
+    const low = face(
+      'low',
+      axis(0).map((x, j) => x + (j === 15 ? 0.5 : 0)),
+      POOR,
+    );
+    const faces = inPhotos([...A, ...B, low], ['a0', 'low']);
+    expect(clusterBatch(faces, ruleOff).labels[8]).toBe(clusterBatch(faces, ruleOff).labels[0]);
+    expect(clusterBatch(faces, params).labels[8]).toBe(-1);
+  });
+
+  it('of two low-quality faces of one photo aiming at one identity, the closer joins it', () => {
+    const near = face(
+      'near',
+      axis(0).map((x, j) => x + (j === 15 ? 0.3 : 0)),
+      POOR,
+    );
+    const far = face(
+      'far',
+      axis(0).map((x, j) => x + (j === 14 ? 0.6 : 0)),
+      POOR,
+    );
+    const faces = inPhotos([...A, far, near], ['far', 'near']);
+    const off = clusterBatch(faces, ruleOff).labels;
+    expect([off[4], off[5]]).toEqual([off[0], off[0]]);
+    const on = clusterBatch(faces, params).labels;
+    expect(on[5]).toBe(on[0]);
+    expect(on[4]).toBe(-1);
+  });
+
+  it('real group photos: no cluster holds two faces of one photo, every face is with its person', () => {
+    const crops = referenceCrops(params.qualityRange);
+    const groups = groupPhotoFaces(params.qualityRange);
+    const faces = [...crops.faces.map((f) => ({ ...f, photoId: f.id })), ...groups.faces];
+    const truth = [...crops.truth, ...groups.truth];
+    const { labels } = clusterBatch(faces, clusterParamsFromManifest(testEmbedderManifest()));
+    const seen = new Set<string>();
+    faces.forEach((f, i) => {
+      if (labels[i] < 0) return;
+      const key = `${labels[i]} ${f.photoId}`;
+      expect(seen.has(key)).toBe(false);
+      seen.add(key);
+    });
+    groups.faces.forEach((_, g) => {
+      const i = crops.faces.length + g;
+      expect(labels[i]).toBe(labels[truth.indexOf(truth[i])]); // the label of its person's first crop
+    });
   });
 });
 

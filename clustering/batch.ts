@@ -28,6 +28,12 @@ export interface BatchOptions {
  *    independent), then the attached faces are added to their templates (as the database and the
  *    online step do), and the still unattached faces try again. An attached face joins exactly one
  *    cluster and is never used to merge, so it can never bridge two.
+ * Same-photo rule (`samePhotoCannotLink`, on by default): two faces detected in one photo are two
+ * people, an implicit cannot-link. Two groups holding faces of one photo never merge (step 2), and a
+ * face never attaches to a cluster that already holds a face of its photo (step 4): it takes its best
+ * ALLOWED cluster (same link and margin tests, among the allowed ones) or stays unassigned. When two
+ * faces of one photo pick the same cluster in one round, the one closer to its template joins and
+ * the other tries again in the next round. Faces without `photoId` are not constrained.
  * Deterministic: fixed insertion order, seeded HNSW, ties broken by face index.
  */
 export function clusterBatch(
@@ -47,7 +53,7 @@ export function clusterBatch(
       : undefined;
 
   const { graph, index } = opts.coreGraph ?? buildCoreGraph(faces, params, phase(0, 80));
-  const groups = new TemplateGroups(faces, opts.constraints);
+  const groups = new TemplateGroups(faces, opts.constraints, params.samePhotoCannotLink);
   mergeAlongEdges(faces, graph, params, groups);
   progress?.(85, 100);
 
@@ -61,12 +67,14 @@ export function clusterBatch(
   }
   let leftovers = Int32Array.from(faces.keys()).filter((i) => !isClustered[i] && kept(i));
   for (let round = 0; round < ATTACH_ROUNDS && leftovers.length > 0; round++) {
-    const targets = Int32Array.from(leftovers, (i) =>
-      attachTarget(faces[i], i, index, isClustered, groups, params),
-    );
+    const targets = leftovers.map((i) => attachTarget(faces[i], i, index, isClustered, groups, params));
     let attached = 0;
-    for (let t = 0; t < leftovers.length; t++) {
-      if (targets[t] < 0) continue;
+    // closest to its template first: of two faces of one photo aiming at one cluster, it wins
+    for (const t of attachOrder(faces, leftovers, targets, groups)) {
+      if (!groups.attachAllowed(leftovers[t], targets[t])) {
+        targets[t] = -1; // its photo got there first this round: it tries again next round
+        continue;
+      }
       roots[leftovers[t]] = targets[t];
       groups.absorb(targets[t], leftovers[t]);
       attached++;
@@ -94,16 +102,35 @@ function coreFaces(faces: readonly ClusterFace[], params: ClusterParams): Int32A
   );
 }
 
-/** Union-find whose roots carry the group template T = Σ a·u, magnitude sum M and anchors. */
+/** indices of the attach candidates with a target, best template cosine first, then by face index */
+function attachOrder(
+  faces: readonly ClusterFace[],
+  leftovers: Int32Array,
+  targets: Int32Array,
+  groups: TemplateGroups,
+): number[] {
+  const cos = (t: number) => templateCosine(faces[leftovers[t]].unit, groups.template(targets[t]));
+  const withTarget = Array.from(leftovers.keys()).filter((t) => targets[t] >= 0);
+  const c = new Map(withTarget.map((t) => [t, cos(t)]));
+  return withTarget.sort((x, y) => c.get(y)! - c.get(x)! || leftovers[x] - leftovers[y]);
+}
+
+/**
+ * Union-find whose roots carry the group template T = Σ a·u, magnitude sum M, anchors and (with the
+ * same-photo rule) the photos of the group's faces, attached ones included.
+ */
 export class TemplateGroups {
   readonly uf: UnionFind;
   private readonly templates = new Map<number, Float32Array>();
   private readonly magSums: Float64Array;
   private readonly anchors = new Map<number, Set<string>>();
+  /** root → photos of its faces; only faces with a photoId, only with the same-photo rule */
+  private readonly photos = new Map<number, Set<string>>();
 
   constructor(
     private readonly faces: readonly ClusterFace[],
     private readonly constraints?: ClusterConstraints,
+    private readonly samePhotoCannotLink = false,
   ) {
     this.uf = new UnionFind(faces.length);
     this.magSums = Float64Array.from(faces, (f) => f.magnitude);
@@ -113,6 +140,11 @@ export class TemplateGroups {
         const a = anchorOf(i);
         if (a !== undefined) this.anchors.set(i, new Set([a]));
       }
+    }
+    if (samePhotoCannotLink) {
+      faces.forEach((f, i) => {
+        if (f.photoId !== undefined) this.photos.set(i, new Set([f.photoId]));
+      });
     }
   }
 
@@ -134,8 +166,12 @@ export class TemplateGroups {
     return templateAgreement(this.template(ra), this.magSums[ra], this.template(rb), this.magSums[rb]);
   }
 
-  /** false when a correction (cannot-link, differently named identities) keeps the groups apart */
+  /**
+   * false when a correction (cannot-link, differently named identities) keeps the groups apart, or
+   * (same-photo rule) they hold faces of one photo
+   */
   allowed(ra: number, rb: number): boolean {
+    if (this.sharePhoto(ra, rb)) return false;
     const cl = this.constraints?.cannotLink;
     const aa = this.anchors.get(ra);
     const ab = this.anchors.get(rb);
@@ -144,8 +180,10 @@ export class TemplateGroups {
     return true;
   }
 
-  /** may face `i` (by its own anchor) join the group rooted at `root`? */
+  /** may face `i` (by its own anchor, and its photo) join the group rooted at `root`? */
   attachAllowed(i: number, root: number): boolean {
+    const photo = this.samePhotoCannotLink ? this.faces[i].photoId : undefined;
+    if (photo !== undefined && this.photos.get(root)?.has(photo)) return false;
     const own = this.constraints?.anchorOf?.(i);
     const cl = this.constraints?.cannotLink;
     const ab = this.anchors.get(root);
@@ -160,6 +198,21 @@ export class TemplateGroups {
     addScaled(t, this.faces[i].unit, this.faces[i].magnitude);
     this.templates.set(root, t);
     this.magSums[root] += this.faces[i].magnitude;
+    const photo = this.samePhotoCannotLink ? this.faces[i].photoId : undefined;
+    if (photo !== undefined) {
+      const set = this.photos.get(root);
+      if (set) set.add(photo);
+      else this.photos.set(root, new Set([photo]));
+    }
+  }
+
+  private sharePhoto(ra: number, rb: number): boolean {
+    const pa = this.photos.get(ra);
+    const pb = this.photos.get(rb);
+    if (!pa || !pb) return false;
+    const [small, large] = pa.size <= pb.size ? [pa, pb] : [pb, pa];
+    for (const p of small) if (large.has(p)) return true;
+    return false;
   }
 
   merge(ra: number, rb: number): number {
@@ -175,6 +228,14 @@ export class TemplateGroups {
     if (aa || ab) {
       this.anchors.set(root, new Set([...(aa ?? []), ...(ab ?? [])]));
       this.anchors.delete(other);
+    }
+    const pa = this.photos.get(ra);
+    const pb = this.photos.get(rb);
+    if (pa || pb) {
+      const [small, large] = (pa?.size ?? 0) <= (pb?.size ?? 0) ? [pa, pb!] : [pb, pa!];
+      for (const p of small ?? []) large.add(p);
+      this.photos.set(root, large);
+      this.photos.delete(other);
     }
     return root;
   }

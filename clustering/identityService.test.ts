@@ -9,7 +9,7 @@ import { IdentityEvent } from '../schemas/identityEvent.ts';
 import { IdentityService } from './identityService.ts';
 import { evaluate } from './metrics.ts';
 import { clusterParamsFromManifest, qualityOf } from './params.ts';
-import { referenceCrops, testEmbedderManifest } from './testUtil.ts';
+import { groupPhotoFaces, referenceCrops, testEmbedderManifest } from './testUtil.ts';
 
 const manifest = testEmbedderManifest();
 const params = clusterParamsFromManifest(manifest);
@@ -23,14 +23,14 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function record(photoId: string, raw: number[]): FaceRecord {
-  const bbox: [number, number, number, number] = [10, 10, 100, 100];
+function record(photoId: string, raw: number[], faceIndex = 0): FaceRecord {
+  const bbox: [number, number, number, number] = [10 + 110 * faceIndex, 10, 100, 100];
   const magnitude = Math.hypot(...raw);
   return {
     v: 1,
     faceId: faceIdFor(photoId, MODEL, bbox),
     photoId,
-    faceIndex: 0,
+    faceIndex,
     bbox,
     landmarks: [
       [40, 50],
@@ -177,5 +177,85 @@ describe('IdentityService', () => {
     expect(result.lateFaces).toBe(1);
     expect(db.getFace(late.faceId)!.identityId).toBe(db.getFace(ids[0])!.identityId);
     expect(db.getFace(late.faceId)!.identityId).not.toBeNull();
+  });
+});
+
+describe('IdentityService: two faces of one photo are two people', () => {
+  const groups = groupPhotoFaces(params.qualityRange);
+  const ruleOff = { ...params, samePhotoCannotLink: false };
+
+  /** stores the faces of one group photo (fixture order = face index) and returns their records */
+  function ingestPhoto(db: FaceDatabase, service: IdentityService, photo: string): FaceRecord[] {
+    const records = groups.faces
+      .map((f, i) => ({ f, i }))
+      .filter(({ f }) => f.photoId === photo)
+      .map(({ i }, k) => record(photo, groups.raw[i], k));
+    db.upsertFaces(records);
+    service.assignNew(records.map((r) => r.faceId));
+    return records;
+  }
+
+  const who = (photo: string, person: string) =>
+    groups.faces
+      .filter((f) => f.photoId === photo)
+      .findIndex((f) => groups.truth[groups.faces.indexOf(f)] === person);
+
+  /** no identity of the store holds two faces of one photo */
+  function expectOnePerPhoto(db: FaceDatabase): void {
+    const held = new Set<string>();
+    for (const f of db.listFaces({ kept: true })) {
+      if (f.identityId === null) continue;
+      expect(held.has(`${f.identityId} ${f.photoId}`)).toBe(false);
+      held.add(`${f.identityId} ${f.photoId}`);
+    }
+  }
+
+  /** the reported case: raj merged into howard, then group photo bbt1 (raj, leonard, howard, sheldon) */
+  function mergedStore(p: typeof params) {
+    const { db, ids } = cropDatabase();
+    const service = new IdentityService(db, p);
+    service.assignNew(ids);
+    service.merge(identityOfPerson(db, ids, 'howard'), identityOfPerson(db, ids, 'raj'));
+    const bbt1 = ingestPhoto(db, service, 'bbt1.jpg');
+    const identityOf = (person: string) => db.getFace(bbt1[who('bbt1.jpg', person)].faceId)!.identityId;
+    return { db, ids, service, bbt1, identityOf };
+  }
+
+  it('online: the raj and leonard faces of one photo never make one identity (the reported case)', () => {
+    const control = mergedStore(ruleOff);
+    expect(control.identityOf('raj')).not.toBeNull();
+    expect(control.identityOf('raj')).toBe(control.identityOf('leonard')); // the bug, with the rule off
+
+    const { db, ids, service, identityOf } = mergedStore(params);
+    expectOnePerPhoto(db);
+    expect(identityOf('leonard')).toBe(identityOfPerson(db, ids, 'leonard'));
+    expect(identityOf('sheldon')).toBe(identityOfPerson(db, ids, 'sheldon'));
+    expect(identityOf('raj')).not.toBe(identityOf('leonard'));
+    // the next group photo, and a recluster, keep the rule too
+    ingestPhoto(db, service, 'bbt4.jpg');
+    expectOnePerPhoto(db);
+    service.recluster();
+    expectOnePerPhoto(db);
+  });
+
+  it("recluster: a user's explicit move or merge wins over the rule", () => {
+    const { db, ids } = cropDatabase();
+    const service = new IdentityService(db, params);
+    service.assignNew(ids);
+    const bbt1 = ingestPhoto(db, service, 'bbt1.jpg');
+    const face = (person: string) => bbt1[who('bbt1.jpg', person)].faceId;
+    expectOnePerPhoto(db);
+    // the user puts bbt1's leonard face into the identity of bbt1's sheldon face (a mirror, say)
+    const sheldon = db.getFace(face('sheldon'))!.identityId!;
+    service.moveFace(face('leonard'), sheldon);
+    // and merges the identities of bbt1's raj and howard faces
+    const howard = db.getFace(face('howard'))!.identityId!;
+    const raj = db.getFace(face('raj'))!.identityId!;
+    service.merge(howard, raj);
+    service.recluster();
+    expect(db.getFace(face('leonard'))!.identityId).toBe(sheldon);
+    expect(db.getFace(face('sheldon'))!.identityId).toBe(sheldon);
+    expect(db.getFace(face('raj'))!.identityId).toBe(howard);
+    expect(db.getFace(face('howard'))!.identityId).toBe(howard);
   });
 });

@@ -93,6 +93,7 @@ export class IdentityService {
       ...identities.filter((i) => i.name).map((i) => i.identityId),
     ]);
     const faces = stored.map((f) => this.toClusterFace(f));
+    const photoOf = new Map(stored.map((f) => [f.faceId, f.photoId]));
     const anchor = (i: number): string | undefined => {
       const f = stored[i];
       const a = corrections.pinned.get(f.faceId) ?? f.identityId ?? undefined;
@@ -113,6 +114,7 @@ export class IdentityService {
       previous: new Map(stored.map((f) => [f.faceId, f.identityId])),
       identities: identities.map((i) => ({ id: i.identityId, name: i.name })),
       corrections,
+      photoOf: this.params.samePhotoCannotLink ? (f) => photoOf.get(f) : undefined,
     });
 
     const events: IdentityEvent[] = [];
@@ -184,6 +186,8 @@ export class IdentityService {
    * Merge `from` into `into` (the user says they are one person). The moved faces are pinned to
    * `into`, `from`'s cannot-link corrections carry over, and a name of `from` is kept when `into`
    * has none. Refused when a stored correction says they are different people.
+   * A user's merge wins over the same-photo rule: where both identities hold faces of one photo,
+   * `into`'s faces of that photo are pinned too, so later reclusters keep all of them together.
    */
   merge(into: string, from: string): IdentityEvent[] {
     if (into === from) return [];
@@ -194,7 +198,9 @@ export class IdentityService {
       throw new Error(`identities ${into} and ${from} are marked as different people`);
     const events: IdentityEvent[] = [event('merged', into, 'user', { mergedFrom: [from] })];
     this.db.transaction(() => {
-      for (const f of this.db.listFaces({ identityId: from })) {
+      const moved = this.db.listFaces({ identityId: from });
+      this.pinPhotoMates(new Set(moved.map((f) => f.photoId)), into, corrections);
+      for (const f of moved) {
         this.db.addCorrection({ kind: 'face_pinned', faceId: f.faceId, identityId: into });
         this.assign(f.faceId, into, 'user', events);
       }
@@ -214,13 +220,19 @@ export class IdentityService {
     return events;
   }
 
-  /** Move a face to another identity, or out of its identity (null). Both are remembered. */
+  /**
+   * Move a face to another identity, or out of its identity (null). Both are remembered. Moving a
+   * face into an identity that holds a face of its photo wins over the same-photo rule: those faces
+   * are pinned too, so later reclusters keep them together.
+   */
   moveFace(faceId: string, toIdentityId: string | null): IdentityEvent[] {
     const face = this.db.getFace(faceId);
     if (!face) throw new Error(`no face ${faceId}`);
     if (toIdentityId !== null) this.requireIdentity(toIdentityId);
     const events: IdentityEvent[] = [];
     this.db.transaction(() => {
+      if (toIdentityId !== null)
+        this.pinPhotoMates(new Set([face.photoId]), toIdentityId, this.corrections());
       if (face.identityId !== null && face.identityId !== toIdentityId) {
         this.db.addCorrection({ kind: 'face_excluded', faceId, identityId: face.identityId });
       }
@@ -243,6 +255,18 @@ export class IdentityService {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /**
+   * A user puts faces of `photos` into `identityId`: its faces of those photos are pinned there, so
+   * the same-photo rule (which only ever yields to pins) does not take them out in a later recluster.
+   */
+  private pinPhotoMates(photos: Set<string>, identityId: string, corrections: CorrectionState): void {
+    for (const photo of photos)
+      for (const f of this.db.facesOfPhoto(photo)) {
+        if (f.identityId === identityId && corrections.pinned.get(f.faceId) !== identityId)
+          this.db.addCorrection({ kind: 'face_pinned', faceId: f.faceId, identityId });
+      }
+  }
 
   private corrections(): CorrectionState {
     return new CorrectionState(this.db.listCorrections().map((c) => c.correction));
@@ -276,12 +300,36 @@ export class IdentityService {
         const f = this.db.getFace(id);
         return f ? this.toClusterFace(f) : undefined;
       },
+      identitiesOfPhoto: (photoId) => this.identitiesOfPhoto(photoId),
+      sharePhoto: (a, b) => this.sharePhoto(a, b),
     };
+  }
+
+  /** identities holding a face of the photo */
+  private identitiesOfPhoto(photoId: string): Set<string> {
+    const out = new Set<string>();
+    for (const f of this.db.facesOfPhoto(photoId)) if (f.identityId !== null) out.add(f.identityId);
+    return out;
+  }
+
+  /** do identities a and b hold faces of one photo? (walks the photos of the smaller one) */
+  private sharePhoto(a: string, b: string): boolean {
+    const size = (id: string) => this.db.getIdentity(id)?.faceCount ?? 0;
+    const [small, other] = size(a) <= size(b) ? [a, b] : [b, a];
+    const photos = new Set(this.db.listFaces({ identityId: small }).map((f) => f.photoId));
+    for (const p of photos) if (this.identitiesOfPhoto(p).has(other)) return true;
+    return false;
   }
 
   private toClusterFace(f: StoredFace): ClusterFace {
     const { unit, magnitude } = toUnit(f.embedding);
-    return { id: f.faceId, unit, magnitude, quality: qualityOf(magnitude, this.params.qualityRange) };
+    return {
+      id: f.faceId,
+      unit,
+      magnitude,
+      quality: qualityOf(magnitude, this.params.qualityRange),
+      photoId: f.photoId,
+    };
   }
 
   private neighbours(face: ClusterFace, k: number): OnlineNeighbour[] {
@@ -295,6 +343,7 @@ export class IdentityService {
         cos: n.similarity,
         quality: qualityOf(f.magnitude, this.params.qualityRange),
         identityId: f.identityId,
+        photoId: f.photoId,
       });
     }
     return out;

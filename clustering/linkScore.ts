@@ -35,6 +35,15 @@ import { dot, norm } from './vec.ts';
  *   score link(face, template) with the template taken as quality 1, if that score is > 0 and beats
  *   the runner-up identity by `attachMargin` (default τ/10); otherwise it stays unassigned.
  *
+ * - Two faces of one photo are two people (`samePhotoCannotLink`, default true): detected in one
+ *   picture, they are almost always different persons (a mirror or a photo in the photo are the
+ *   rare exception), so the photo is an implicit cannot-link, whatever the cosine says. Batch
+ *   clustering never merges two groups holding faces of one photo and never attaches a face to an
+ *   identity holding a face of its photo (it takes its best allowed identity, or none); the online
+ *   step never joins, creates or merges across it; a recluster's result keeps at most one face per
+ *   photo in an identity. Only a user's explicit action (moving a face, merging two identities)
+ *   puts two faces of one photo together: those faces are pinned, and pins win over the rule.
+ *
  * Defaults are derived from the manifest (τ, magnitude range); per-model overrides may be given in
  * the manifest's optional `clustering` block.
  */

@@ -11,6 +11,8 @@ export interface OnlineNeighbour {
   quality: number;
   /** null: the neighbour is pending (not in an identity yet) */
   identityId: string | null;
+  /** the photo it was detected in (same-photo rule) */
+  photoId?: string;
 }
 
 export interface IdentityStats {
@@ -32,6 +34,13 @@ export interface OnlineContext {
   cannotLink(a: string, b: string): boolean;
   /** unit vector and magnitude of a (pending) face by id */
   face(faceId: string): ClusterFace | undefined;
+  /**
+   * Same-photo rule: the identities that hold a face of this photo (a new face never joins them).
+   * A context without it cannot apply the rule to joins.
+   */
+  identitiesOfPhoto?(photoId: string): ReadonlySet<string>;
+  /** Same-photo rule: do the two identities hold faces of one photo (then they never merge)? */
+  sharePhoto?(a: string, b: string): boolean;
 }
 
 export type OnlineDecision =
@@ -52,32 +61,52 @@ export type OnlineDecision =
  * 3. any face ATTACHES to the best identity by template direction when the link is positive and
  *    ahead of the runner-up by attachMargin (a low-quality face can only ever do this: join, not bridge);
  * 4. otherwise the face is PENDING.
+ * Same-photo rule (`samePhotoCannotLink`, faces with a photoId): two faces of one photo are two
+ * people. The face never joins or attaches to an identity that holds a face of its photo (it takes
+ * the best allowed one, or stays pending), never creates an identity with a pending face of its
+ * photo (nor with two pending faces of one photo), and identities that hold faces of one photo are
+ * never merged.
  */
 export function decideOnline(face: ClusterFace, ctx: OnlineContext): OnlineDecision {
   const p = ctx.params;
   if (face.magnitude < p.dropBelowMagnitude) return { kind: 'pending' };
   const nbrs = ctx.neighbours(face, p.k);
   const core = face.quality >= p.coreQuality;
+  const barred = barredIdentities(face, ctx);
   if (core) {
-    const joined = strongJoin(face, nbrs, ctx);
+    const joined = strongJoin(face, nbrs, ctx, barred);
     if (joined) return joined;
     const group = pendingGroup(face, nbrs, ctx);
     if (group.length + 1 >= p.minClusterSize) return { kind: 'create', with: group };
   }
-  const attached = attachTo(face, nbrs, ctx);
+  const attached = attachTo(face, nbrs, ctx, barred);
   if (attached) return { kind: 'join', identityId: attached, merge: [], via: 'attach' };
   return { kind: 'pending' };
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+/** identities the face may not join: those holding a face of its photo (same-photo rule) */
+function barredIdentities(face: ClusterFace, ctx: OnlineContext): ReadonlySet<string> {
+  if (!ctx.params.samePhotoCannotLink || face.photoId === undefined || !ctx.identitiesOfPhoto) return NONE;
+  return ctx.identitiesOfPhoto(face.photoId);
 }
 
 function faceAgreement(face: ClusterFace, s: IdentityStats): number {
   return s.magSum > 0 ? dot(face.unit, s.template) / s.magSum : -1;
 }
 
-function strongJoin(face: ClusterFace, nbrs: OnlineNeighbour[], ctx: OnlineContext): OnlineDecision | null {
+function strongJoin(
+  face: ClusterFace,
+  nbrs: OnlineNeighbour[],
+  ctx: OnlineContext,
+  barred: ReadonlySet<string>,
+): OnlineDecision | null {
   const p = ctx.params;
   const agree = new Map<string, number>();
   for (const n of nbrs) {
     if (n.identityId === null || agree.has(n.identityId) || n.quality < p.coreQuality) continue;
+    if (barred.has(n.identityId)) continue;
     if (linkScore(n.cos, face.quality, n.quality, p) <= 0 || ctx.excluded(face.id, n.identityId)) continue;
     const s = ctx.identity(n.identityId);
     if (s) agree.set(n.identityId, faceAgreement(face, s));
@@ -92,24 +121,40 @@ function strongJoin(face: ClusterFace, nbrs: OnlineNeighbour[], ctx: OnlineConte
   for (const [id] of strong.slice(1)) {
     const s = ctx.identity(id)!;
     if (templateAgreement(t.template, t.magSum, s.template, s.magSum) < p.mergeThreshold) continue;
-    if ([target, ...merge].some((m) => ctx.cannotLink(m, id))) continue;
+    if ([target, ...merge].some((m) => ctx.cannotLink(m, id) || sharePhoto(ctx, m, id))) continue;
     merge.push(id);
   }
   return { kind: 'join', identityId: target, merge, via: 'link' };
 }
 
+function sharePhoto(ctx: OnlineContext, a: string, b: string): boolean {
+  return ctx.params.samePhotoCannotLink && !!ctx.sharePhoto?.(a, b);
+}
+
+/** pending core faces to create an identity with: linked, agreeing, and (same-photo rule) one per photo */
 function pendingGroup(face: ClusterFace, nbrs: OnlineNeighbour[], ctx: OnlineContext): string[] {
   const p = ctx.params;
   const group: string[] = [];
+  const photos = new Set<string>();
+  if (face.photoId !== undefined) photos.add(face.photoId);
   for (const n of nbrs) {
     if (n.identityId !== null || n.quality < p.coreQuality) continue;
     if (linkScore(n.cos, face.quality, n.quality, p) <= 0 || n.cos < p.mergeThreshold) continue;
+    if (p.samePhotoCannotLink && n.photoId !== undefined) {
+      if (photos.has(n.photoId)) continue; // best first: the closer face of that photo is in already
+      photos.add(n.photoId);
+    }
     group.push(n.faceId);
   }
   return group;
 }
 
-function attachTo(face: ClusterFace, nbrs: OnlineNeighbour[], ctx: OnlineContext): string | null {
+function attachTo(
+  face: ClusterFace,
+  nbrs: OnlineNeighbour[],
+  ctx: OnlineContext,
+  barred: ReadonlySet<string>,
+): string | null {
   const p = ctx.params;
   let best: string | null = null;
   let bestCos = -Infinity;
@@ -119,7 +164,7 @@ function attachTo(face: ClusterFace, nbrs: OnlineNeighbour[], ctx: OnlineContext
     const id = n.identityId;
     if (id === null || seen.has(id)) continue;
     seen.add(id);
-    if (ctx.excluded(face.id, id)) continue;
+    if (ctx.excluded(face.id, id) || barred.has(id)) continue;
     const s = ctx.identity(id);
     if (!s) continue;
     const c = templateCosine(face.unit, s.template);
@@ -144,7 +189,12 @@ export class OnlineClusterer {
   private readonly faces: ClusterFace[] = [];
   private readonly byId = new Map<string, number>();
   readonly identityOf = new Map<string, string | null>();
-  private readonly identities = new Map<string, IdentityStats & { members: Set<string> }>();
+  private readonly identities = new Map<
+    string,
+    IdentityStats & { members: Set<string>; photos: Set<string> }
+  >();
+  /** photo → ids of its faces seen so far */
+  private readonly facesOfPhoto = new Map<string, string[]>();
   private nextId = 0;
   private readonly ctx: OnlineContext;
 
@@ -168,6 +218,17 @@ export class OnlineClusterer {
         const i = this.byId.get(id);
         return i === undefined ? undefined : this.faces[i];
       },
+      identitiesOfPhoto: (photoId) =>
+        new Set(
+          (this.facesOfPhoto.get(photoId) ?? [])
+            .map((f) => this.identityOf.get(f))
+            .filter((id): id is string => typeof id === 'string'),
+        ),
+      sharePhoto: (a, b) => {
+        const pa = this.identities.get(a)?.photos;
+        const pb = this.identities.get(b)?.photos;
+        return !!pa && !!pb && [...pa].some((p) => pb.has(p));
+      },
     };
   }
 
@@ -177,6 +238,11 @@ export class OnlineClusterer {
     this.faces.push(face);
     this.byId.set(face.id, label);
     this.identityOf.set(face.id, null);
+    if (face.photoId !== undefined) {
+      const list = this.facesOfPhoto.get(face.photoId);
+      if (list) list.push(face.id);
+      else this.facesOfPhoto.set(face.photoId, [face.id]);
+    }
     this.index.add(face.unit, label);
     this.apply(face, decision);
     if (decision.kind !== 'pending') this.retryPendingNear(face);
@@ -199,6 +265,7 @@ export class OnlineClusterer {
         cos: found.cos[t],
         quality: f.quality,
         identityId: this.identityOf.get(f.id) ?? null,
+        photoId: f.photoId,
       });
     }
     return out;
@@ -212,6 +279,7 @@ export class OnlineClusterer {
         template: new Float32Array(face.unit.length),
         magSum: 0,
         members: new Set(),
+        photos: new Set(),
       });
       for (const fid of [face.id, ...d.with]) if (this.identityOf.get(fid) === null) this.assign(fid, id);
       return;
@@ -226,6 +294,7 @@ export class OnlineClusterer {
     addScaled(s.template, f.unit, f.magnitude);
     s.magSum += f.magnitude;
     s.members.add(faceId);
+    if (f.photoId !== undefined) s.photos.add(f.photoId);
     this.identityOf.set(faceId, id);
   }
 
@@ -238,6 +307,7 @@ export class OnlineClusterer {
       a.members.add(m);
       this.identityOf.set(m, into);
     }
+    for (const p of b.photos) a.photos.add(p);
     this.identities.delete(from);
   }
 

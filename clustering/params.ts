@@ -30,6 +30,11 @@ export interface ClusterParams {
   efConstruction: number;
   /** Seed for everything random (HNSW levels, tie-breaking orders). */
   seed: number;
+  /**
+   * Two faces detected in one photo are two different people (an implicit cannot-link): no
+   * clustering step puts them into one identity; only a user's explicit pin can (default true).
+   */
+  samePhotoCannotLink: boolean;
 }
 
 /** The parts of an embedder manifest clustering needs (structurally compatible with pipeline/models.ts). */
@@ -69,6 +74,7 @@ export function clusterParamsFromManifest(
     M: 16,
     efConstruction: 64,
     seed: 1,
+    samePhotoCannotLink: true,
     ...manifest.clustering,
     ...overrides,
   };

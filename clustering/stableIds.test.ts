@@ -83,6 +83,40 @@ describe('stable identity ids', () => {
     expect(r.assignment.get('f4')).toBe('B');
   });
 
+  it('same-photo rule: an identity keeps one face per photo, except faces a user pinned there', () => {
+    // f3 (photo P) is pinned into A, whose cluster holds f1 (photo P, unpinned); f4 and f5 share
+    // photo Q in B's cluster (not possible from clusterBatch, but the mapping enforces it anyway)
+    const photo: Record<string, string> = { f1: 'P', f2: 'R', f3: 'P', f4: 'Q', f5: 'Q' };
+    const input = {
+      clusters: [
+        ['f1', 'f2'],
+        ['f3', 'f4', 'f5'],
+      ],
+      unassigned: [],
+      previous: new Map<string, string | null>([...previous, ['f5', null]]),
+      identities,
+      corrections: new CorrectionState([{ kind: 'face_pinned', faceId: 'f3', identityId: 'A' }]),
+    };
+    const off = mapStableIds(input);
+    expect([off.assignment.get('f1'), off.assignment.get('f3')]).toEqual(['A', 'A']);
+    expect([off.assignment.get('f4'), off.assignment.get('f5')]).toEqual(['B', 'B']);
+    const r = mapStableIds({ ...input, photoOf: (f) => photo[f] });
+    expect(r.assignment.get('f3')).toBe('A'); // the user's pin wins
+    expect(r.assignment.get('f1')).toBeNull();
+    expect(r.assignment.get('f2')).toBe('A');
+    expect(r.assignment.get('f4')).toBe('B'); // it was in B before
+    expect(r.assignment.get('f5')).toBeNull();
+    // two pinned faces of one photo both stay
+    const both = mapStableIds({
+      ...input,
+      photoOf: (f) => photo[f],
+      corrections: new CorrectionState(
+        ['f3', 'f1'].map((faceId) => ({ kind: 'face_pinned' as const, faceId, identityId: 'A' })),
+      ),
+    });
+    expect([both.assignment.get('f1'), both.assignment.get('f3')]).toEqual(['A', 'A']);
+  });
+
   it('later corrections about the same face win', () => {
     const c = new CorrectionState([
       { kind: 'face_pinned', faceId: 'f', identityId: 'A' },

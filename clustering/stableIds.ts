@@ -25,6 +25,11 @@ export interface StableIdInput {
   previous: ReadonlyMap<string, string | null>;
   identities: readonly ExistingIdentity[];
   corrections: CorrectionState;
+  /**
+   * Same-photo rule: the photo of each face. Given, no identity ends with two faces of one photo
+   * unless a user pinned them there (see `separateSamePhoto`).
+   */
+  photoOf?: (faceId: string) => string | undefined;
 }
 
 export interface StableIdResult {
@@ -48,6 +53,10 @@ export interface StableIdResult {
  * - clusters with no old identity get `newIdentityId` of their faces;
  * - corrections win: pinned faces go to the identity the user put them in; a face never lands in an
  *   identity it was moved out of (it is left unassigned instead);
+ * - same-photo rule (when `photoOf` is given): after the pins, an identity holding several faces of
+ *   one photo keeps only the ones a user pinned there (all of them: the user's explicit action wins,
+ *   even over this rule); with none pinned it keeps one (the face that was in it before, else the
+ *   smallest id). The others are left unassigned;
  * - an old identity no cluster maps to is merged into the identity most of its faces went to, or
  *   removed (unnamed) — a named identity is never removed: it stays, possibly empty.
  */
@@ -98,6 +107,7 @@ export function mapStableIds(input: StableIdInput): StableIdResult {
     if (pin !== undefined && exists.has(pin)) assignment.set(f, pin);
     else if (target !== null && input.corrections.excluded(f, target)) assignment.set(f, null);
   }
+  if (input.photoOf) separateSamePhoto(assignment, input.photoOf, input.corrections, input.previous);
 
   const mergedInto = new Map<string, string>();
   const removed: string[] = [];
@@ -120,4 +130,41 @@ export function mapStableIds(input: StableIdInput): StableIdResult {
     else removed.push(id);
   }
   return { assignment, kept, created, mergedInto, removed };
+}
+
+/**
+ * Leaves at most one face of each photo in each identity, besides faces a user pinned there (the
+ * user's explicit action wins): where a pinned face shares its identity with unpinned faces of its
+ * photo, the unpinned ones go; where none is pinned, the face that was in the identity before (else
+ * the smallest id) stays. The faces that go are left unassigned.
+ */
+export function separateSamePhoto(
+  assignment: Map<string, string | null>,
+  photoOf: (faceId: string) => string | undefined,
+  corrections: CorrectionState,
+  previous: ReadonlyMap<string, string | null>,
+): string[] {
+  const byIdentityPhoto = new Map<string, string[]>();
+  for (const [f, id] of assignment) {
+    const photo = photoOf(f);
+    if (id === null || photo === undefined) continue;
+    const key = id + '\u0000' + photo;
+    const list = byIdentityPhoto.get(key);
+    if (list) list.push(f);
+    else byIdentityPhoto.set(key, [f]);
+  }
+  const evicted: string[] = [];
+  for (const faces of byIdentityPhoto.values()) {
+    if (faces.length < 2) continue;
+    const id = assignment.get(faces[0])!;
+    const pinned = faces.filter((f) => corrections.pinned.get(f) === id);
+    const before = faces.filter((f) => previous.get(f) === id);
+    const stay = new Set(pinned.length > 0 ? pinned : [(before.length > 0 ? before : faces).sort()[0]]);
+    for (const f of faces) {
+      if (stay.has(f)) continue;
+      assignment.set(f, null);
+      evicted.push(f);
+    }
+  }
+  return evicted;
 }

@@ -36,3 +36,42 @@ export function referenceCrops(range: readonly number[]): {
   });
   return { faces, truth: ref.faces.map((f) => f.identity), raw: ref.faces.map((f) => f.embedding) };
 }
+
+/**
+ * Real faces of the group photos bbt1 and bbt4 (clustering/fixtures/groupFaces.json, made by
+ * fixtures/makeGroupFaces.ts with the pipeline's default models, identities from the reference
+ * labels), each with its photo id: in bbt1, raj's and leonard's faces are closer to each other
+ * (cos ≈ 0.5) than the model's same-person threshold.
+ */
+export function groupPhotoFaces(range: readonly number[]): {
+  faces: ClusterFace[];
+  truth: string[];
+  raw: number[][];
+  photo: string[];
+} {
+  const fixture = JSON.parse(
+    readFileSync(path.join(repoRoot, 'clustering', 'fixtures', 'groupFaces.json'), 'utf8'),
+  ) as { photos: Record<string, { identity: string; embedding: number[] }[]> };
+  const out = {
+    faces: [] as ClusterFace[],
+    truth: [] as string[],
+    raw: [] as number[][],
+    photo: [] as string[],
+  };
+  for (const [photoId, list] of Object.entries(fixture.photos)) {
+    list.forEach((f, i) => {
+      const { unit, magnitude } = toUnit(f.embedding);
+      out.faces.push({
+        id: `${photoId}#${i}`,
+        unit,
+        magnitude,
+        quality: qualityOf(magnitude, range),
+        photoId,
+      });
+      out.truth.push(f.identity);
+      out.raw.push(f.embedding);
+      out.photo.push(photoId);
+    });
+  }
+  return out;
+}

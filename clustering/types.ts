@@ -7,6 +7,11 @@ export interface ClusterFace {
   magnitude: number;
   /** magnitude mapped through the manifest calibration to 0..1 */
   quality: number;
+  /**
+   * the photo the face was detected in; two faces of one photo are kept in different identities
+   * when `ClusterParams.samePhotoCannotLink` is on (absent: no such constraint for this face)
+   */
+  photoId?: string;
 }
 
 /** Result of clustering N faces: label per face index, -1 = unassigned. */

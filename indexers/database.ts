@@ -247,6 +247,11 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
    * from it) are (re)inserted. Returns how many faces were replayed.
    */
   private adopt(index: HnswIndex, fromSeq: number): number {
+    // one read transaction: a consistent snapshot even while another process writes
+    return this.store.db.transaction(() => this.adoptSnapshot(index, fromSeq))();
+  }
+
+  private adoptSnapshot(index: HnswIndex, fromSeq: number): number {
     const kept = this.store.keptLabels();
     for (const label of index.storedLabels()) if (!kept.has(label)) index.remove(label);
     const changed = this.store.changedSince(fromSeq);
@@ -266,6 +271,12 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   }
 
   private rebuildFromStore(): void {
+    // one read transaction: the rebuilt index is exactly the store at `seq`
+    this.store.db.transaction(() => this.rebuildSnapshot())();
+    this.writeCheckpointNow();
+  }
+
+  private rebuildSnapshot(): void {
     const total = this.store.keptCount();
     const seq = this.store.seq();
     const index = HnswIndex.create(this.dim, { ...this.params }, Math.max(1024, Math.ceil(total * 1.1)));
@@ -292,7 +303,6 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     this.index = index;
     this.labels = labels;
     this.appliedSeq = seq;
-    this.writeCheckpointNow();
   }
 
   rebuildIndex(reason = 'requested'): void {
