@@ -21,14 +21,26 @@ async function runAll(): Promise<void> {
     const started = Date.now();
     process.stderr.write(`bench ${area}: running\n`);
     const figures = await mod.run({ full });
-    const result = { area, full, date: new Date().toISOString(), seconds: (Date.now() - started) / 1000, machine: machineFacts(), figures };
+    const result = {
+      area,
+      full,
+      date: new Date().toISOString(),
+      seconds: (Date.now() - started) / 1000,
+      machine: machineFacts(),
+      figures,
+    };
     writeFileSync(path.join(here, 'results', `${area}.json`), JSON.stringify(result, null, 2) + '\n');
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   }
 }
 
 function machineFacts(): Record<string, unknown> {
-  return { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, platform: process.platform };
+  return {
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    platform: process.platform,
+  };
 }
 
 await runAll();

@@ -32,7 +32,11 @@ async function timedRate(items: number, fn: () => Promise<unknown>): Promise<num
   return items / ((performance.now() - t0) / 1000);
 }
 
-async function medianRate(reps: number, items: number, fn: () => Promise<unknown> | unknown): Promise<number> {
+async function medianRate(
+  reps: number,
+  items: number,
+  fn: () => Promise<unknown> | unknown,
+): Promise<number> {
   await fn(); // warm-up
   const rates: number[] = [];
   for (let r = 0; r < reps; r++) {
@@ -68,11 +72,18 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
   const groupBytes = groupFiles.map((f) => readFileSync(f));
 
   // decode
-  const decodeRate = await medianRate(reps, groupBytes.length, () => Promise.all(groupBytes.map((b) => decodePhoto(b))));
+  const decodeRate = await medianRate(reps, groupBytes.length, () =>
+    Promise.all(groupBytes.map((b) => decodePhoto(b))),
+  );
   const photos: DecodedPhoto[] = await Promise.all(groupBytes.map((b) => decodePhoto(b)));
 
   // detect (same code as the worker, run here on one thread pool)
-  const detectSpec = { path: modelPath(dir, detector), provider: 'cpu' as const, intraOpThreads: threads, interOpThreads: 1 };
+  const detectSpec = {
+    path: modelPath(dir, detector),
+    provider: 'cpu' as const,
+    intraOpThreads: threads,
+    interOpThreads: 1,
+  };
   const detectTask = (p: DecodedPhoto) => ({
     spec: detectSpec,
     inputName: detector.input.name,
@@ -92,11 +103,41 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
   // align (on the full-resolution pixels)
   const template = embedder.alignment.templatePoints as Point[];
   const geometry = await Promise.all(
-    photos.map(async (p) => ({ p, dets: await detectInThisThread(detectTask(p)), sx: p.detect.width / p.full.width })),
+    photos.map(async (p) => ({
+      p,
+      dets: await detectInThisThread(detectTask(p)),
+      sx: p.detect.width / p.full.width,
+    })),
   );
-  const faces = geometry.flatMap(({ p, dets, sx }) => dets.map((d) => ({ p, landmarks: d.landmarks.map(([x, y]) => [(x + 0.5) / sx - 0.5, (y + 0.5) / sx - 0.5] as Point) })));
-  const alignRate = await medianRate(reps, faces.length, () => faces.map((f) => alignFace(f.p.full.data, f.p.full.width, f.p.full.height, f.landmarks, template, embedder.alignment.size)));
-  const aligned = faces.map((f) => alignFace(f.p.full.data, f.p.full.width, f.p.full.height, f.landmarks, template, embedder.alignment.size).rgb);
+  const faces = geometry.flatMap(({ p, dets, sx }) =>
+    dets.map((d) => ({
+      p,
+      landmarks: d.landmarks.map(([x, y]) => [(x + 0.5) / sx - 0.5, (y + 0.5) / sx - 0.5] as Point),
+    })),
+  );
+  const alignRate = await medianRate(reps, faces.length, () =>
+    faces.map((f) =>
+      alignFace(
+        f.p.full.data,
+        f.p.full.width,
+        f.p.full.height,
+        f.landmarks,
+        template,
+        embedder.alignment.size,
+      ),
+    ),
+  );
+  const aligned = faces.map(
+    (f) =>
+      alignFace(
+        f.p.full.data,
+        f.p.full.width,
+        f.p.full.height,
+        f.landmarks,
+        template,
+        embedder.alignment.size,
+      ).rgb,
+  );
   const pool = Array.from({ length: faceCount }, (_, i) => aligned[i % aligned.length]!);
 
   // embed on a bare onnxruntime session with pre-built tensors, and inside the analyze path
@@ -114,7 +155,10 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
   const pairedRatio: Record<string, number> = {};
   for (const b of BATCHES) {
     const tensors: ort.Tensor[] = [];
-    for (let i = 0; i + b <= pool.length; i += b) tensors.push(new ort.Tensor('float32', batchToNchw(pool.slice(i, i + b), w, h, embedder.input), [b, 3, h, w]));
+    for (let i = 0; i + b <= pool.length; i += b)
+      tensors.push(
+        new ort.Tensor('float32', batchToNchw(pool.slice(i, i + b), w, h, embedder.input), [b, 3, h, w]),
+      );
     const runBare = async () => {
       for (const t of tensors) await session.run({ [embedder.input.name]: t }, [embedder.rawOutput]);
     };
@@ -148,7 +192,10 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
   await analyzer.close();
 
   const key = `batch${DEFAULT_BATCH_SIZE}`;
-  const bestBatch = BATCHES.reduce((best, b) => (bare[`batch${b}`]! > bare[`batch${best}`]! ? b : best), BATCHES[0]!);
+  const bestBatch = BATCHES.reduce(
+    (best, b) => (bare[`batch${b}`]! > bare[`batch${best}`]! ? b : best),
+    BATCHES[0]!,
+  );
   return {
     threads,
     inferenceNice: 0,

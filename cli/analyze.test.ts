@@ -10,7 +10,11 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'facepipe-analyze-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function facepipe(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin/facepipe.mjs'), ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin/facepipe.mjs'), ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   const lines = r.stdout
     .split('\n')
     .filter(Boolean)
@@ -24,7 +28,9 @@ beforeAll(async () => {
   writeFileSync(path.join(tmp, 'b-truncated.jpg'), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
   writeFileSync(path.join(tmp, 'c-text.jpg'), 'not an image\n');
   writeFileSync(path.join(tmp, 'd-bomb.png'), pixelBombPng(30000, 30000));
-  await sharp({ create: { width: 320, height: 240, channels: 3, background: '#5a8cc8' } }).jpeg().toFile(path.join(tmp, 'e-noface.jpg'));
+  await sharp({ create: { width: 320, height: 240, channels: 3, background: '#5a8cc8' } })
+    .jpeg()
+    .toFile(path.join(tmp, 'e-noface.jpg'));
   copyFileSync(path.join(fixturesDir, 'faceapi-groups/bbt3.jpg'), path.join(tmp, 'f-good.jpg'));
   writeFileSync(path.join(tmp, 'notes.txt'), 'not an image extension: skipped when walking a directory');
 });
@@ -34,14 +40,23 @@ describe('facepipe analyze', () => {
     const { status, lines } = facepipe('analyze', tmp, '--embeddings');
     expect(status).toBe(0);
     const errors = Object.fromEntries(
-      lines.filter((l) => 'error' in l).map((l) => [path.basename(l.photo as string), (l.error as { code: string }).code]),
+      lines
+        .filter((l) => 'error' in l)
+        .map((l) => [path.basename(l.photo as string), (l.error as { code: string }).code]),
     );
-    expect(errors).toEqual({ 'a-zero.jpg': 'EMPTY_FILE', 'b-truncated.jpg': 'CORRUPT_IMAGE', 'c-text.jpg': 'NOT_AN_IMAGE', 'd-bomb.png': 'PIXEL_LIMIT' });
+    expect(errors).toEqual({
+      'a-zero.jpg': 'EMPTY_FILE',
+      'b-truncated.jpg': 'CORRUPT_IMAGE',
+      'c-text.jpg': 'NOT_AN_IMAGE',
+      'd-bomb.png': 'PIXEL_LIMIT',
+    });
     const faces = lines.filter((l) => !('error' in l));
     expect(faces.map((l) => path.basename(l.photo as string))).toEqual(Array(5).fill('f-good.jpg'));
     expect(faces.map((l) => l.face)).toEqual([0, 1, 2, 3, 4]);
     for (const f of faces) {
-      expect(Object.keys(f).sort()).toEqual(['bbox', 'embedding', 'face', 'kept', 'landmarks', 'magnitude', 'photo', 'quality', 'score'].sort());
+      expect(Object.keys(f).sort()).toEqual(
+        ['bbox', 'embedding', 'face', 'kept', 'landmarks', 'magnitude', 'photo', 'quality', 'score'].sort(),
+      );
       expect(f.landmarks).toHaveLength(5);
       expect(f.embedding).toHaveLength(192);
     }

@@ -1,7 +1,13 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { AnalyzeError, createAnalyzer, type Analyzer, type AnalyzedFace, type PhotoAnalysis } from '../pipeline/analyze.ts';
+import {
+  AnalyzeError,
+  createAnalyzer,
+  type Analyzer,
+  type AnalyzedFace,
+  type PhotoAnalysis,
+} from '../pipeline/analyze.ts';
 import { log } from '../pipeline/log.ts';
 import { ModelConfigError } from '../pipeline/models.ts';
 
@@ -12,7 +18,18 @@ import { ModelConfigError } from '../pipeline/models.ts';
  * arguments or models are wrong.
  */
 
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif', '.heic', '.heif']);
+const IMAGE_EXTENSIONS = new Set([
+  '.jpg',
+  '.jpeg',
+  '.png',
+  '.webp',
+  '.tif',
+  '.tiff',
+  '.gif',
+  '.avif',
+  '.heic',
+  '.heif',
+]);
 
 interface AnalyzeCliOptions {
   models?: string;
@@ -39,7 +56,9 @@ function provider(value: string): 'cpu' | 'cuda' {
 export function expandInputs(inputs: readonly string[]): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
       const p = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(p);
       else if (entry.isFile() && IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase())) out.push(p);
@@ -89,7 +108,11 @@ interface PhotoOutcome {
 async function analyzeOne(analyzer: Analyzer, file: string, withEmbedding: boolean): Promise<PhotoOutcome> {
   try {
     const result: PhotoAnalysis = await analyzer.analyzeFile(file, file);
-    return { lines: result.faces.map((f) => JSON.stringify(faceLine(file, f, withEmbedding))), ok: true, faces: result.faces.length };
+    return {
+      lines: result.faces.map((f) => JSON.stringify(faceLine(file, f, withEmbedding))),
+      ok: true,
+      faces: result.faces.length,
+    };
   } catch (err) {
     if (!(err instanceof AnalyzeError)) log.error({ photo: file, err }, 'unexpected failure');
     return { lines: [JSON.stringify(errorLine(file, err))], ok: false, faces: 0 };
@@ -105,7 +128,12 @@ function write(lines: string[]): Promise<void> {
 }
 
 /** Analyses the photos with `concurrency` in flight, writing results in input order. Returns counts. */
-export async function analyzePhotos(analyzer: Analyzer, files: readonly string[], withEmbedding: boolean, concurrency: number) {
+export async function analyzePhotos(
+  analyzer: Analyzer,
+  files: readonly string[],
+  withEmbedding: boolean,
+  concurrency: number,
+) {
   const inFlight: Promise<PhotoOutcome>[] = [];
   let processed = 0;
   let failed = 0;
@@ -149,8 +177,16 @@ async function runAnalyze(inputs: string[], opts: AnalyzeCliOptions): Promise<vo
   try {
     const files = expandInputs(inputs);
     const started = Date.now();
-    const { processed, failed, faces } = await analyzePhotos(analyzer, files, opts.embeddings ?? false, opts.concurrency);
-    log.info({ photos: files.length, processed, failed, faces, seconds: (Date.now() - started) / 1000 }, 'analyze finished');
+    const { processed, failed, faces } = await analyzePhotos(
+      analyzer,
+      files,
+      opts.embeddings ?? false,
+      opts.concurrency,
+    );
+    log.info(
+      { photos: files.length, processed, failed, faces, seconds: (Date.now() - started) / 1000 },
+      'analyze finished',
+    );
     if (processed === 0) process.exitCode = 1;
   } finally {
     await analyzer.close();

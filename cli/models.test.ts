@@ -46,7 +46,9 @@ afterEach(() => {
 describe('models list', () => {
   it('describes pixel normalisations readably', () => {
     expect(describeNormalisation({ scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] })).toBe('p/255');
-    expect(describeNormalisation({ scale: 1, mean: [127.5, 127.5, 127.5], std: [128, 128, 128] })).toBe('(p - 127.5)/128');
+    expect(describeNormalisation({ scale: 1, mean: [127.5, 127.5, 127.5], std: [128, 128, 128] })).toBe(
+      '(p - 127.5)/128',
+    );
     expect(describeNormalisation({ scale: 1, mean: [0, 0, 0], std: [1, 1, 1] })).toBe('p');
   });
 
@@ -97,7 +99,10 @@ describe('calibration computations', () => {
   });
 
   it('magnitude statistics and histogram cover every face', () => {
-    const s = magnitudeStats(synthetic.map((f) => f.magnitude), 4);
+    const s = magnitudeStats(
+      synthetic.map((f) => f.magnitude),
+      4,
+    );
     expect([s.count, s.min, s.max]).toEqual([10, 11, 30]);
     expect(s.median).toBe(27);
     expect(s.histogram.reduce((n, h) => n + h.count, 0)).toBe(10);
@@ -141,7 +146,17 @@ describe('calibration computations', () => {
 describe('models calibrate on the face-api crops (MobileFaceNet)', () => {
   let report: CalibrationReport;
   beforeAll(async () => {
-    const out = await facepipe(['models', 'calibrate', '--model', 'mobilefacenet', '--photos', crops, '--models', sharedModels, '--json']);
+    const out = await facepipe([
+      'models',
+      'calibrate',
+      '--model',
+      'mobilefacenet',
+      '--photos',
+      crops,
+      '--models',
+      sharedModels,
+      '--json',
+    ]);
     report = JSON.parse(out) as CalibrationReport;
   });
 
@@ -166,11 +181,14 @@ describe('models calibrate on the face-api crops (MobileFaceNet)', () => {
     expect([curve[0]!.samePairs, curve[0]!.differentPairs]).toEqual([80, 700]);
     expect(curve[0]!.errorAtThreshold).toBeLessThanOrEqual(3 / 780);
     expect(curve[10]!.faces).toBe(20);
-    for (let i = 1; i < curve.length; i++) expect(curve[i]!.dropBelowMagnitude).toBeGreaterThanOrEqual(curve[i - 1]!.dropBelowMagnitude);
+    for (let i = 1; i < curve.length; i++)
+      expect(curve[i]!.dropBelowMagnitude).toBeGreaterThanOrEqual(curve[i - 1]!.dropBelowMagnitude);
   });
 
   it('suggests a drop threshold within the observed magnitudes, and prints a readable report', () => {
-    expect(report.suggested.dropBelowMagnitude).toBeGreaterThanOrEqual(Math.min(report.manifest.dropBelowMagnitude, report.magnitude.min));
+    expect(report.suggested.dropBelowMagnitude).toBeGreaterThanOrEqual(
+      Math.min(report.manifest.dropBelowMagnitude, report.magnitude.min),
+    );
     expect(report.suggested.dropBelowMagnitude).toBeLessThanOrEqual(report.magnitude.max);
     expect(report.suggested.magnitudeRange).toEqual([report.magnitude.p05, report.magnitude.p95]);
     const text = formatReport(report);

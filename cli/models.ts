@@ -3,7 +3,14 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { AnalyzeError, createAnalyzer, type AnalyzedFace, type Analyzer } from '../pipeline/analyze.ts';
 import { log } from '../pipeline/log.ts';
-import { listModels, loadManifest, ModelConfigError, resolveModelsDir, type DetectorManifest, type EmbedderManifest } from '../pipeline/models.ts';
+import {
+  listModels,
+  loadManifest,
+  ModelConfigError,
+  resolveModelsDir,
+  type DetectorManifest,
+  type EmbedderManifest,
+} from '../pipeline/models.ts';
 
 /**
  * `facepipe models list` — the models of a models folder with their contracts.
@@ -39,20 +46,53 @@ export interface ModelContract {
 }
 
 /** "(p*scale - mean)/std" in its simplest readable form, e.g. "p/255" or "(p - 127.5)/128". */
-export function describeNormalisation(input: { scale: number; mean: readonly number[]; std: readonly number[] }): string {
+export function describeNormalisation(input: {
+  scale: number;
+  mean: readonly number[];
+  std: readonly number[];
+}): string {
   const same = (xs: readonly number[]) => xs.every((x) => x === xs[0]);
   const fmt = (x: number) => String(Number(x.toPrecision(6)));
-  const scaled = input.scale === 1 ? 'p' : Math.abs(1 / input.scale - Math.round(1 / input.scale)) < 1e-6 ? `p/${Math.round(1 / input.scale)}` : `p*${fmt(input.scale)}`;
-  const mean = same(input.mean) ? (input.mean[0] === 0 ? '' : ` - ${fmt(input.mean[0]!)}`) : ` - [${input.mean.map(fmt).join(', ')}]`;
-  const std = same(input.std) ? (input.std[0] === 1 ? '' : `/${fmt(input.std[0]!)}`) : `/[${input.std.map(fmt).join(', ')}]`;
+  const scaled =
+    input.scale === 1
+      ? 'p'
+      : Math.abs(1 / input.scale - Math.round(1 / input.scale)) < 1e-6
+        ? `p/${Math.round(1 / input.scale)}`
+        : `p*${fmt(input.scale)}`;
+  const mean = same(input.mean)
+    ? input.mean[0] === 0
+      ? ''
+      : ` - ${fmt(input.mean[0]!)}`
+    : ` - [${input.mean.map(fmt).join(', ')}]`;
+  const std = same(input.std)
+    ? input.std[0] === 1
+      ? ''
+      : `/${fmt(input.std[0]!)}`
+    : `/[${input.std.map(fmt).join(', ')}]`;
   const core = mean ? `(${scaled}${mean})` : scaled;
   return std ? `${core}${std}` : core;
 }
 
-function contractOf(m: DetectorManifest | EmbedderManifest, present: boolean, bytes: number | null): ModelContract {
-  const base = { name: m.name, task: m.task, file: m.file, present, bytes, colorOrder: m.input.colorOrder, normalisation: describeNormalisation(m.input) };
+function contractOf(
+  m: DetectorManifest | EmbedderManifest,
+  present: boolean,
+  bytes: number | null,
+): ModelContract {
+  const base = {
+    name: m.name,
+    task: m.task,
+    file: m.file,
+    present,
+    bytes,
+    colorOrder: m.input.colorOrder,
+    normalisation: describeNormalisation(m.input),
+  };
   if (m.task === 'detector') {
-    return { ...base, inputSize: `any, padded to a multiple of ${m.input.sizeMultiple}`, thresholds: { ...m.thresholds } };
+    return {
+      ...base,
+      inputSize: `any, padded to a multiple of ${m.input.sizeMultiple}`,
+      thresholds: { ...m.thresholds },
+    };
   }
   return {
     ...base,
@@ -61,7 +101,9 @@ function contractOf(m: DetectorManifest | EmbedderManifest, present: boolean, by
     thresholds: {
       dropBelowMagnitude: m.quality.dropBelowMagnitude,
       magnitudeRange: m.quality.magnitudeRange,
-      ...(m.thresholds?.sameIdentityCosine !== undefined ? { sameIdentityCosine: m.thresholds.sameIdentityCosine } : {}),
+      ...(m.thresholds?.sameIdentityCosine !== undefined
+        ? { sameIdentityCosine: m.thresholds.sameIdentityCosine }
+        : {}),
     },
   };
 }
@@ -127,7 +169,11 @@ export function magnitudeStats(magnitudes: readonly number[], bins = 10): Magnit
   const min = sorted[0] ?? Number.NaN;
   const max = sorted[sorted.length - 1] ?? Number.NaN;
   const width = (max - min) / bins || 1;
-  const histogram = Array.from({ length: sorted.length ? bins : 0 }, (_, i) => ({ from: min + i * width, to: min + (i + 1) * width, count: 0 }));
+  const histogram = Array.from({ length: sorted.length ? bins : 0 }, (_, i) => ({
+    from: min + i * width,
+    to: min + (i + 1) * width,
+    count: 0,
+  }));
   for (const m of sorted) histogram[Math.min(bins - 1, Math.floor((m - min) / width))]!.count++;
   return {
     count: sorted.length,
@@ -172,11 +218,12 @@ function dot(a: Float32Array, b: Float32Array): number {
 export function verificationErrors(faces: readonly LabelledFace[], threshold: number) {
   const pairs: { cos: number; same: boolean }[] = [];
   for (let i = 0; i < faces.length; i++) {
-    for (let j = i + 1; j < faces.length; j++) pairs.push({ cos: dot(faces[i]!.unit, faces[j]!.unit), same: faces[i]!.person === faces[j]!.person });
+    for (let j = i + 1; j < faces.length; j++)
+      pairs.push({ cos: dot(faces[i]!.unit, faces[j]!.unit), same: faces[i]!.person === faces[j]!.person });
   }
   const same = pairs.filter((p) => p.same).length;
   const different = pairs.length - same;
-  const errorsAt = (t: number) => pairs.filter((p) => (p.cos >= t) !== p.same).length;
+  const errorsAt = (t: number) => pairs.filter((p) => p.cos >= t !== p.same).length;
   // best threshold: sweep the sorted cosines; a threshold just above cosine k rejects pairs 0..k
   const sorted = [...pairs].sort((a, b) => a.cos - b.cos);
   let errors = different; // threshold below every cosine: every different pair is a false match
@@ -186,21 +233,37 @@ export function verificationErrors(faces: readonly LabelledFace[], threshold: nu
     errors += sorted[k]!.same ? 1 : -1; // pair k moves from accepted to rejected
     if (errors < best) {
       best = errors;
-      bestThreshold = k + 1 < sorted.length ? (sorted[k]!.cos + sorted[k + 1]!.cos) / 2 : sorted[k]!.cos + 1e-6;
+      bestThreshold =
+        k + 1 < sorted.length ? (sorted[k]!.cos + sorted[k + 1]!.cos) / 2 : sorted[k]!.cos + 1e-6;
     }
   }
   const n = pairs.length || 1;
-  return { samePairs: same, differentPairs: different, errorAtThreshold: errorsAt(threshold) / n, bestError: best / n, bestThreshold };
+  return {
+    samePairs: same,
+    differentPairs: different,
+    errorAtThreshold: errorsAt(threshold) / n,
+    bestError: best / n,
+    bestThreshold,
+  };
 }
 
 /** The error-versus-reject curve: drop the lowest-magnitude share, verify the rest. */
-export function errorRejectCurve(faces: readonly LabelledFace[], threshold: number, steps = DEFAULT_REJECT_STEPS): RejectPoint[] {
+export function errorRejectCurve(
+  faces: readonly LabelledFace[],
+  threshold: number,
+  steps = DEFAULT_REJECT_STEPS,
+): RejectPoint[] {
   const byMagnitude = [...faces].sort((a, b) => a.magnitude - b.magnitude);
   const points: RejectPoint[] = [];
   for (const percent of steps) {
     const kept = byMagnitude.slice(Math.round((byMagnitude.length * percent) / 100));
     if (kept.length < 2) break;
-    points.push({ rejectPercent: percent, dropBelowMagnitude: kept[0]!.magnitude, faces: kept.length, ...verificationErrors(kept, threshold) });
+    points.push({
+      rejectPercent: percent,
+      dropBelowMagnitude: kept[0]!.magnitude,
+      faces: kept.length,
+      ...verificationErrors(kept, threshold),
+    });
   }
   return points;
 }
@@ -217,11 +280,17 @@ const fmtPct = (x: number) => `${(100 * x).toFixed(2)}%`;
  * `tolerance` (absolute) of the curve's lowest error — dropping more buys nothing. Without labels:
  * the 5th percentile (drop the 5 % least recognisable faces), a heuristic.
  */
-export function suggestDropThreshold(stats: MagnitudeStats, curve: readonly RejectPoint[] | null, current: number, tolerance = 0.002): DropSuggestion {
+export function suggestDropThreshold(
+  stats: MagnitudeStats,
+  curve: readonly RejectPoint[] | null,
+  current: number,
+  tolerance = 0.002,
+): DropSuggestion {
   if (!curve || curve.length === 0) {
     return {
       dropBelowMagnitude: stats.p05,
-      basis: 'no per-person folders: 5th percentile of the magnitudes (drops the 5% least recognisable faces); label photos for an error-based suggestion',
+      basis:
+        'no per-person folders: 5th percentile of the magnitudes (drops the 5% least recognisable faces); label photos for an error-based suggestion',
     };
   }
   const lowest = Math.min(...curve.map((p) => p.errorAtThreshold));
@@ -244,7 +313,9 @@ export function suggestDropThreshold(stats: MagnitudeStats, curve: readonly Reje
 
 function imagesIn(dir: string, recursive: boolean): string[] {
   const out: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
     const p = path.join(dir, entry.name);
     if (entry.isDirectory() && recursive) out.push(...imagesIn(p, true));
     else if (entry.isFile() && IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase())) out.push(p);
@@ -253,7 +324,10 @@ function imagesIn(dir: string, recursive: boolean): string[] {
 }
 
 /** One sub-folder per person (with images) and no loose images → labelled photos; else a flat set. */
-export function collectPhotos(dir: string): { labelled: boolean; photos: { file: string; person?: string }[] } {
+export function collectPhotos(dir: string): {
+  labelled: boolean;
+  photos: { file: string; person?: string }[];
+} {
   if (!statSync(dir).isDirectory()) throw new InvalidArgumentError(`not a directory: ${dir}`);
   const loose = imagesIn(dir, false);
   const people = readdirSync(dir, { withFileTypes: true })
@@ -262,7 +336,10 @@ export function collectPhotos(dir: string): { labelled: boolean; photos: { file:
     .filter((p) => p.files.length > 0)
     .sort((a, b) => a.person.localeCompare(b.person));
   if (loose.length === 0 && people.length >= 2) {
-    return { labelled: true, photos: people.flatMap((p) => p.files.map((file) => ({ file, person: p.person }))) };
+    return {
+      labelled: true,
+      photos: people.flatMap((p) => p.files.map((file) => ({ file, person: p.person }))),
+    };
   }
   return { labelled: false, photos: imagesIn(dir, true).map((file) => ({ file })) };
 }
@@ -295,7 +372,11 @@ export interface CalibrationReport {
   suggested: { dropBelowMagnitude: number; magnitudeRange: [number, number]; basis: string };
 }
 
-async function analyzeAll(analyzer: Analyzer, photos: { file: string; person?: string }[], concurrency: number) {
+async function analyzeAll(
+  analyzer: Analyzer,
+  photos: { file: string; person?: string }[],
+  concurrency: number,
+) {
   const faces: { face: AnalyzedFace; person?: string }[] = [];
   const failed: { photo: string; code: string }[] = [];
   let withoutFace = 0;
@@ -307,7 +388,9 @@ async function analyzeAll(analyzer: Analyzer, photos: { file: string; person?: s
         const result = await analyzer.analyzeFile(photo.file, photo.file);
         if (result.faces.length === 0) withoutFace++;
         // a person's folder may show others too: their photo's largest face is taken as them
-        const chosen = photo.person ? [...result.faces].sort((a, b) => area(b) - area(a)).slice(0, 1) : result.faces;
+        const chosen = photo.person
+          ? [...result.faces].sort((a, b) => area(b) - area(a)).slice(0, 1)
+          : result.faces;
         for (const face of chosen) faces.push({ face, person: photo.person });
       } catch (err) {
         if (!(err instanceof AnalyzeError)) throw err;
@@ -321,7 +404,11 @@ async function analyzeAll(analyzer: Analyzer, photos: { file: string; person?: s
 
 export async function calibrate(opts: CalibrateOptions): Promise<CalibrationReport> {
   const { labelled, photos } = collectPhotos(opts.photos);
-  const analyzer = await createAnalyzer({ modelsDir: opts.models, embedder: opts.model, detector: opts.detector });
+  const analyzer = await createAnalyzer({
+    modelsDir: opts.models,
+    embedder: opts.model,
+    detector: opts.detector,
+  });
   try {
     const { faces, failed, withoutFace } = await analyzeAll(analyzer, photos, opts.concurrency ?? 4);
     const m = analyzer.manifest;
@@ -338,7 +425,9 @@ export async function calibrate(opts: CalibrateOptions): Promise<CalibrationRepo
       manifest: {
         dropBelowMagnitude: m.quality.dropBelowMagnitude,
         magnitudeRange: m.quality.magnitudeRange,
-        ...(m.thresholds?.sameIdentityCosine !== undefined ? { sameIdentityCosine: m.thresholds.sameIdentityCosine } : {}),
+        ...(m.thresholds?.sameIdentityCosine !== undefined
+          ? { sameIdentityCosine: m.thresholds.sameIdentityCosine }
+          : {}),
       },
       droppedByManifestThreshold: magnitudes.filter((x) => x < m.quality.dropBelowMagnitude).length,
       magnitude: stats,
@@ -346,16 +435,27 @@ export async function calibrate(opts: CalibrateOptions): Promise<CalibrationRepo
     };
     let curve: RejectPoint[] | null = null;
     if (labelled) {
-      const labelledFaces = faces.map((f) => ({ person: f.person!, magnitude: f.face.magnitude, unit: f.face.unit }));
+      const labelledFaces = faces.map((f) => ({
+        person: f.person!,
+        magnitude: f.face.magnitude,
+        unit: f.face.unit,
+      }));
       report.people = new Set(labelledFaces.map((f) => f.person)).size;
       const fixed = m.thresholds?.sameIdentityCosine;
       const threshold = fixed ?? verificationErrors(labelledFaces, 0).bestThreshold;
-      report.curveThreshold = { value: threshold, source: fixed !== undefined ? 'manifest' : 'best at 0% reject' };
+      report.curveThreshold = {
+        value: threshold,
+        source: fixed !== undefined ? 'manifest' : 'best at 0% reject',
+      };
       curve = errorRejectCurve(labelledFaces, threshold);
       report.errorVersusReject = curve;
     }
     const suggestion = suggestDropThreshold(stats, curve, m.quality.dropBelowMagnitude);
-    report.suggested = { dropBelowMagnitude: suggestion.dropBelowMagnitude, magnitudeRange: [stats.p05, stats.p95], basis: suggestion.basis };
+    report.suggested = {
+      dropBelowMagnitude: suggestion.dropBelowMagnitude,
+      magnitudeRange: [stats.p05, stats.p95],
+      basis: suggestion.basis,
+    };
     return report;
   } finally {
     await analyzer.close();
@@ -368,17 +468,27 @@ export function formatReport(r: CalibrationReport): string {
   const lines: string[] = [];
   const s = r.magnitude;
   lines.push(`model ${r.model} (${r.modelsDir})`);
-  lines.push(`photos ${r.photos}, faces ${r.faces}, photos without a face ${r.photosWithoutFace}, unreadable ${r.failed.length}${r.labelled ? `, people ${r.people}` : ''}`);
+  lines.push(
+    `photos ${r.photos}, faces ${r.faces}, photos without a face ${r.photosWithoutFace}, unreadable ${r.failed.length}${r.labelled ? `, people ${r.people}` : ''}`,
+  );
   lines.push('');
-  lines.push(`magnitude  min ${f2(s.min)}  p05 ${f2(s.p05)}  median ${f2(s.median)}  p95 ${f2(s.p95)}  max ${f2(s.max)}  mean ${f2(s.mean)}`);
+  lines.push(
+    `magnitude  min ${f2(s.min)}  p05 ${f2(s.p05)}  median ${f2(s.median)}  p95 ${f2(s.p95)}  max ${f2(s.max)}  mean ${f2(s.mean)}`,
+  );
   const peak = Math.max(1, ...s.histogram.map((h) => h.count));
   for (const h of s.histogram) {
-    lines.push(`  ${f2(h.from).padStart(8)} – ${f2(h.to).padEnd(8)} ${String(h.count).padStart(5)} ${'#'.repeat(Math.round((40 * h.count) / peak))}`);
+    lines.push(
+      `  ${f2(h.from).padStart(8)} – ${f2(h.to).padEnd(8)} ${String(h.count).padStart(5)} ${'#'.repeat(Math.round((40 * h.count) / peak))}`,
+    );
   }
-  lines.push(`manifest: drop below ${r.manifest.dropBelowMagnitude} (drops ${r.droppedByManifestThreshold} of ${r.faces} faces), quality range [${r.manifest.magnitudeRange.join(', ')}]`);
+  lines.push(
+    `manifest: drop below ${r.manifest.dropBelowMagnitude} (drops ${r.droppedByManifestThreshold} of ${r.faces} faces), quality range [${r.manifest.magnitudeRange.join(', ')}]`,
+  );
   if (r.errorVersusReject && r.curveThreshold) {
     lines.push('');
-    lines.push(`error versus reject (cosine threshold ${f2(r.curveThreshold.value)}, ${r.curveThreshold.source})`);
+    lines.push(
+      `error versus reject (cosine threshold ${f2(r.curveThreshold.value)}, ${r.curveThreshold.source})`,
+    );
     lines.push('  reject%  drop below  faces  pairs(same/diff)  error@thr  best error @ thr');
     for (const p of r.errorVersusReject) {
       lines.push(
@@ -387,17 +497,27 @@ export function formatReport(r: CalibrationReport): string {
     }
   }
   lines.push('');
-  lines.push(`suggested: dropBelowMagnitude ${f2(r.suggested.dropBelowMagnitude)}, magnitudeRange [${f2(r.suggested.magnitudeRange[0])}, ${f2(r.suggested.magnitudeRange[1])}] (p05..p95)`);
+  lines.push(
+    `suggested: dropBelowMagnitude ${f2(r.suggested.dropBelowMagnitude)}, magnitudeRange [${f2(r.suggested.magnitudeRange[0])}, ${f2(r.suggested.magnitudeRange[1])}] (p05..p95)`,
+  );
   lines.push(`  ${r.suggested.basis}`);
   return lines.join('\n') + '\n';
 }
 
-export async function runCalibrate(opts: CalibrateOptions, out: Out = stdout): Promise<CalibrationReport | undefined> {
+export async function runCalibrate(
+  opts: CalibrateOptions,
+  out: Out = stdout,
+): Promise<CalibrationReport | undefined> {
   let report: CalibrationReport;
   try {
     report = await calibrate(opts);
   } catch (err) {
-    if (!(err instanceof ModelConfigError) && !(err instanceof InvalidArgumentError) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (
+      !(err instanceof ModelConfigError) &&
+      !(err instanceof InvalidArgumentError) &&
+      (err as NodeJS.ErrnoException).code !== 'ENOENT'
+    )
+      throw err;
     process.stderr.write(`facepipe models calibrate: ${(err as Error).message}\n`);
     process.exitCode = 2;
     return undefined;
@@ -418,10 +538,14 @@ function positiveInt(value: string): number {
 }
 
 export function register(program: Command): void {
-  const models = program.command('models').description('model folders: list models and their contracts, calibrate an embedder');
+  const models = program
+    .command('models')
+    .description('model folders: list models and their contracts, calibrate an embedder');
   models
     .command('list')
-    .description('models found in the models folder, with their contracts (task, input, colour order, normalisation, dim, thresholds)')
+    .description(
+      'models found in the models folder, with their contracts (task, input, colour order, normalisation, dim, thresholds)',
+    )
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, ./models, ../shared/models)')
     .option('--json', 'machine-readable output')
     .action((opts: { models?: string; json?: boolean }) => {
@@ -435,9 +559,14 @@ export function register(program: Command): void {
     });
   models
     .command('calibrate')
-    .description('magnitude distribution of a model on your photos; with one sub-folder per person also the error-versus-reject curve; suggests a drop threshold')
+    .description(
+      'magnitude distribution of a model on your photos; with one sub-folder per person also the error-versus-reject curve; suggests a drop threshold',
+    )
     .requiredOption('--model <name>', 'embedder name in the manifest')
-    .requiredOption('--photos <dir>', 'photos folder (one sub-folder per person for the error-versus-reject curve)')
+    .requiredOption(
+      '--photos <dir>',
+      'photos folder (one sub-folder per person for the error-versus-reject curve)',
+    )
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, ./models, ../shared/models)')
     .option('--detector <name>', 'detector name in the manifest (default: the first)')
     .option('--concurrency <n>', 'photos in flight', positiveInt, 4)

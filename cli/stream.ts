@@ -4,10 +4,11 @@
  *
  * Dead letters: the indexer consumes the dead-letter topic too and records each one (once per
  * original message) in `<data>/stream.sqlite`; `facepipe status` counts them from there, so the
- * count is what the indexer of that data dir has seen.
+ * count is what the indexer of that data dir has seen; the embedded path's `<data>/dead-letter.jsonl`
+ * (`facepipe run`) is counted too, once per photo and code.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
@@ -18,6 +19,7 @@ import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.t
 import { StreamState } from '../pipeline/kafka/streamState.ts';
 import { log } from '../pipeline/log.ts';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
+import { DEAD_LETTER_FILE } from '../pipeline/embedded.ts';
 
 const IMAGE_EXT = new Set([
   '.jpg',
@@ -346,7 +348,39 @@ export function streamStatus(dataDir: string): StreamStatus {
       state.close();
     }
   }
+  const embedded = embeddedDeadLetterCounts(dataDir);
+  for (const [code, n] of Object.entries(embedded)) {
+    deadLetters += n;
+    deadLettersByCode[code] = (deadLettersByCode[code] ?? 0) + n;
+  }
   return { ...counts, deadLetters, deadLettersByCode };
+}
+
+/**
+ * Dead letters of the embedded path (`facepipe run`), one JSON line per failed photo in
+ * `<data>/dead-letter.jsonl`. A re-run that fails the same photo again appends another line, so
+ * they are counted once per photo and code.
+ */
+function embeddedDeadLetterCounts(dataDir: string): Record<string, number> {
+  const file = path.join(dataDir, DEAD_LETTER_FILE);
+  if (!existsSync(file)) return {};
+  const seen = new Set<string>();
+  const byCode: Record<string, number> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    let record: { photoId?: string; code?: string };
+    try {
+      record = JSON.parse(line) as { photoId?: string; code?: string };
+    } catch {
+      continue; // a torn last line after a crash
+    }
+    const code = record.code ?? 'UNKNOWN';
+    const key = `${record.photoId}\u0000${code}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    byCode[code] = (byCode[code] ?? 0) + 1;
+  }
+  return byCode;
 }
 
 function storeCounts(dataDir: string): Omit<StreamStatus, 'deadLetters' | 'deadLettersByCode'> {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { alignmentResiduals, applySimilarity, estimateSimilarity, warpSimilarity, type Point, type Similarity } from './align.ts';
+import {
+  alignmentResiduals,
+  applySimilarity,
+  estimateSimilarity,
+  warpSimilarity,
+  type Point,
+  type Similarity,
+} from './align.ts';
 
 const TEMPLATE: Point[] = [
   [38.2946, 51.6963],
@@ -21,14 +28,23 @@ describe('estimateSimilarity', () => {
     // photo landmarks = an exact similarity image of the template (scale 2.7, 23°, shifted)
     const scale = 2.7;
     const angle = (23 * Math.PI) / 180;
-    const known: Similarity = { a: scale * Math.cos(angle), b: scale * Math.sin(angle), tx: 412.3, ty: 187.9 };
+    const known: Similarity = {
+      a: scale * Math.cos(angle),
+      b: scale * Math.sin(angle),
+      tx: 412.3,
+      ty: 187.9,
+    };
     const landmarks = TEMPLATE.map((p) => applySimilarity(known, p));
     const fitted = estimateSimilarity(landmarks, TEMPLATE);
     const expected = invert(known);
     const residuals = alignmentResiduals(fitted, landmarks, TEMPLATE);
     expect(Math.max(...residuals)).toBeLessThan(0.01);
     // the fitted transform maps image points where the inverse of the known one does
-    for (const p of [[0, 0], [800, 600], [412, 188]] as Point[]) {
+    for (const p of [
+      [0, 0],
+      [800, 600],
+      [412, 188],
+    ] as Point[]) {
       const [u, v] = applySimilarity(fitted, p);
       const [eu, ev] = applySimilarity(expected, p);
       expect(Math.hypot(u - eu, v - ev)).toBeLessThan(0.01);

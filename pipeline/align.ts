@@ -27,7 +27,8 @@ function centroid(points: readonly Point[]): [number, number] {
 
 /** Closed form (same optimum as Umeyama): minimises Σ‖T(src_i) − dst_i‖². */
 export function estimateSimilarity(src: readonly Point[], dst: readonly Point[]): Similarity {
-  if (src.length !== dst.length || src.length < 2) throw new Error('estimateSimilarity: need ≥ 2 matching points');
+  if (src.length !== dst.length || src.length < 2)
+    throw new Error('estimateSimilarity: need ≥ 2 matching points');
   const [sx, sy] = centroid(src);
   const [dx, dy] = centroid(dst);
   let num_a = 0;

@@ -13,9 +13,17 @@ const crops = cropFixtures();
 const cropResults = new Map<string, PhotoAnalysis>();
 
 interface CropReference {
-  faces: { file: string; identity: string; magnitude: number; embedding: number[]; landmarkResidualPx: number[] }[];
+  faces: {
+    file: string;
+    identity: string;
+    magnitude: number;
+    embedding: number[];
+    landmarkResidualPx: number[];
+  }[];
 }
-const reference = JSON.parse(readFileSync(path.join(fixturesDir, 'reference/mobilefacenet-crops.json'), 'utf8')) as CropReference;
+const reference = JSON.parse(
+  readFileSync(path.join(fixturesDir, 'reference/mobilefacenet-crops.json'), 'utf8'),
+) as CropReference;
 
 beforeAll(async () => {
   analyzer = await createAnalyzer();
@@ -29,7 +37,8 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
 };
-const cosine = (a: ArrayLike<number>, b: ArrayLike<number>): number => dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
+const cosine = (a: ArrayLike<number>, b: ArrayLike<number>): number =>
+  dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
 const median = (xs: number[]): number => {
   const s = [...xs].sort((p, q) => p - q);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -49,7 +58,9 @@ describe('analyze on the real fixtures', () => {
   });
 
   it('finds 4, 3, 5, 6, 5 faces in the group photos bbt1..5 at the default settings, boxes as in the reference', async () => {
-    const detections = JSON.parse(readFileSync(path.join(fixturesDir, 'reference/yunet-detections.json'), 'utf8')) as {
+    const detections = JSON.parse(
+      readFileSync(path.join(fixturesDir, 'reference/yunet-detections.json'), 'utf8'),
+    ) as {
       images: Record<string, { faces: { bbox: number[] }[] }>;
     };
     const counts = [];
@@ -60,7 +71,9 @@ describe('analyze on the real fixtures', () => {
       const xs = r.faces.map((f) => f.bbox[0]);
       expect(xs).toEqual([...xs].sort((p, q) => p - q)); // faceIndex runs left to right
       const ref = [...detections.images[rel]!.faces].sort((p, q) => p.bbox[0]! - q.bbox[0]!);
-      r.faces.forEach((f, i) => f.bbox.forEach((v, k) => expect(Math.abs(v - ref[i]!.bbox[k]!), rel).toBeLessThan(0.5)));
+      r.faces.forEach((f, i) =>
+        f.bbox.forEach((v, k) => expect(Math.abs(v - ref[i]!.bbox[k]!), rel).toBeLessThan(0.5)),
+      );
     }
     expect(counts).toEqual([4, 3, 5, 6, 5]);
   });
@@ -99,7 +112,11 @@ describe('analyze on the real fixtures', () => {
     const plain = await analyzer.analyzeFile(src);
     const variants = {
       // stored rotated a quarter turn, with the EXIF tag that turns it back upright
-      exifRotated: await sharp(src).rotate(270).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer(),
+      exifRotated: await sharp(src)
+        .rotate(270)
+        .withMetadata({ orientation: 6 })
+        .jpeg({ quality: 95 })
+        .toBuffer(),
       webp: await sharp(src).webp({ quality: 95 }).toBuffer(),
       png16: await sharp(src).toColourspace('rgb16').png().toBuffer(),
     };
@@ -151,7 +168,8 @@ describe('analyze on the real fixtures', () => {
     const degradations: Record<string, (img: Buffer) => Promise<Buffer>> = {
       blurSigma2: (img) => toRgb(sharp(img, raw).blur(2)),
       blurSigma4: (img) => toRgb(sharp(img, raw).blur(4)),
-      down24pxUp: async (img) => toRgb(sharp(await sharp(img, raw).resize(24, 24).png().toBuffer()).resize(112, 112)),
+      down24pxUp: async (img) =>
+        toRgb(sharp(await sharp(img, raw).resize(24, 24).png().toBuffer()).resize(112, 112)),
       jpegQ10: async (img) => toRgb(sharp(await sharp(img, raw).jpeg({ quality: 10 }).toBuffer())),
     };
     const clean = mean((await analyzer.embedAligned(aligned)).map((e) => e.magnitude));
@@ -170,10 +188,16 @@ describe('analyze on the real fixtures', () => {
     expect(e!.magnitude).toBeLessThan(dropBelowMagnitude);
     expect(e!.kept).toBe(false);
     expect(e!.reason).toBe('low_magnitude');
-    const expectedQuality = Math.min(1, Math.max(0, (e!.magnitude - magnitudeRange[0]) / (magnitudeRange[1] - magnitudeRange[0])));
+    const expectedQuality = Math.min(
+      1,
+      Math.max(0, (e!.magnitude - magnitudeRange[0]) / (magnitudeRange[1] - magnitudeRange[0])),
+    );
     expect(e!.quality).toBeCloseTo(expectedQuality, 10);
     const kept = cropFace(crops[0]!.rel);
-    expect(kept.quality).toBeCloseTo((kept.magnitude - magnitudeRange[0]) / (magnitudeRange[1] - magnitudeRange[0]), 10);
+    expect(kept.quality).toBeCloseTo(
+      (kept.magnitude - magnitudeRange[0]) / (magnitudeRange[1] - magnitudeRange[0]),
+      10,
+    );
   });
 
   it('keeps the event loop responsive (lag < 50 ms) while a batch of 64 faces is embedded', async () => {
@@ -201,7 +225,11 @@ describe('analyze on the real fixtures', () => {
         clearInterval(timer);
         expect(results).toHaveLength(64);
         expect(results.every((r) => r.kept)).toBe(true);
-        attempts.push({ maxLag: Math.max(maxLag, performance.now() - last - 5), ticks, utilisation: utilization });
+        attempts.push({
+          maxLag: Math.max(maxLag, performance.now() - last - 5),
+          ticks,
+          utilisation: utilization,
+        });
       }
       const best = attempts.reduce((p, q) => (q.maxLag < p.maxLag ? q : p));
       expect(best.ticks).toBeGreaterThan(3);
@@ -238,17 +266,23 @@ describe('execution provider', () => {
 describe('bad models', () => {
   it('a model file that is not ONNX, or a manifest output the model lacks, is a clear error naming file and field', async () => {
     const shared = path.join(fixturesDir, '..', 'models');
-    const manifest = JSON.parse(readFileSync(path.join(shared, 'manifest.json'), 'utf8')) as { models: Record<string, unknown>[] };
+    const manifest = JSON.parse(readFileSync(path.join(shared, 'manifest.json'), 'utf8')) as {
+      models: Record<string, unknown>[];
+    };
     const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-badmodel-'));
     try {
       copyFileSync(path.join(shared, 'yunet_n_dynamic.onnx'), path.join(dir, 'yunet_n_dynamic.onnx'));
       writeFileSync(path.join(dir, 'mobilefacenet.onnx'), 'this is not an onnx file');
       writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
-      await expect(createAnalyzer({ modelsDir: dir })).rejects.toThrow(/cannot load model "mobilefacenet" from .*mobilefacenet\.onnx/);
+      await expect(createAnalyzer({ modelsDir: dir })).rejects.toThrow(
+        /cannot load model "mobilefacenet" from .*mobilefacenet\.onnx/,
+      );
       copyFileSync(path.join(shared, 'mobilefacenet.onnx'), path.join(dir, 'mobilefacenet.onnx'));
       manifest.models[1]!.rawOutput = 'features';
       writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
-      await expect(createAnalyzer({ modelsDir: dir })).rejects.toThrow(/no output "features" \(field rawOutput/);
+      await expect(createAnalyzer({ modelsDir: dir })).rejects.toThrow(
+        /no output "features" \(field rawOutput/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -258,7 +292,11 @@ describe('bad models', () => {
 describe('bad inputs', () => {
   it('gives each bad photo its error or zero faces while the others in the same run are processed', async () => {
     const jpeg = readFileSync(path.join(fixturesDir, 'faceapi-groups/bbt3.jpg'));
-    const noFace = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 90, g: 140, b: 200 } } }).jpeg().toBuffer();
+    const noFace = await sharp({
+      create: { width: 320, height: 240, channels: 3, background: { r: 90, g: 140, b: 200 } },
+    })
+      .jpeg()
+      .toBuffer();
     const inputs: [string, Buffer][] = [
       ['zero-byte', Buffer.alloc(0)],
       ['truncated', jpeg.subarray(0, Math.floor(jpeg.length / 2))],
@@ -269,17 +307,31 @@ describe('bad inputs', () => {
     ];
     const settled = await Promise.allSettled(inputs.map(([id, bytes]) => analyzer.analyzeBytes(bytes, id)));
     const outcome = Object.fromEntries(
-      settled.map((s, i) => [inputs[i]![0], s.status === 'fulfilled' ? s.value.faces.length : (s.reason as AnalyzeError).code]),
+      settled.map((s, i) => [
+        inputs[i]![0],
+        s.status === 'fulfilled' ? s.value.faces.length : (s.reason as AnalyzeError).code,
+      ]),
     );
-    expect(outcome).toEqual({ 'zero-byte': 'EMPTY_FILE', truncated: 'CORRUPT_IMAGE', text: 'NOT_AN_IMAGE', bomb: 'PIXEL_LIMIT', 'no-face': 0, good: 5 });
+    expect(outcome).toEqual({
+      'zero-byte': 'EMPTY_FILE',
+      truncated: 'CORRUPT_IMAGE',
+      text: 'NOT_AN_IMAGE',
+      bomb: 'PIXEL_LIMIT',
+      'no-face': 0,
+      good: 5,
+    });
     for (const s of settled) if (s.status === 'rejected') expect(s.reason).toBeInstanceOf(AnalyzeError);
   });
 
   it('reports unreadable and oversized files', async () => {
-    await expect(analyzer.analyzeFile(path.join(fixturesDir, 'does-not-exist.jpg'))).rejects.toMatchObject({ code: 'READ_FAILED' });
+    await expect(analyzer.analyzeFile(path.join(fixturesDir, 'does-not-exist.jpg'))).rejects.toMatchObject({
+      code: 'READ_FAILED',
+    });
     const small = await createAnalyzer({ maxBytes: 1000 });
     try {
-      await expect(small.analyzeFile(path.join(fixturesDir, 'faceapi-groups/bbt1.jpg'))).rejects.toMatchObject({ code: 'FILE_TOO_LARGE' });
+      await expect(
+        small.analyzeFile(path.join(fixturesDir, 'faceapi-groups/bbt1.jpg')),
+      ).rejects.toMatchObject({ code: 'FILE_TOO_LARGE' });
     } finally {
       await small.close();
     }

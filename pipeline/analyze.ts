@@ -119,7 +119,13 @@ function settingsFrom(opts: AnalyzerOptions, detector: DetectorManifest): Settin
   };
 }
 
-function sessionSpecs(opts: AnalyzerOptions, dir: string, detector: DetectorManifest, embedder: EmbedderManifest, workers: number) {
+function sessionSpecs(
+  opts: AnalyzerOptions,
+  dir: string,
+  detector: DetectorManifest,
+  embedder: EmbedderManifest,
+  workers: number,
+) {
   const threads = opts.threads ?? Math.max(1, Math.min(4, Math.floor(os.availableParallelism() / workers)));
   const common = { provider: opts.provider ?? 'cpu', intraOpThreads: threads, interOpThreads: 1 } as const;
   return {
@@ -141,10 +147,17 @@ async function checkModel(
   try {
     info = (await pool.run(spec, { name: 'describe' })) as SessionInfo;
   } catch (err) {
-    throw new ModelConfigError(`cannot load model "${name}" from ${spec.path}: ${(err as Error).message}`, spec.path);
+    throw new ModelConfigError(
+      `cannot load model "${name}" from ${spec.path}: ${(err as Error).message}`,
+      spec.path,
+    );
   }
   if (!info.inputNames.includes(input)) {
-    throw new ModelConfigError(`model "${name}" (${spec.path}) has no input "${input}" (field input.name; inputs: ${info.inputNames.join(', ')})`, spec.path, 'input.name');
+    throw new ModelConfigError(
+      `model "${name}" (${spec.path}) has no input "${input}" (field input.name; inputs: ${info.inputNames.join(', ')})`,
+      spec.path,
+      'input.name',
+    );
   }
   for (const o of outputs) {
     if (!info.outputNames.includes(o)) {
@@ -173,9 +186,28 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
   });
   let embedderInfo: SessionInfo;
   try {
-    const strideOutputs = detector.outputs.strides.flatMap((s) => [`cls_${s}`, `obj_${s}`, `bbox_${s}`, `kps_${s}`]);
-    await checkModel(pool, specs.detector, detector.name, detector.input.name, strideOutputs, 'outputs.strides');
-    embedderInfo = await checkModel(pool, specs.embedder, embedder.name, embedder.input.name, [embedder.rawOutput], 'rawOutput');
+    const strideOutputs = detector.outputs.strides.flatMap((s) => [
+      `cls_${s}`,
+      `obj_${s}`,
+      `bbox_${s}`,
+      `kps_${s}`,
+    ]);
+    await checkModel(
+      pool,
+      specs.detector,
+      detector.name,
+      detector.input.name,
+      strideOutputs,
+      'outputs.strides',
+    );
+    embedderInfo = await checkModel(
+      pool,
+      specs.embedder,
+      embedder.name,
+      embedder.input.name,
+      [embedder.rawOutput],
+      'rawOutput',
+    );
   } catch (err) {
     await pool.destroy();
     throw err;
@@ -187,13 +219,28 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     // so workers do not idle for a round trip through the main thread between batches
     concurrency: workers + 1,
   });
-  log.debug({ modelsDir: dir, detector: detector.name, embedder: embedder.name, provider: embedderInfo.provider, workers, threads: specs.embedder.intraOpThreads }, 'analyzer ready');
+  log.debug(
+    {
+      modelsDir: dir,
+      detector: detector.name,
+      embedder: embedder.name,
+      provider: embedderInfo.provider,
+      workers,
+      threads: specs.embedder.intraOpThreads,
+    },
+    'analyzer ready',
+  );
 
   async function detectFaces(image: RgbImage): Promise<Detection[]> {
     const task: DetectTask = {
       spec: specs.detector,
       inputName: detector.input.name,
-      transform: { colorOrder: detector.input.colorOrder, scale: detector.input.scale, mean: detector.input.mean, std: detector.input.std },
+      transform: {
+        colorOrder: detector.input.colorOrder,
+        scale: detector.input.scale,
+        mean: detector.input.mean,
+        std: detector.input.std,
+      },
       sizeMultiple: detector.input.sizeMultiple,
       strides: detector.outputs.strides,
       scoreThreshold: settings.scoreThreshold,
@@ -205,7 +252,9 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     try {
       return (await pool.run(task, { name: 'detect' })) as Detection[];
     } catch (err) {
-      throw new AnalyzeError('INFERENCE_FAILED', `detector failed: ${(err as Error).message}`, { cause: err });
+      throw new AnalyzeError('INFERENCE_FAILED', `detector failed: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -214,12 +263,18 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     const { full, detect } = photo;
     const detections = await detectFaces(detect);
     const geometry = detections
-      .map((d) => toOriginal(d, detect.width / full.width, detect.height / full.height, full.width, full.height))
+      .map((d) =>
+        toOriginal(d, detect.width / full.width, detect.height / full.height, full.width, full.height),
+      )
       .sort((p, q) => p.bbox[0] - q.bbox[0]);
     const template = embedder.alignment.templatePoints as Point[];
-    const aligned = geometry.map((g) => alignFace(full.data, full.width, full.height, g.landmarks, template, embedder.alignment.size));
+    const aligned = geometry.map((g) =>
+      alignFace(full.data, full.width, full.height, g.landmarks, template, embedder.alignment.size),
+    );
     const embeddings = await embedStage.embedMany(aligned.map((a) => a.rgb)).catch((err: unknown) => {
-      throw new AnalyzeError('INFERENCE_FAILED', `embedder failed: ${(err as Error).message}`, { cause: err });
+      throw new AnalyzeError('INFERENCE_FAILED', `embedder failed: ${(err as Error).message}`, {
+        cause: err,
+      });
     });
     const faces = geometry.map((g, i): AnalyzedFace => {
       const e = embeddings[i]!;
@@ -248,7 +303,11 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     try {
       const st = await stat(file);
       if (!st.isFile()) throw new AnalyzeError('READ_FAILED', `not a regular file: ${file}`);
-      if (st.size > settings.decode.maxBytes) throw new AnalyzeError('FILE_TOO_LARGE', `file is ${st.size} bytes, limit ${settings.decode.maxBytes}`);
+      if (st.size > settings.decode.maxBytes)
+        throw new AnalyzeError(
+          'FILE_TOO_LARGE',
+          `file is ${st.size} bytes, limit ${settings.decode.maxBytes}`,
+        );
       bytes = await readFile(file);
     } catch (err) {
       if (err instanceof AnalyzeError) throw err;
@@ -275,7 +334,12 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
 }
 
 /** The record a face becomes downstream (faces topic, store): raw embedding as a plain array. */
-export function toFaceRecord(photoId: string, modelId: string, face: AnalyzedFace, library?: string): FaceRecord {
+export function toFaceRecord(
+  photoId: string,
+  modelId: string,
+  face: AnalyzedFace,
+  library?: string,
+): FaceRecord {
   return FaceRecord.parse({
     v: SCHEMA_VERSION,
     faceId: faceIdFor(photoId, modelId, face.bbox),

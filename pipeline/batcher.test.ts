@@ -33,7 +33,11 @@ describe('Batcher', () => {
   });
 
   it('rejects every caller of a failed batch', async () => {
-    const batcher = new Batcher<number, number>(async () => Promise.reject(new Error('boom')), { batchSize: 2, delayMs: 1, concurrency: 1 });
+    const batcher = new Batcher<number, number>(async () => Promise.reject(new Error('boom')), {
+      batchSize: 2,
+      delayMs: 1,
+      concurrency: 1,
+    });
     const settled = await Promise.allSettled([batcher.submit(1), batcher.submit(2)]);
     expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected']);
   });

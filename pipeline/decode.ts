@@ -20,7 +20,11 @@ export interface DecodeOptions {
   detectMaxSide: number;
 }
 
-export const DEFAULT_DECODE: DecodeOptions = { maxPixels: 100_000_000, maxBytes: 64 * 1024 * 1024, detectMaxSide: 1600 };
+export const DEFAULT_DECODE: DecodeOptions = {
+  maxPixels: 100_000_000,
+  maxBytes: 64 * 1024 * 1024,
+  detectMaxSide: 1600,
+};
 
 export interface RgbImage {
   /** interleaved RGB, width×height×3 */
@@ -51,7 +55,9 @@ function classifySharpError(err: unknown): AnalyzeError {
 /** Swapped dimensions for EXIF orientations 5–8 (90° rotations). */
 function orientedSize(meta: Metadata): { width: number; height: number } {
   const rotated = (meta.orientation ?? 1) >= 5;
-  return rotated ? { width: meta.height!, height: meta.width! } : { width: meta.width!, height: meta.height! };
+  return rotated
+    ? { width: meta.height!, height: meta.width! }
+    : { width: meta.width!, height: meta.height! };
 }
 
 async function readHeader(bytes: Buffer, opts: DecodeOptions): Promise<Metadata> {
@@ -66,7 +72,10 @@ async function readHeader(bytes: Buffer, opts: DecodeOptions): Promise<Metadata>
   }
   if (!meta.width || !meta.height) throw new AnalyzeError('CORRUPT_IMAGE', 'image has no dimensions');
   if (meta.width * meta.height > opts.maxPixels) {
-    throw new AnalyzeError('PIXEL_LIMIT', `image is ${meta.width}×${meta.height} = ${meta.width * meta.height} pixels, limit ${opts.maxPixels}`);
+    throw new AnalyzeError(
+      'PIXEL_LIMIT',
+      `image is ${meta.width}×${meta.height} = ${meta.width * meta.height} pixels, limit ${opts.maxPixels}`,
+    );
   }
   return meta;
 }
@@ -79,7 +88,8 @@ async function decodeFull(bytes: Buffer, opts: DecodeOptions): Promise<RgbImage>
       .toColourspace('srgb')
       .raw()
       .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new AnalyzeError('CORRUPT_IMAGE', `decoded to ${info.channels} channels, expected 3`);
+    if (info.channels !== 3)
+      throw new AnalyzeError('CORRUPT_IMAGE', `decoded to ${info.channels} channels, expected 3`);
     return { data, width: info.width, height: info.height };
   } catch (err) {
     throw err instanceof AnalyzeError ? err : classifySharpError(err);
@@ -92,22 +102,32 @@ export async function downscaleForDetection(full: RgbImage, maxSide: number): Pr
   if (long <= maxSide) return full;
   const width = Math.max(1, Math.round((full.width * maxSide) / long));
   const height = Math.max(1, Math.round((full.height * maxSide) / long));
-  const { data, info } = await sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 }, limitInputPixels: false })
+  const { data, info } = await sharp(full.data, {
+    raw: { width: full.width, height: full.height, channels: 3 },
+    limitInputPixels: false,
+  })
     .resize(width, height, { fit: 'fill' })
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height };
 }
 
-export async function decodePhoto(bytes: Buffer, options: Partial<DecodeOptions> = {}): Promise<DecodedPhoto> {
+export async function decodePhoto(
+  bytes: Buffer,
+  options: Partial<DecodeOptions> = {},
+): Promise<DecodedPhoto> {
   const opts = { ...DEFAULT_DECODE, ...options };
   if (bytes.length === 0) throw new AnalyzeError('EMPTY_FILE', 'file is empty (0 bytes)');
-  if (bytes.length > opts.maxBytes) throw new AnalyzeError('FILE_TOO_LARGE', `file is ${bytes.length} bytes, limit ${opts.maxBytes}`);
+  if (bytes.length > opts.maxBytes)
+    throw new AnalyzeError('FILE_TOO_LARGE', `file is ${bytes.length} bytes, limit ${opts.maxBytes}`);
   const meta = await readHeader(bytes, opts);
   const full = await decodeFull(bytes, opts);
   const expected = orientedSize(meta);
   if (full.width !== expected.width || full.height !== expected.height) {
-    throw new AnalyzeError('CORRUPT_IMAGE', `decoded size ${full.width}×${full.height} differs from header ${expected.width}×${expected.height}`);
+    throw new AnalyzeError(
+      'CORRUPT_IMAGE',
+      `decoded size ${full.width}×${full.height} differs from header ${expected.width}×${expected.height}`,
+    );
   }
   return { full, detect: await downscaleForDetection(full, opts.detectMaxSide), format: meta.format! };
 }

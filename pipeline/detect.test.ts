@@ -2,7 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { decodeYunet, iou, nms, padTo, toOriginal, type Detection } from './detect.ts';
 
 function det(box: Detection['box'], score: number): Detection {
-  return { box, score, landmarks: [[0, 0], [0, 0], [0, 0], [0, 0], [0, 0]] };
+  return {
+    box,
+    score,
+    landmarks: [
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ],
+  };
 }
 
 describe('YuNet decoding', () => {
@@ -19,14 +29,25 @@ describe('YuNet decoding', () => {
     kps.set([0, 0, 1, 0, 0.5, 0.5, 0, 1, 1, 1], 6 * 10);
     cls[1] = 0.5;
     obj[1] = 0.5; // score 0.25: below the threshold
-    const outputs = { cls_8: { data: cls }, obj_8: { data: obj }, bbox_8: { data: bbox }, kps_8: { data: kps } };
+    const outputs = {
+      cls_8: { data: cls },
+      obj_8: { data: obj },
+      bbox_8: { data: bbox },
+      kps_8: { data: kps },
+    };
     const found = decodeYunet(outputs, 32, 16, [8], { scoreThreshold: 0.5, nmsIou: 0.45 });
     expect(found).toHaveLength(1);
     const d = found[0]!;
     expect(d.score).toBeCloseTo(0.72, 6);
     // anchor (16, 8); centre (16 + 4, 8 + 2); size (16, 24)
     expect(d.box.map((v) => +v.toFixed(4))).toEqual([12, -2, 28, 22]);
-    expect(d.landmarks).toEqual([[16, 8], [24, 8], [20, 12], [16, 16], [24, 16]]);
+    expect(d.landmarks).toEqual([
+      [16, 8],
+      [24, 8],
+      [20, 12],
+      [16, 16],
+      [24, 16],
+    ]);
   });
 
   it('NMS keeps the best of overlapping boxes and separate boxes', () => {
@@ -40,7 +61,17 @@ describe('YuNet decoding', () => {
   it('pads to multiples of 32 and maps a downscaled detection back to the original', () => {
     expect(padTo(1366, 32)).toBe(1376);
     expect(padTo(768, 32)).toBe(768);
-    const d: Detection = { box: [10, 20, 60, 80], score: 0.9, landmarks: [[49.5, 49.5], [0, 0], [0, 0], [0, 0], [0, 0]] };
+    const d: Detection = {
+      box: [10, 20, 60, 80],
+      score: 0.9,
+      landmarks: [
+        [49.5, 49.5],
+        [0, 0],
+        [0, 0],
+        [0, 0],
+        [0, 0],
+      ],
+    };
     const g = toOriginal(d, 0.5, 0.5, 1000, 1000);
     expect(g.bbox).toEqual([20, 40, 100, 120]);
     expect(g.landmarks[0]).toEqual([99.5, 99.5]); // pixel centres: (49.5 + 0.5) / 0.5 − 0.5

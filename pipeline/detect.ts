@@ -60,7 +60,8 @@ export function decodeYunet(
       const w = Math.exp(bbox[i * 4 + 2]!) * s;
       const h = Math.exp(bbox[i * 4 + 3]!) * s;
       const landmarks: Point[] = [];
-      for (let k = 0; k < 5; k++) landmarks.push([ax + kps[i * 10 + 2 * k]! * s, ay + kps[i * 10 + 2 * k + 1]! * s]);
+      for (let k = 0; k < 5; k++)
+        landmarks.push([ax + kps[i * 10 + 2 * k]! * s, ay + kps[i * 10 + 2 * k + 1]! * s]);
       candidates.push({ box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], landmarks, score });
     }
   }
@@ -96,11 +97,19 @@ export interface FaceGeometry {
  * Maps a detection on a resized copy (`sx`, `sy` = copy size / original size) back to the
  * original image: pixel centres map as (x' + 0.5) / s − 0.5, box edges as x' / s.
  */
-export function toOriginal(d: Detection, sx: number, sy: number, width: number, height: number): FaceGeometry {
+export function toOriginal(
+  d: Detection,
+  sx: number,
+  sy: number,
+  width: number,
+  height: number,
+): FaceGeometry {
   const x1 = Math.max(0, Math.min(width, d.box[0] / sx));
   const y1 = Math.max(0, Math.min(height, d.box[1] / sy));
   const x2 = Math.max(0, Math.min(width, d.box[2] / sx));
   const y2 = Math.max(0, Math.min(height, d.box[3] / sy));
-  const landmarks = d.landmarks.map(([x, y]): Point => (sx === 1 && sy === 1 ? [x, y] : [(x + 0.5) / sx - 0.5, (y + 0.5) / sy - 0.5]));
+  const landmarks = d.landmarks.map(([x, y]): Point =>
+    sx === 1 && sy === 1 ? [x, y] : [(x + 0.5) / sx - 0.5, (y + 0.5) / sy - 0.5],
+  );
   return { bbox: [x1, y1, x2 - x1, y2 - y1], landmarks, score: d.score };
 }

@@ -57,11 +57,17 @@ export class Embedder {
 
   async embed(aligned: Uint8Array): Promise<FaceEmbedding> {
     if (aligned.length !== this.faceBytes) {
-      throw new Error(`aligned face has ${aligned.length} bytes, expected ${this.faceBytes} (${this.manifest.input.size.join('×')}×3)`);
+      throw new Error(
+        `aligned face has ${aligned.length} bytes, expected ${this.faceBytes} (${this.manifest.input.size.join('×')}×3)`,
+      );
     }
     const embedding = await this.batcher.submit(aligned);
     const magnitude = magnitudeOf(embedding);
-    return { embedding, unit: unitOf(embedding, magnitude), ...magnitudeGate(this.manifest.quality, magnitude) };
+    return {
+      embedding,
+      unit: unitOf(embedding, magnitude),
+      ...magnitudeGate(this.manifest.quality, magnitude),
+    };
   }
 
   /** Resolves when no batch is waiting or running. */
@@ -82,7 +88,12 @@ export class Embedder {
       spec: this.spec,
       inputName: m.input.name,
       outputName: m.rawOutput,
-      transform: { colorOrder: m.input.colorOrder, scale: m.input.scale, mean: m.input.mean, std: m.input.std },
+      transform: {
+        colorOrder: m.input.colorOrder,
+        scale: m.input.scale,
+        mean: m.input.mean,
+        std: m.input.std,
+      },
       width: m.input.size[0],
       height: m.input.size[1],
       faces: packed,
@@ -90,7 +101,10 @@ export class Embedder {
     };
     const out = (await this.pool.run(task, { name: 'embed', transferList: [packed.buffer] })) as Float32Array;
     const dim = out.length / faces.length;
-    if (dim !== m.embeddingDim) throw new Error(`embedder ${m.name} gave ${dim} values per face, manifest embeddingDim is ${m.embeddingDim}`);
+    if (dim !== m.embeddingDim)
+      throw new Error(
+        `embedder ${m.name} gave ${dim} values per face, manifest embeddingDim is ${m.embeddingDim}`,
+      );
     return faces.map((_, i) => out.slice(i * dim, (i + 1) * dim));
   }
 }

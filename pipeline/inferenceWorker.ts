@@ -75,10 +75,13 @@ export interface EmbedTask {
 export async function embed(task: EmbedTask): Promise<Float32Array> {
   const { session } = await sessionFor(task.spec);
   const faceBytes = task.width * task.height * 3;
-  const images = Array.from({ length: task.count }, (_, i) => task.faces.subarray(i * faceBytes, (i + 1) * faceBytes));
+  const images = Array.from({ length: task.count }, (_, i) =>
+    task.faces.subarray(i * faceBytes, (i + 1) * faceBytes),
+  );
   const input = batchToNchw(images, task.width, task.height, task.transform);
-  const outputs = await session.run({ [task.inputName]: new ort.Tensor('float32', input, [task.count, 3, task.height, task.width]) }, [
-    task.outputName,
-  ]);
+  const outputs = await session.run(
+    { [task.inputName]: new ort.Tensor('float32', input, [task.count, 3, task.height, task.width]) },
+    [task.outputName],
+  );
   return Float32Array.from(outputs[task.outputName]!.data as Float32Array);
 }

@@ -6,14 +6,19 @@ import { listModels, loadManifest, ModelConfigError, resolveModelsDir, selectMod
 import { sharedDir } from './testFixtures.ts';
 
 const sharedModels = path.join(sharedDir, 'models');
-const sharedManifest = JSON.parse(readFileSync(path.join(sharedModels, 'manifest.json'), 'utf8')) as { models: Record<string, unknown>[] };
+const sharedManifest = JSON.parse(readFileSync(path.join(sharedModels, 'manifest.json'), 'utf8')) as {
+  models: Record<string, unknown>[];
+};
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'facepipe-models-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function modelsDirWith(name: string, manifest: unknown): string {
   const dir = path.join(tmp, name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'manifest.json'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
+  writeFileSync(
+    path.join(dir, 'manifest.json'),
+    typeof manifest === 'string' ? manifest : JSON.stringify(manifest),
+  );
   return dir;
 }
 
@@ -52,7 +57,11 @@ describe('models folder and manifest', () => {
       expect(resolveModelsDir()).toBe(sharedModels);
       delete process.env.FACEPIPE_MODELS;
       expect(resolveModelsDir()).toBe(sharedModels);
-      expectConfigError(() => resolveModelsDir(path.join(tmp, 'nope')), 'models folder not found', '--models');
+      expectConfigError(
+        () => resolveModelsDir(path.join(tmp, 'nope')),
+        'models folder not found',
+        '--models',
+      );
     } finally {
       if (saved === undefined) delete process.env.FACEPIPE_MODELS;
       else process.env.FACEPIPE_MODELS = saved;
@@ -63,13 +72,21 @@ describe('models folder and manifest', () => {
     const broken = structuredClone(sharedManifest);
     (broken.models[1]!.quality as Record<string, unknown>).dropBelowMagnitude = 'forty';
     const dir = modelsDirWith('broken-field', broken);
-    expectConfigError(() => loadManifest(dir), path.join(dir, 'manifest.json'), 'models[1].quality.dropBelowMagnitude');
+    expectConfigError(
+      () => loadManifest(dir),
+      path.join(dir, 'manifest.json'),
+      'models[1].quality.dropBelowMagnitude',
+    );
 
     const noTask = structuredClone(sharedManifest);
     delete noTask.models[0]!.task;
     expectConfigError(() => loadManifest(modelsDirWith('no-task', noTask)), 'models[0].task');
 
-    expectConfigError(() => loadManifest(modelsDirWith('not-json', '{ nope')), 'manifest.json', 'cannot read manifest');
+    expectConfigError(
+      () => loadManifest(modelsDirWith('not-json', '{ nope')),
+      'manifest.json',
+      'cannot read manifest',
+    );
   });
 
   it('names a missing model file', () => {
@@ -77,6 +94,9 @@ describe('models folder and manifest', () => {
     copyFileSync(path.join(sharedModels, 'yunet_n_dynamic.onnx'), path.join(dir, 'yunet_n_dynamic.onnx'));
     const m = loadManifest(dir);
     expectConfigError(() => selectModels(m), 'model file missing', 'mobilefacenet.onnx', '"file"');
-    expectConfigError(() => selectModels(loadManifest(sharedModels), { embedder: 'magface' }), 'no embedder named "magface"');
+    expectConfigError(
+      () => selectModels(loadManifest(sharedModels), { embedder: 'magface' }),
+      'no embedder named "magface"',
+    );
   });
 });

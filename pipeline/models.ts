@@ -76,7 +76,9 @@ export const EmbedderManifest = z
       /** faces whose raw feature norm is below this are kept=false, reason 'low_magnitude' */
       dropBelowMagnitude: z.number().nonnegative(),
       /** magnitude range mapped linearly (clamped) to quality 0..1 */
-      magnitudeRange: z.tuple([z.number(), z.number()]).refine(([lo, hi]) => hi > lo, 'must be [lo, hi] with hi > lo'),
+      magnitudeRange: z
+        .tuple([z.number(), z.number()])
+        .refine(([lo, hi]) => hi > lo, 'must be [lo, hi] with hi > lo'),
     }),
     thresholds: z.looseObject({ sameIdentityCosine: z.number().optional() }).optional(),
   })
@@ -125,7 +127,10 @@ export function resolveModelsDir(opt?: string): string {
       throw new ModelConfigError(`models folder not found: ${dir} (from ${origin})`, dir);
     }
     if (!hasManifest(dir)) {
-      throw new ModelConfigError(`no ${MANIFEST_FILE} in models folder ${dir} (from ${origin})`, path.join(dir, MANIFEST_FILE));
+      throw new ModelConfigError(
+        `no ${MANIFEST_FILE} in models folder ${dir} (from ${origin})`,
+        path.join(dir, MANIFEST_FILE),
+      );
     }
     return dir;
   }
@@ -157,7 +162,11 @@ function parseEntry(entry: unknown, file: string, prefix: (string | number)[]): 
   const schema = task === 'detector' ? DetectorManifest : task === 'embedder' ? EmbedderManifest : null;
   if (!schema) {
     const field = formatPath(prefix, ['task']);
-    throw new ModelConfigError(`${file}: ${field}: expected "detector" or "embedder", got ${JSON.stringify(task)}`, file, field);
+    throw new ModelConfigError(
+      `${file}: ${field}: expected "detector" or "embedder", got ${JSON.stringify(task)}`,
+      file,
+      field,
+    );
   }
   const parsed = schema.safeParse(entry);
   if (!parsed.success) {
@@ -177,7 +186,8 @@ function readManifestFile(file: string): ModelManifest[] {
   }
   if (json && typeof json === 'object' && 'models' in json) {
     const models = (json as { models: unknown }).models;
-    if (!Array.isArray(models)) throw new ModelConfigError(`${file}: models: expected an array`, file, 'models');
+    if (!Array.isArray(models))
+      throw new ModelConfigError(`${file}: models: expected an array`, file, 'models');
     return models.map((entry, i) => parseEntry(entry, file, ['models', i]));
   }
   return [parseEntry(json, file, [])];
@@ -225,18 +235,29 @@ export function listModels(dir: string): ModelListing[] {
   });
 }
 
-function pick<T extends ModelManifest>(list: T[], name: string | undefined, task: string, manifest: LoadedManifest): T {
+function pick<T extends ModelManifest>(
+  list: T[],
+  name: string | undefined,
+  task: string,
+  manifest: LoadedManifest,
+): T {
   const chosen = name ? list.find((m) => m.name === name) : list[0];
   if (!chosen) {
     const names = list.map((m) => m.name).join(', ') || 'none';
     throw new ModelConfigError(
-      name ? `no ${task} named "${name}" in ${manifest.files.join(', ')} (${task}s: ${names})` : `no ${task} in ${manifest.files.join(', ')}`,
+      name
+        ? `no ${task} named "${name}" in ${manifest.files.join(', ')} (${task}s: ${names})`
+        : `no ${task} in ${manifest.files.join(', ')}`,
       manifest.files[0],
     );
   }
   const file = modelPath(manifest.dir, chosen);
   if (!existsSync(file)) {
-    throw new ModelConfigError(`model file missing: ${file} (field "file" of ${task} "${chosen.name}")`, file, 'file');
+    throw new ModelConfigError(
+      `model file missing: ${file} (field "file" of ${task} "${chosen.name}")`,
+      file,
+      'file',
+    );
   }
   return chosen;
 }

@@ -22,13 +22,19 @@ function magfaceContract(): EmbedderManifest {
 
 describe('manifest-driven preprocessing', () => {
   it('reproduces reference/magface-toy-tensors.json for a MagFace-contract manifest', async () => {
-    const ref = JSON.parse(readFileSync(path.join(fixturesDir, 'reference/magface-toy-tensors.json'), 'utf8')) as ToyReference;
+    const ref = JSON.parse(
+      readFileSync(path.join(fixturesDir, 'reference/magface-toy-tensors.json'), 'utf8'),
+    ) as ToyReference;
     const m = magfaceContract();
     const names = Object.keys(ref.images);
     expect(names).toHaveLength(10);
     for (const name of names) {
       const expected = ref.images[name]!;
-      const { data, info } = await sharp(path.join(fixturesDir, 'magface-toy', name)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+      const { data, info } = await sharp(path.join(fixturesDir, 'magface-toy', name))
+        .removeAlpha()
+        .toColourspace('srgb')
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       expect([1, 3, info.height, info.width]).toEqual(expected.shape);
       const t = batchToNchw([data], info.width, info.height, m.input);
       const plane = info.width * info.height;
@@ -47,7 +53,16 @@ describe('manifest-driven preprocessing', () => {
   it('applies (pixel·scale − mean)/std per channel in the manifest colour order, padding untouched', () => {
     const rgb = Uint8Array.from([10, 20, 30, 40, 50, 60]); // 2×1 image
     const out = new Float32Array(3 * 3 * 2).fill(-7); // written into a 3×2 plane
-    writeNchw(rgb, 2, 1, { colorOrder: 'RGB', scale: 1, mean: [127.5, 127.5, 127.5], std: [128, 128, 128] }, out, 0, 3, 2);
+    writeNchw(
+      rgb,
+      2,
+      1,
+      { colorOrder: 'RGB', scale: 1, mean: [127.5, 127.5, 127.5], std: [128, 128, 128] },
+      out,
+      0,
+      3,
+      2,
+    );
     expect(out[0]).toBeCloseTo((10 - 127.5) / 128, 6);
     expect(out[1]).toBeCloseTo((40 - 127.5) / 128, 6);
     expect(out[2]).toBe(-7); // padding column

@@ -42,7 +42,12 @@ export function writeNchw(
 }
 
 /** A batch of same-size RGB images as one NCHW float32 tensor buffer. */
-export function batchToNchw(images: readonly Uint8Array[], width: number, height: number, t: PixelTransform): Float32Array {
+export function batchToNchw(
+  images: readonly Uint8Array[],
+  width: number,
+  height: number,
+  t: PixelTransform,
+): Float32Array {
   const sample = 3 * width * height;
   const out = new Float32Array(images.length * sample);
   images.forEach((img, i) => writeNchw(img, width, height, t, out, i * sample));

@@ -34,6 +34,7 @@ export function qualityFromMagnitude(calibration: EmbedderManifest['quality'], m
  */
 export function magnitudeGate(calibration: EmbedderManifest['quality'], magnitude: number): GateResult {
   const quality = qualityFromMagnitude(calibration, magnitude);
-  if (magnitude < calibration.dropBelowMagnitude) return { magnitude, quality, kept: false, reason: 'low_magnitude' };
+  if (magnitude < calibration.dropBelowMagnitude)
+    return { magnitude, quality, kept: false, reason: 'low_magnitude' };
   return { magnitude, quality, kept: true };
 }

@@ -23,10 +23,17 @@ export interface OpenedSession {
 let cudaUnavailable = false;
 
 export async function openSession(spec: SessionSpec): Promise<OpenedSession> {
-  const base = { intraOpNumThreads: spec.intraOpThreads, interOpNumThreads: spec.interOpThreads, graphOptimizationLevel: 'all' as const };
+  const base = {
+    intraOpNumThreads: spec.intraOpThreads,
+    interOpNumThreads: spec.interOpThreads,
+    graphOptimizationLevel: 'all' as const,
+  };
   if (spec.provider === 'cuda' && !cudaUnavailable) {
     try {
-      const session = await ort.InferenceSession.create(spec.path, { ...base, executionProviders: ['cuda', 'cpu'] });
+      const session = await ort.InferenceSession.create(spec.path, {
+        ...base,
+        executionProviders: ['cuda', 'cpu'],
+      });
       log.info({ model: spec.path, provider: 'cuda' }, 'onnxruntime session on CUDA');
       return { session, provider: 'cuda' };
     } catch (err) {

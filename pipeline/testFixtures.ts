@@ -24,7 +24,11 @@ export function cropFixtures(): CropFixture[] {
       readdirSync(path.join(root, identity))
         .filter((f) => f.endsWith('.png'))
         .sort()
-        .map((f) => ({ file: path.join(root, identity, f), rel: `faceapi-crops/${identity}/${f}`, identity })),
+        .map((f) => ({
+          file: path.join(root, identity, f),
+          rel: `faceapi-crops/${identity}/${f}`,
+          identity,
+        })),
     );
 }
 

@@ -46,5 +46,7 @@ export type FaceRecord = z.infer<typeof FaceRecord>;
  */
 export function faceIdFor(photoId: string, modelId: string, bbox: readonly number[]): string {
   const box = bbox.map((v) => Math.round(v)).join(',');
-  return 'f_' + createHash('sha256').update(`${photoId}\u0000${modelId}\u0000${box}`).digest('hex').slice(0, 24);
+  return (
+    'f_' + createHash('sha256').update(`${photoId}\u0000${modelId}\u0000${box}`).digest('hex').slice(0, 24)
+  );
 }

@@ -2,7 +2,14 @@ import { z } from 'zod';
 import { SCHEMA_VERSION } from './face.ts';
 
 /** What happened to an identity; published on the identity-events topic (or recorded, embedded). */
-export const IdentityEventType = z.enum(['created', 'face_assigned', 'face_unassigned', 'merged', 'renamed', 'deleted']);
+export const IdentityEventType = z.enum([
+  'created',
+  'face_assigned',
+  'face_unassigned',
+  'merged',
+  'renamed',
+  'deleted',
+]);
 export type IdentityEventType = z.infer<typeof IdentityEventType>;
 
 export const IdentityEvent = z.object({

@@ -107,5 +107,13 @@ describe('facepipe run on a folder that changes', () => {
     const second = await run();
     expect(second.photos).toMatchObject({ found: 3, processed: 1, changed: 1, skipped: 2, failed: 0 });
     expect(second.store.faces).toBe(2); // raj's face is gone, penny's took its place
+
+    // `facepipe status` counts the embedded path's dead letters (once per photo, not per run)
+    const status = await runCliJson<{
+      photos: number;
+      deadLetters: number;
+      deadLettersByCode: Record<string, number>;
+    }>(['status', '--data', data, '--json']);
+    expect(status).toMatchObject({ deadLetters: 1, deadLettersByCode: { NOT_AN_IMAGE: 1 } });
   });
 });

@@ -57,7 +57,10 @@ function detectorOnlyModelsDir(): void {
   const detectors = sharedManifest.models.filter((m) => m.task === 'detector');
   mkdirSync(modelsDir, { recursive: true });
   for (const d of detectors) copyFileSync(path.join(shared, 'models', d.file), path.join(modelsDir, d.file));
-  writeFileSync(path.join(modelsDir, 'manifest.json'), JSON.stringify({ ...sharedManifest, models: detectors }, null, 2));
+  writeFileSync(
+    path.join(modelsDir, 'manifest.json'),
+    JSON.stringify({ ...sharedManifest, models: detectors }, null, 2),
+  );
 }
 
 beforeAll(async () => {
@@ -65,8 +68,26 @@ beforeAll(async () => {
     requirePythonTools();
     detectorOnlyModelsDir();
     const checkpoint = path.join(tmp, 'tiny.pth');
-    runPython(['tools/tests/synthetic_checkpoint.py', checkpoint, '--layers', '1,1,1,1', '--dim', String(DIM), '--seed', '3']);
-    runPython(['tools/magface_to_onnx.py', checkpoint, '--arch', 'iresnet18', '--layers', '1,1,1,1', '-o', path.join(modelsDir, `${MODEL}.onnx`)]);
+    runPython([
+      'tools/tests/synthetic_checkpoint.py',
+      checkpoint,
+      '--layers',
+      '1,1,1,1',
+      '--dim',
+      String(DIM),
+      '--seed',
+      '3',
+    ]);
+    runPython([
+      'tools/magface_to_onnx.py',
+      checkpoint,
+      '--arch',
+      'iresnet18',
+      '--layers',
+      '1,1,1,1',
+      '-o',
+      path.join(modelsDir, `${MODEL}.onnx`),
+    ]);
     analyzer = await createAnalyzer({ modelsDir, embedder: MODEL });
   } catch (err) {
     setupError = err as Error;
@@ -79,7 +100,11 @@ afterAll(async () => {
 });
 
 async function decodeRgb(file: string): Promise<{ data: Buffer; width: number; height: number }> {
-  const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(file)
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   expect(info.channels).toBe(3);
   return { data, width: info.width, height: info.height };
 }
@@ -97,7 +122,13 @@ describe('an exported MagFace model in the Node pipeline', () => {
     const loaded = loadManifest(modelsDir);
     const entry = loaded.embedders.find((m) => m.name === MODEL)!;
     expect(loaded.files.map((f) => path.basename(f))).toEqual(['manifest.json', `${MODEL}.manifest.json`]);
-    expect(entry.input).toMatchObject({ name: 'input', colorOrder: 'BGR', mean: [0, 0, 0], std: [1, 1, 1], size: [112, 112] });
+    expect(entry.input).toMatchObject({
+      name: 'input',
+      colorOrder: 'BGR',
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+      size: [112, 112],
+    });
     expect(entry.input.scale).toBeCloseTo(1 / 255, 12);
     expect(entry.embeddingDim).toBe(DIM);
     expect(analyzer.modelId).toBe(MODEL);
@@ -106,7 +137,9 @@ describe('an exported MagFace model in the Node pipeline', () => {
 
   it('embeds a fixture face: the manifest dim, a finite magnitude, the manifest quality gate', async () => {
     ready();
-    const result = await analyzer.analyzeFile(path.join(shared, 'fixtures', 'faceapi-crops', 'penny', '1.png'));
+    const result = await analyzer.analyzeFile(
+      path.join(shared, 'fixtures', 'faceapi-crops', 'penny', '1.png'),
+    );
     expect(result.faces).toHaveLength(1);
     const face = result.faces[0]!;
     expect(face.embedding).toHaveLength(DIM);
@@ -127,8 +160,12 @@ describe('an exported MagFace model in the Node pipeline', () => {
     const raw = path.join(tmp, 'toy0.rgb');
     writeFileSync(raw, data);
     const model = path.join(modelsDir, `${MODEL}.onnx`);
-    const official = JSON.parse(runPython(['tools/tests/embed_raw.py', model, raw, String(width), String(height)])) as number[];
-    const swapped = JSON.parse(runPython(['tools/tests/embed_raw.py', model, raw, String(width), String(height), '--rgb'])) as number[];
+    const official = JSON.parse(
+      runPython(['tools/tests/embed_raw.py', model, raw, String(width), String(height)]),
+    ) as number[];
+    const swapped = JSON.parse(
+      runPython(['tools/tests/embed_raw.py', model, raw, String(width), String(height), '--rgb']),
+    ) as number[];
     expect(maxRelDiff(node!.embedding, official)).toBeLessThan(1e-4);
     // the check can tell the colour orders apart: the wrong one is far off
     expect(maxRelDiff(node!.embedding, swapped)).toBeGreaterThan(1e-2);
@@ -136,7 +173,9 @@ describe('an exported MagFace model in the Node pipeline', () => {
 
   it('builds the input tensors of the reference MagFace preprocessing (magface-toy-tensors.json)', async () => {
     ready();
-    const reference = JSON.parse(readFileSync(path.join(shared, 'fixtures', 'reference', 'magface-toy-tensors.json'), 'utf8')) as {
+    const reference = JSON.parse(
+      readFileSync(path.join(shared, 'fixtures', 'reference', 'magface-toy-tensors.json'), 'utf8'),
+    ) as {
       images: Record<string, { channelMeanBGR: number[]; samples: Record<string, number> }>;
     };
     const input = analyzer.manifest.input;
