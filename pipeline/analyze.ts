@@ -119,6 +119,14 @@ function settingsFrom(opts: AnalyzerOptions, detector: DetectorManifest): Settin
   };
 }
 
+/**
+ * FACEPIPE_PROVIDER=cuda asks every command (run, serve, worker, analyze, calibrate) for the CUDA
+ * provider without a flag each; anything else means CPU.
+ */
+function providerFromEnv(): 'cpu' | 'cuda' {
+  return process.env.FACEPIPE_PROVIDER?.toLowerCase() === 'cuda' ? 'cuda' : 'cpu';
+}
+
 function sessionSpecs(
   opts: AnalyzerOptions,
   dir: string,
@@ -127,7 +135,7 @@ function sessionSpecs(
   workers: number,
 ) {
   const threads = opts.threads ?? Math.max(1, Math.min(4, Math.floor(os.availableParallelism() / workers)));
-  const common = { provider: opts.provider ?? 'cpu', intraOpThreads: threads, interOpThreads: 1 } as const;
+  const common = { provider: opts.provider ?? providerFromEnv(), intraOpThreads: threads, interOpThreads: 1 } as const;
   return {
     detector: { ...common, path: modelPath(dir, detector) } satisfies SessionSpec,
     embedder: { ...common, path: modelPath(dir, embedder) } satisfies SessionSpec,
