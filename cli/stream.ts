@@ -118,7 +118,11 @@ export function register(program: Command): void {
       (v) => positiveInt(v, '--attempts'),
       3,
     )
-    .option('--provider <p>', 'cpu or cuda (default: FACEPIPE_PROVIDER or cpu)', process.env.FACEPIPE_PROVIDER ?? 'cpu')
+    .option(
+      '--provider <p>',
+      'cpu or cuda (default: FACEPIPE_PROVIDER or cpu)',
+      process.env.FACEPIPE_PROVIDER ?? 'cpu',
+    )
     .option('--threads <n>', 'inference threads per session', (v) => positiveInt(v, '--threads'))
     .action(async (o: WorkerCliOptions) => runWorker(o));
 

@@ -135,7 +135,11 @@ function sessionSpecs(
   workers: number,
 ) {
   const threads = opts.threads ?? Math.max(1, Math.min(4, Math.floor(os.availableParallelism() / workers)));
-  const common = { provider: opts.provider ?? providerFromEnv(), intraOpThreads: threads, interOpThreads: 1 } as const;
+  const common = {
+    provider: opts.provider ?? providerFromEnv(),
+    intraOpThreads: threads,
+    interOpThreads: 1,
+  } as const;
   return {
     detector: { ...common, path: modelPath(dir, detector) } satisfies SessionSpec,
     embedder: { ...common, path: modelPath(dir, embedder) } satisfies SessionSpec,
