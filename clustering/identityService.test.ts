@@ -157,6 +157,10 @@ describe('IdentityService', () => {
     expect(db.getFace(amyFace)!.identityId).not.toBe(amy); // excluded by the user
     const rajFaces = ids.filter((_, i) => crops.truth[i] === 'raj');
     for (const f of rajFaces) expect(db.getFace(f)!.identityId).toBe(amy); // pinned by the merge
+    // the target's own faces are confirmed by the merge too: the recluster does not split them off
+    // under a new id (the two halves are far apart, and an overlap tie could hand `amy` to raj's half)
+    const amyFaces = ids.filter((f, i) => crops.truth[i] === 'amy' && f !== amyFace);
+    for (const f of amyFaces) expect(db.getFace(f)!.identityId).toBe(amy);
   });
 
   it('faces stored while a recluster runs are assigned online right after it', () => {

@@ -183,11 +183,11 @@ export class IdentityService {
   }
 
   /**
-   * Merge `from` into `into` (the user says they are one person). The moved faces are pinned to
-   * `into`, `from`'s cannot-link corrections carry over, and a name of `from` is kept when `into`
-   * has none. Refused when a stored correction says they are different people.
-   * A user's merge wins over the same-photo rule: where both identities hold faces of one photo,
-   * `into`'s faces of that photo are pinned too, so later reclusters keep all of them together.
+   * Merge `from` into `into` (the user says they are one person). Every face of the merged
+   * identity (moved and `into`'s own) is pinned to `into`, `from`'s cannot-link corrections carry
+   * over, and a name of `from` is kept when `into` has none. Refused when a stored correction says
+   * they are different people. A user's merge wins over the same-photo rule, and later reclusters
+   * keep all of those faces together under `into`.
    */
   merge(into: string, from: string): IdentityEvent[] {
     if (into === from) return [];
@@ -199,7 +199,11 @@ export class IdentityService {
     const events: IdentityEvent[] = [event('merged', into, 'user', { mergedFrom: [from] })];
     this.db.transaction(() => {
       const moved = this.db.listFaces({ identityId: from });
-      this.pinPhotoMates(new Set(moved.map((f) => f.photoId)), into, corrections);
+      // The user says both are one person, so every face of the result is confirmed: pin the
+      // target's own faces as well as the moved ones. Otherwise a recluster may split the merged
+      // identity back along the old line and give the target's faces a new id. (This also covers
+      // the target's faces that share a photo with a moved face: user action beats that rule.)
+      this.pinFacesOf(into, corrections);
       for (const f of moved) {
         this.db.addCorrection({ kind: 'face_pinned', faceId: f.faceId, identityId: into });
         this.assign(f.faceId, into, 'user', events);
@@ -260,6 +264,12 @@ export class IdentityService {
    * A user puts faces of `photos` into `identityId`: its faces of those photos are pinned there, so
    * the same-photo rule (which only ever yields to pins) does not take them out in a later recluster.
    */
+  private pinFacesOf(identityId: string, corrections: CorrectionState): void {
+    for (const f of this.db.listFaces({ identityId }))
+      if (corrections.pinned.get(f.faceId) !== identityId)
+        this.db.addCorrection({ kind: 'face_pinned', faceId: f.faceId, identityId });
+  }
+
   private pinPhotoMates(photos: Set<string>, identityId: string, corrections: CorrectionState): void {
     for (const photo of photos)
       for (const f of this.db.facesOfPhoto(photo)) {
