@@ -8,6 +8,8 @@ import { IdentityService } from '../clustering/identityService.ts';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
 import { buildServer } from '../api/server.ts';
 import { searchByVector } from '../api/search.ts';
+import { rng } from '../clustering/random.ts';
+import { loadManifest, resolveModelsDir, type EmbedderManifest } from '../pipeline/models.ts';
 
 /**
  * Lookup latency: search-by-embedding at N faces (synthetic 192-d MagFace-like vectors: identity
@@ -16,17 +18,20 @@ import { searchByVector } from '../api/search.ts';
  */
 const DIM = 192;
 const FACES_PER_IDENTITY = 10;
-const CALIBRATION = {
-  quality: { dropBelowMagnitude: 40, magnitudeRange: [40, 90] as [number, number] },
-  thresholds: { sameIdentityCosine: 0.42 },
-};
+/** The test embedder's manifest (192-d, like the vectors here) supplies every threshold. */
+function embedderManifest(): EmbedderManifest {
+  const embedder = loadManifest(resolveModelsDir()).embedders[0];
+  if (!embedder) throw new Error('no embedder in the models manifest');
+  return embedder;
+}
 
 export async function run(opts: { full: boolean }): Promise<Record<string, unknown>> {
-  const faces = Number(process.env.FACEPIPE_BENCH_LOOKUP_FACES ?? (opts.full ? 100_000 : 20_000));
+  const faces = Number(process.env.FACEPIPE_BENCH_LOOKUP_FACES ?? 100_000);
   const queries = opts.full ? 2000 : 1000;
   const k = 10;
+  const manifest = embedderManifest();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-bench-lookup-'));
-  const rand = mulberry32(42);
+  const rand = rng(42);
   try {
     const db = openFaceDatabase(dir, { modelId: 'synthetic-192', dim: DIM, progress: false });
     const identities = faces / FACES_PER_IDENTITY;
@@ -40,11 +45,11 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
       noisyFace(centres[Math.floor(rand() * identities)]!, rand),
     );
     const inProcess = timeEach(queryVectors, (q) =>
-      searchByVector(db, q, k, CALIBRATION.quality.magnitudeRange),
+      searchByVector(db, q, k, manifest.quality.magnitudeRange),
     );
     const rawSearch = timeEach(queryVectors, (q) => db.search(q, k));
 
-    const params = clusterParamsFromManifest(CALIBRATION);
+    const params = clusterParamsFromManifest(manifest);
     const app = await buildServer({ db, identities: new IdentityService(db, params), params });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const bodies = queryVectors.map((q) => JSON.stringify({ embedding: Array.from(q), k }));
@@ -142,17 +147,6 @@ function unitVector(rand: () => number): Float32Array {
   const f = 1 / Math.sqrt(n);
   for (let i = 0; i < DIM; i++) v[i]! *= f;
   return v;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function post(url: string, body: string): Promise<void> {

@@ -1,5 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
+import { statSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import {
   AnalyzeError,
@@ -9,6 +8,7 @@ import {
   type PhotoAnalysis,
 } from '../pipeline/analyze.ts';
 import { log } from '../pipeline/log.ts';
+import { walkImages } from '../pipeline/imageFiles.ts';
 import { ModelConfigError } from '../pipeline/models.ts';
 
 /**
@@ -17,19 +17,6 @@ import { ModelConfigError } from '../pipeline/models.ts';
  * Exit code 0 when at least one photo was processed, 1 when none could be, 2 when the
  * arguments or models are wrong.
  */
-
-const IMAGE_EXTENSIONS = new Set([
-  '.jpg',
-  '.jpeg',
-  '.png',
-  '.webp',
-  '.tif',
-  '.tiff',
-  '.gif',
-  '.avif',
-  '.heic',
-  '.heif',
-]);
 
 interface AnalyzeCliOptions {
   models?: string;
@@ -55,15 +42,6 @@ function provider(value: string): 'cpu' | 'cuda' {
 /** Files named on the command line are always analysed; directories are walked for image files. */
 export function expandInputs(inputs: readonly string[]): string[] {
   const out: string[] = [];
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
-      a.name.localeCompare(b.name),
-    )) {
-      const p = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(p);
-      else if (entry.isFile() && IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase())) out.push(p);
-    }
-  };
   for (const input of inputs) {
     let isDir = false;
     try {
@@ -71,7 +49,7 @@ export function expandInputs(inputs: readonly string[]): string[] {
     } catch {
       // a missing path becomes that photo's READ_FAILED line
     }
-    if (isDir) walk(input);
+    if (isDir) out.push(...walkImages(input));
     else out.push(input);
   }
   return out;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { AnalyzeError, createAnalyzer, type AnalyzedFace, type Analyzer } from '../pipeline/analyze.ts';
 import { log } from '../pipeline/log.ts';
+import { walkImages } from '../pipeline/imageFiles.ts';
 import {
   listModels,
   loadManifest,
@@ -24,7 +25,6 @@ import {
 type Out = (text: string) => void;
 const stdout: Out = (text) => process.stdout.write(text);
 
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif']);
 /** reject shares of the error-versus-reject curve, in percent */
 export const DEFAULT_REJECT_STEPS = [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50];
 
@@ -312,15 +312,7 @@ export function suggestDropThreshold(
 // ---------------------------------------------------------------------------------------------
 
 function imagesIn(dir: string, recursive: boolean): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
-    a.name.localeCompare(b.name),
-  )) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory() && recursive) out.push(...imagesIn(p, true));
-    else if (entry.isFile() && IMAGE_EXTENSIONS.has(path.extname(entry.name).toLowerCase())) out.push(p);
-  }
-  return out;
+  return walkImages(dir, { recursive });
 }
 
 /** One sub-folder per person (with images) and no loose images → labelled photos; else a flat set. */

@@ -8,7 +8,7 @@
  * (`facepipe run`) is counted too, once per photo and code.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
@@ -20,19 +20,7 @@ import { StreamState } from '../pipeline/kafka/streamState.ts';
 import { log } from '../pipeline/log.ts';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
 import { DEAD_LETTER_FILE } from '../pipeline/embedded.ts';
-
-const IMAGE_EXT = new Set([
-  '.jpg',
-  '.jpeg',
-  '.png',
-  '.webp',
-  '.tif',
-  '.tiff',
-  '.gif',
-  '.avif',
-  '.heic',
-  '.bmp',
-]);
+import { isImageFile, walkImages } from '../pipeline/imageFiles.ts';
 
 interface KafkaCliOptions {
   brokers?: string;
@@ -270,17 +258,10 @@ interface PublishCliOptions extends KafkaCliOptions {
 /** Image files under the given paths (files as given, folders walked), sorted. */
 export function imageFiles(paths: string[]): string[] {
   const out: string[] = [];
-  const walk = (p: string): void => {
-    const st = statSync(p);
-    if (st.isDirectory()) {
-      for (const e of readdirSync(p).sort()) walk(path.join(p, e));
-    } else if (st.isFile() && IMAGE_EXT.has(path.extname(p).toLowerCase())) {
-      out.push(path.resolve(p));
-    }
-  };
   for (const p of paths) {
     if (!existsSync(p)) throw new Error(`no such file or folder: ${p}`);
-    walk(p);
+    if (statSync(p).isDirectory()) out.push(...walkImages(p).map((f) => path.resolve(f)));
+    else if (isImageFile(p)) out.push(path.resolve(p));
   }
   return out;
 }

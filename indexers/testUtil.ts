@@ -3,17 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { faceIdFor, type FaceRecord } from '../schemas/face.ts';
 
-/** Deterministic pseudo-random generator (mulberry32), so test data is the same on every run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random generator, so test data is the same on every run. */
+export { rng } from '../clustering/random.ts';
 
 /** A random raw feature of the given dimension with magnitude in [10, 30). */
 export function randomFeature(rand: () => number, dim: number): number[] {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { walkImages as walkImagesUnder } from './imageFiles.ts';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import PQueue from 'p-queue';
@@ -15,7 +16,6 @@ import { clusterParamsFromManifest } from '../clustering/params.ts';
 import type { ServiceMetrics } from '../api/metrics.ts';
 
 /** Files the walker picks up (sharp decodes these); anything else in the folder is ignored. */
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif']);
 /** Dead-letter records of photos that could not be processed, one JSON object per line. */
 export const DEAD_LETTER_FILE = 'dead-letter.jsonl';
 export const DEFAULT_DATA_DIR = './facepipe-data';
@@ -66,23 +66,7 @@ export function photoIdForPath(file: string): string {
 
 /** Image files under `dir`, sorted, as paths joined onto `dir` as given; hidden entries and `skip` are left out. */
 export function walkImages(dir: string, skip?: string): string[] {
-  const out: string[] = [];
-  const skipAbs = skip ? path.resolve(skip) : undefined;
-  const visit = (d: string) => {
-    const entries = readdirSync(d, { withFileTypes: true }).sort((a, b) =>
-      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-    );
-    for (const e of entries) {
-      if (e.name.startsWith('.')) continue;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        if (skipAbs && path.resolve(p) === skipAbs) continue;
-        visit(p);
-      } else if (e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push(p);
-    }
-  };
-  visit(dir);
-  return out;
+  return walkImagesUnder(dir, { skip });
 }
 
 interface Counters {
