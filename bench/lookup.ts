@@ -9,6 +9,7 @@ import { clusterParamsFromManifest } from '../clustering/params.ts';
 import { buildServer } from '../api/server.ts';
 import { searchByVector } from '../api/search.ts';
 import { rng } from '../clustering/random.ts';
+import { qualityFromMagnitude } from '../pipeline/qualityGate.ts';
 import { loadManifest, resolveModelsDir, type EmbedderManifest } from '../pipeline/models.ts';
 
 /**
@@ -37,7 +38,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
     const identities = faces / FACES_PER_IDENTITY;
     const centres = Array.from({ length: identities }, () => unitVector(rand));
     const t0 = Date.now();
-    fill(db, centres, faces, rand);
+    fill(db, centres, faces, rand, manifest.quality);
     const insertSeconds = (Date.now() - t0) / 1000;
     db.checkpoint();
 
@@ -79,6 +80,7 @@ function fill(
   centres: Float32Array[],
   faces: number,
   rand: () => number,
+  calibration: EmbedderManifest['quality'],
 ): void {
   const BATCH = 2000;
   for (let start = 0; start < faces; start += BATCH) {
@@ -102,7 +104,7 @@ function fill(
         score: 0.9,
         embedding: Array.from(raw),
         magnitude,
-        quality: Math.min(1, Math.max(0, (magnitude - 40) / 50)),
+        quality: qualityFromMagnitude(calibration, magnitude),
         kept: true,
         modelId: 'synthetic-192',
       });

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CROP_IDENTITIES,
   cropsDir,
   fixturesDir,
   pngBomb,
@@ -141,16 +142,7 @@ describe('facepipe serve', () => {
   });
 
   it('finds the 8 crop identities and lists and gets them', async () => {
-    expect([...identityOf.keys()].sort()).toEqual([
-      'amy',
-      'bernadette',
-      'howard',
-      'leonard',
-      'penny',
-      'raj',
-      'sheldon',
-      'stuart',
-    ]);
+    expect([...identityOf.keys()].sort()).toEqual(CROP_IDENTITIES);
     const amy = identityOf.get('amy')!;
     expect(amy.faceCount).toBeGreaterThanOrEqual(4);
     expect(amy.photoCount).toBe(amy.photos.length);
