@@ -18,7 +18,7 @@ import { batchToNchw } from '../pipeline/preprocess.ts';
  * default batch size. Figures are medians of `reps` timed runs after a warm-up.
  */
 
-const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/fixtures');
+const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../examples');
 const BATCHES = [1, 4, 8, 32];
 
 function median(xs: number[]): number {

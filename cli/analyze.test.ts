@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixturesDir, pixelBombPng, repoRoot } from '../pipeline/testFixtures.ts';
+import { examplesDir, pixelBombPng, repoRoot } from '../pipeline/testFixtures.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'facepipe-analyze-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -23,7 +23,7 @@ function facepipe(...args: string[]) {
 }
 
 beforeAll(async () => {
-  const jpeg = readFileSync(path.join(fixturesDir, 'faceapi-groups/bbt3.jpg'));
+  const jpeg = readFileSync(path.join(examplesDir, 'faceapi-groups/bbt3.jpg'));
   writeFileSync(path.join(tmp, 'a-zero.jpg'), Buffer.alloc(0));
   writeFileSync(path.join(tmp, 'b-truncated.jpg'), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
   writeFileSync(path.join(tmp, 'c-text.jpg'), 'not an image\n');
@@ -31,7 +31,7 @@ beforeAll(async () => {
   await sharp({ create: { width: 320, height: 240, channels: 3, background: '#5a8cc8' } })
     .jpeg()
     .toFile(path.join(tmp, 'e-noface.jpg'));
-  copyFileSync(path.join(fixturesDir, 'faceapi-groups/bbt3.jpg'), path.join(tmp, 'f-good.jpg'));
+  copyFileSync(path.join(examplesDir, 'faceapi-groups/bbt3.jpg'), path.join(tmp, 'f-good.jpg'));
   writeFileSync(path.join(tmp, 'notes.txt'), 'not an image extension: skipped when walking a directory');
 });
 

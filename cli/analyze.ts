@@ -176,7 +176,7 @@ export function register(program: Command): void {
     .command('analyze')
     .description('detect, align and embed the faces of photos; JSON Lines on stdout, one line per face')
     .argument('<paths...>', 'image files or directories (walked recursively for image files)')
-    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, ./models, ../shared/models)')
+    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option('--embeddings', 'include the raw embedding in each line')
     .option('--batch-size <n>', 'faces per embedding batch', positiveInt)
     .option('--threads <n>', 'onnxruntime threads per session', positiveInt)

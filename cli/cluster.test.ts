@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeNpy } from '../clustering/npy.ts';
 import { formatAssignments } from '../clustering/csv.ts';
-import { referenceCrops, repoRoot, sharedDir } from '../clustering/testUtil.ts';
+import { modelsDir, referenceCrops, repoRoot } from '../clustering/testUtil.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-cluster-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -14,7 +14,7 @@ function facepipe(args: string[]): string {
   return execFileSync(process.execPath, [path.join(repoRoot, 'bin', 'facepipe.mjs'), ...args], {
     cwd: repoRoot,
     encoding: 'utf8',
-    env: { ...process.env, FACEPIPE_MODELS: path.join(sharedDir, 'models'), FACEPIPE_LOG_LEVEL: 'warn' },
+    env: { ...process.env, FACEPIPE_MODELS: modelsDir, FACEPIPE_LOG_LEVEL: 'warn' },
   });
 }
 

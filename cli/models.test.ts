@@ -18,9 +18,8 @@ import {
 } from './models.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = path.resolve(repoRoot, '../shared');
-const sharedModels = path.join(shared, 'models');
-const crops = path.join(shared, 'fixtures', 'faceapi-crops');
+const bundledModels = path.join(repoRoot, 'models');
+const crops = path.join(repoRoot, 'examples', 'faceapi-crops');
 
 /** Runs `facepipe models ...` through commander, returning what it wrote to stdout. */
 async function facepipe(args: string[]): Promise<string> {
@@ -52,8 +51,8 @@ describe('models list', () => {
     expect(describeNormalisation({ scale: 1, mean: [0, 0, 0], std: [1, 1, 1] })).toBe('p');
   });
 
-  it('lists the shared models with their contracts', async () => {
-    const text = await facepipe(['models', 'list', '--models', sharedModels]);
+  it('lists the bundled models with their contracts', async () => {
+    const text = await facepipe(['models', 'list', '--models', bundledModels]);
     expect(text).toContain('yunet_n_dynamic  (detector, yunet_n_dynamic.onnx, 322906 bytes)');
     expect(text).toContain('any, padded to a multiple of 32, BGR, NCHW, value = p');
     expect(text).toContain('mobilefacenet  (embedder, mobilefacenet.onnx, 5247274 bytes)');
@@ -64,7 +63,7 @@ describe('models list', () => {
 
   it('has a JSON form', () => {
     let out = '';
-    runList({ models: sharedModels, json: true }, (t) => (out += t));
+    runList({ models: bundledModels, json: true }, (t) => (out += t));
     const parsed = JSON.parse(out) as { models: { name: string; dim?: number; colorOrder: string }[] };
     expect(parsed.models.map((m) => [m.name, m.dim, m.colorOrder])).toEqual([
       ['yunet_n_dynamic', undefined, 'BGR'],
@@ -154,7 +153,7 @@ describe('models calibrate on the face-api crops (MobileFaceNet)', () => {
       '--photos',
       crops,
       '--models',
-      sharedModels,
+      bundledModels,
       '--json',
     ]);
     report = JSON.parse(out) as CalibrationReport;
@@ -204,7 +203,16 @@ describe('models calibrate on the face-api crops (MobileFaceNet)', () => {
       return true;
     });
     try {
-      await facepipe(['models', 'calibrate', '--model', 'nope', '--photos', crops, '--models', sharedModels]);
+      await facepipe([
+        'models',
+        'calibrate',
+        '--model',
+        'nope',
+        '--photos',
+        crops,
+        '--models',
+        bundledModels,
+      ]);
     } finally {
       spy.mockRestore();
     }

@@ -538,7 +538,7 @@ export function register(program: Command): void {
     .description(
       'models found in the models folder, with their contracts (task, input, colour order, normalisation, dim, thresholds)',
     )
-    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, ./models, ../shared/models)')
+    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option('--json', 'machine-readable output')
     .action((opts: { models?: string; json?: boolean }) => {
       try {
@@ -559,7 +559,7 @@ export function register(program: Command): void {
       '--photos <dir>',
       'photos folder (one sub-folder per person for the error-versus-reject curve)',
     )
-    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, ./models, ../shared/models)')
+    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option('--detector <name>', 'detector name in the manifest (default: the first)')
     .option('--concurrency <n>', 'photos in flight', positiveInt, 4)
     .option('--json', 'machine-readable output')

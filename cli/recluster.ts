@@ -62,7 +62,7 @@ export function register(program: Command): void {
     .option('--data <dir>', 'data folder', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
     .option(
       '--models <dir>',
-      'models folder, for the model calibration (default: FACEPIPE_MODELS, ./models, ../shared/models)',
+      'models folder, for the model calibration (default: FACEPIPE_MODELS, then the bundled models/)',
     )
     .option('--no-progress', 'no progress bar')
     .action(async (o: { data: string; models?: string; progress: boolean }) => {

@@ -14,7 +14,7 @@ export function register(program: Command): void {
       process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR,
     )
     .option('--export <file.csv>', 'also write the assignment as CSV: photo,face,identity')
-    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, ./models, ../shared/models)')
+    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option('--concurrency <n>', 'photos analysed at once', (v) => positiveInt(v, '--concurrency'), 4)
     .option('--no-recluster', 'skip the batch recluster after ingest')
     .option('--no-progress', 'no progress bar')

@@ -21,7 +21,7 @@ export function register(program: Command): void {
     )
     .option('--host <host>', 'address to listen on', process.env.FACEPIPE_HOST ?? '127.0.0.1')
     .option('--token <token>', 'require Authorization: Bearer <token> (or FACEPIPE_TOKEN)')
-    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, ./models, ../shared/models)')
+    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option(
       '--max-upload-bytes <n>',
       'largest image upload',

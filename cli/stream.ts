@@ -73,7 +73,7 @@ export function register(program: Command): void {
 
   withKafka(program.command('worker'))
     .description('Ingest worker: consume PhotoEvents, analyse, publish FaceRecords (runs until SIGTERM)')
-    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, ./models, ../shared/models)')
+    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option(
       '--roots <dirs>',
       'folders file:// URIs may point into, comma-separated (default: FACEPIPE_FILE_ROOTS)',

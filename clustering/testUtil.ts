@@ -6,16 +6,18 @@ import type { ClusterFace } from './types.ts';
 import { qualityOf } from './params.ts';
 import { toUnit } from './vec.ts';
 
-/** Test helpers: the shared fixtures, found relative to the repository root (../shared). */
+/** Test helpers: the bundled models, sample photos and reference outputs, found relative to the repository root. */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const sharedDir = path.resolve(repoRoot, '../shared');
+export const modelsDir = path.join(repoRoot, 'models');
+export const examplesDir = path.join(repoRoot, 'examples');
+export const fixturesDir = path.join(repoRoot, 'test', 'fixtures');
 
 export function testEmbedderManifest(): EmbedderCalibration & { name: string; embeddingDim: number } {
-  const m = JSON.parse(readFileSync(path.join(sharedDir, 'models', 'manifest.json'), 'utf8')) as {
+  const m = JSON.parse(readFileSync(path.join(modelsDir, 'manifest.json'), 'utf8')) as {
     models: (EmbedderCalibration & { task: string; name: string; embeddingDim: number })[];
   };
   const e = m.models.find((x) => x.task === 'embedder');
-  if (!e) throw new Error('no embedder in the shared models manifest');
+  if (!e) throw new Error('no embedder in the bundled models manifest');
   return e;
 }
 
@@ -26,7 +28,7 @@ export function referenceCrops(range: readonly number[]): {
   raw: number[][];
 } {
   const ref = JSON.parse(
-    readFileSync(path.join(sharedDir, 'fixtures', 'reference', 'mobilefacenet-crops.json'), 'utf8'),
+    readFileSync(path.join(fixturesDir, 'reference', 'mobilefacenet-crops.json'), 'utf8'),
   ) as {
     faces: { file: string; identity: string; embedding: number[] }[];
   };

@@ -5,7 +5,7 @@ import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaceRecord } from '../schemas/face.ts';
 import { AnalyzeError, createAnalyzer, toFaceRecord, type Analyzer, type PhotoAnalysis } from './analyze.ts';
-import { cropFixtures, fixturesDir, pixelBombPng } from './testFixtures.ts';
+import { cropFixtures, examplesDir, fixturesDir, modelsDir, pixelBombPng } from './testFixtures.ts';
 
 // One analyzer for the whole file (model loading is the slow part on this CPU).
 let analyzer: Analyzer;
@@ -66,7 +66,7 @@ describe('analyze on the real fixtures', () => {
     const counts = [];
     for (let n = 1; n <= 5; n++) {
       const rel = `faceapi-groups/bbt${n}.jpg`;
-      const r = await analyzer.analyzeFile(path.join(fixturesDir, rel));
+      const r = await analyzer.analyzeFile(path.join(examplesDir, rel));
       counts.push(r.faces.length);
       const xs = r.faces.map((f) => f.bbox[0]);
       expect(xs).toEqual([...xs].sort((p, q) => p - q)); // faceIndex runs left to right
@@ -79,7 +79,7 @@ describe('analyze on the real fixtures', () => {
   });
 
   it('maps detections on a downscaled copy back to the original pixels; marks faces under minFaceSize too_small', async () => {
-    const file = path.join(fixturesDir, 'faceapi-groups/bbt1.jpg');
+    const file = path.join(examplesDir, 'faceapi-groups/bbt1.jpg');
     const full = await analyzer.analyzeFile(file);
     const small = await createAnalyzer({ detectMaxSide: 640, minFaceSize: 50 });
     try {
@@ -92,7 +92,7 @@ describe('analyze on the real fixtures', () => {
         expect(f.alignedRgb.length).toBe(112 * 112 * 3); // aligned from the full-resolution pixels
       });
       // bbt3's smallest face is 43×61 px: detected, embedded, and marked rather than lost
-      const bbt3 = await small.analyzeFile(path.join(fixturesDir, 'faceapi-groups/bbt3.jpg'));
+      const bbt3 = await small.analyzeFile(path.join(examplesDir, 'faceapi-groups/bbt3.jpg'));
       expect(bbt3.faces).toHaveLength(5);
       const tiny = bbt3.faces.filter((f) => Math.min(f.bbox[2], f.bbox[3]) < 50);
       expect(tiny.length).toBeGreaterThan(0);
@@ -108,7 +108,7 @@ describe('analyze on the real fixtures', () => {
   });
 
   it('applies EXIF orientation and reads WebP and 16-bit PNG to the same faces', async () => {
-    const src = path.join(fixturesDir, 'faceapi-groups/bbt3.jpg');
+    const src = path.join(examplesDir, 'faceapi-groups/bbt3.jpg');
     const plain = await analyzer.analyzeFile(src);
     const variants = {
       // stored rotated a quarter turn, with the EXIF tag that turns it back upright
@@ -255,7 +255,7 @@ describe('execution provider', () => {
     try {
       expect(['cuda', 'cpu']).toContain(cuda.provider);
       const ref = reference.faces[0]!;
-      const r = await cuda.analyzeFile(path.join(fixturesDir, ref.file));
+      const r = await cuda.analyzeFile(path.join(examplesDir, ref.file));
       expect(cosine(r.faces[0]!.embedding, ref.embedding)).toBeGreaterThanOrEqual(0.99);
     } finally {
       await cuda.close();
@@ -265,19 +265,19 @@ describe('execution provider', () => {
 
 describe('bad models', () => {
   it('a model file that is not ONNX, or a manifest output the model lacks, is a clear error naming file and field', async () => {
-    const shared = path.join(fixturesDir, '..', 'models');
-    const manifest = JSON.parse(readFileSync(path.join(shared, 'manifest.json'), 'utf8')) as {
+    const bundled = modelsDir;
+    const manifest = JSON.parse(readFileSync(path.join(bundled, 'manifest.json'), 'utf8')) as {
       models: Record<string, unknown>[];
     };
     const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-badmodel-'));
     try {
-      copyFileSync(path.join(shared, 'yunet_n_dynamic.onnx'), path.join(dir, 'yunet_n_dynamic.onnx'));
+      copyFileSync(path.join(bundled, 'yunet_n_dynamic.onnx'), path.join(dir, 'yunet_n_dynamic.onnx'));
       writeFileSync(path.join(dir, 'mobilefacenet.onnx'), 'this is not an onnx file');
       writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
       await expect(createAnalyzer({ modelsDir: dir })).rejects.toThrow(
         /cannot load model "mobilefacenet" from .*mobilefacenet\.onnx/,
       );
-      copyFileSync(path.join(shared, 'mobilefacenet.onnx'), path.join(dir, 'mobilefacenet.onnx'));
+      copyFileSync(path.join(bundled, 'mobilefacenet.onnx'), path.join(dir, 'mobilefacenet.onnx'));
       manifest.models[1]!.rawOutput = 'features';
       writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
       await expect(createAnalyzer({ modelsDir: dir })).rejects.toThrow(
@@ -291,7 +291,7 @@ describe('bad models', () => {
 
 describe('bad inputs', () => {
   it('gives each bad photo its error or zero faces while the others in the same run are processed', async () => {
-    const jpeg = readFileSync(path.join(fixturesDir, 'faceapi-groups/bbt3.jpg'));
+    const jpeg = readFileSync(path.join(examplesDir, 'faceapi-groups/bbt3.jpg'));
     const noFace = await sharp({
       create: { width: 320, height: 240, channels: 3, background: { r: 90, g: 140, b: 200 } },
     })
@@ -330,7 +330,7 @@ describe('bad inputs', () => {
     const small = await createAnalyzer({ maxBytes: 1000 });
     try {
       await expect(
-        small.analyzeFile(path.join(fixturesDir, 'faceapi-groups/bbt1.jpg')),
+        small.analyzeFile(path.join(examplesDir, 'faceapi-groups/bbt1.jpg')),
       ).rejects.toMatchObject({ code: 'FILE_TOO_LARGE' });
     } finally {
       await small.close();

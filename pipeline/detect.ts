@@ -1,5 +1,5 @@
 /**
- * YuNet output decoding (see ../shared/models/README.md): for each stride s, cell i has anchor
+ * YuNet output decoding (see models/README.md): for each stride s, cell i has anchor
  * (col*s, row*s) — the cell's top-left, no half-cell offset; score = cls*obj; box centre
  * anchor + (dx, dy)*s, size exp(log_w, log_h)*s; landmark k = anchor + kps[2k..2k+1]*s.
  * Then a score threshold and greedy NMS by IoU. Pure functions.

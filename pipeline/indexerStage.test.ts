@@ -11,13 +11,12 @@ import { indexFaceRecords, recordPhoto, storeFaceRecords } from './indexerStage.
 import type { FaceRecord } from '../schemas/face.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = path.resolve(repoRoot, '../shared');
-const embedder = loadManifest(path.join(shared, 'models')).embedders[0];
+const embedder = loadManifest(path.join(repoRoot, 'models')).embedders[0];
 
 /** The 40 reference crops' real MobileFaceNet embeddings (8 people × 5), one photo each. */
 function cropRecords(): { record: FaceRecord; person: string }[] {
   const ref = JSON.parse(
-    readFileSync(path.join(shared, 'fixtures/reference/mobilefacenet-crops.json'), 'utf8'),
+    readFileSync(path.join(repoRoot, 'test/fixtures/reference/mobilefacenet-crops.json'), 'utf8'),
   ) as {
     faces: { file: string; identity: string; embedding: number[] }[];
   };

@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listModels, loadManifest, ModelConfigError, resolveModelsDir, selectModels } from './models.ts';
-import { sharedDir } from './testFixtures.ts';
+import { modelsDir } from './testFixtures.ts';
 
-const sharedModels = path.join(sharedDir, 'models');
-const sharedManifest = JSON.parse(readFileSync(path.join(sharedModels, 'manifest.json'), 'utf8')) as {
+const bundledModels = modelsDir;
+const bundledManifest = JSON.parse(readFileSync(path.join(bundledModels, 'manifest.json'), 'utf8')) as {
   models: Record<string, unknown>[];
 };
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'facepipe-models-'));
@@ -34,8 +34,8 @@ function expectConfigError(fn: () => unknown, ...fragments: string[]): void {
 }
 
 describe('models folder and manifest', () => {
-  it('reads the shared manifest: detector thresholds and the embedder calibration by their manifest names', () => {
-    const m = loadManifest(sharedModels);
+  it('reads the bundled manifest: detector thresholds and the embedder calibration by their manifest names', () => {
+    const m = loadManifest(bundledModels);
     const { detector, embedder } = selectModels(m);
     expect(detector.name).toBe('yunet_n_dynamic');
     expect(detector.thresholds).toMatchObject({ score: 0.5, nmsIou: 0.45, minFaceSize: 0 });
@@ -43,20 +43,20 @@ describe('models folder and manifest', () => {
     expect(embedder.quality.dropBelowMagnitude).toBe(40);
     expect(embedder.quality.magnitudeRange).toEqual([40, 90]);
     expect(embedder.embeddingDim).toBe(192);
-    expect(listModels(sharedModels).map((l) => [l.name, l.present])).toEqual([
+    expect(listModels(bundledModels).map((l) => [l.name, l.present])).toEqual([
       ['yunet_n_dynamic', true],
       ['mobilefacenet', true],
     ]);
   });
 
-  it('resolves --models, then FACEPIPE_MODELS, then ../shared/models', () => {
-    expect(resolveModelsDir(sharedModels)).toBe(sharedModels);
+  it('resolves --models, then FACEPIPE_MODELS, then the bundled models/', () => {
+    expect(resolveModelsDir(bundledModels)).toBe(bundledModels);
     const saved = process.env.FACEPIPE_MODELS;
     try {
-      process.env.FACEPIPE_MODELS = sharedModels;
-      expect(resolveModelsDir()).toBe(sharedModels);
+      process.env.FACEPIPE_MODELS = bundledModels;
+      expect(resolveModelsDir()).toBe(bundledModels);
       delete process.env.FACEPIPE_MODELS;
-      expect(resolveModelsDir()).toBe(sharedModels);
+      expect(resolveModelsDir()).toBe(bundledModels);
       expectConfigError(
         () => resolveModelsDir(path.join(tmp, 'nope')),
         'models folder not found',
@@ -69,7 +69,7 @@ describe('models folder and manifest', () => {
   });
 
   it('names the file and the field of a malformed manifest', () => {
-    const broken = structuredClone(sharedManifest);
+    const broken = structuredClone(bundledManifest);
     (broken.models[1]!.quality as Record<string, unknown>).dropBelowMagnitude = 'forty';
     const dir = modelsDirWith('broken-field', broken);
     expectConfigError(
@@ -78,7 +78,7 @@ describe('models folder and manifest', () => {
       'models[1].quality.dropBelowMagnitude',
     );
 
-    const noTask = structuredClone(sharedManifest);
+    const noTask = structuredClone(bundledManifest);
     delete noTask.models[0]!.task;
     expectConfigError(() => loadManifest(modelsDirWith('no-task', noTask)), 'models[0].task');
 
@@ -90,12 +90,12 @@ describe('models folder and manifest', () => {
   });
 
   it('names a missing model file', () => {
-    const dir = modelsDirWith('missing-onnx', sharedManifest);
-    copyFileSync(path.join(sharedModels, 'yunet_n_dynamic.onnx'), path.join(dir, 'yunet_n_dynamic.onnx'));
+    const dir = modelsDirWith('missing-onnx', bundledManifest);
+    copyFileSync(path.join(bundledModels, 'yunet_n_dynamic.onnx'), path.join(dir, 'yunet_n_dynamic.onnx'));
     const m = loadManifest(dir);
     expectConfigError(() => selectModels(m), 'model file missing', 'mobilefacenet.onnx', '"file"');
     expectConfigError(
-      () => selectModels(loadManifest(sharedModels), { embedder: 'magface' }),
+      () => selectModels(loadManifest(bundledModels), { embedder: 'magface' }),
       'no embedder named "magface"',
     );
   });

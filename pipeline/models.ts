@@ -114,9 +114,12 @@ function hasManifest(dir: string): boolean {
   return existsSync(path.join(dir, MANIFEST_FILE));
 }
 
+/** The models that ship with facepipe, found relative to the installed code (any working directory). */
+export const bundledModelsDir = path.resolve(repoRoot, 'models');
+
 /**
- * The models folder: `opt` (--models), then FACEPIPE_MODELS, then ./models, then ../shared/models
- * relative to the working directory, then ../shared/models relative to the repository root.
+ * The models folder: `opt` (--models), then FACEPIPE_MODELS, then the project's own `models/`
+ * (relative to the installed code, so `npx facepipe` works from any working directory).
  */
 export function resolveModelsDir(opt?: string): string {
   const explicit = opt ?? process.env.FACEPIPE_MODELS;
@@ -134,19 +137,12 @@ export function resolveModelsDir(opt?: string): string {
     }
     return dir;
   }
-  const candidates = [
-    path.resolve('models'),
-    path.resolve('..', 'shared', 'models'),
-    path.resolve(repoRoot, 'models'),
-    path.resolve(repoRoot, '..', 'shared', 'models'),
-  ];
-  const found = candidates.find(hasManifest);
-  if (!found) {
+  if (!hasManifest(bundledModelsDir)) {
     throw new ModelConfigError(
-      `no models folder found: pass --models DIR or set FACEPIPE_MODELS (tried ${[...new Set(candidates)].join(', ')})`,
+      `the bundled models are missing (${bundledModelsDir}): reinstall facepipe, or pass --models DIR or set FACEPIPE_MODELS`,
     );
   }
-  return found;
+  return bundledModelsDir;
 }
 
 function formatPath(prefix: (string | number)[], issuePath: PropertyKey[]): string {

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { EmbedderManifest, loadManifest } from './models.ts';
 import { batchToNchw, writeNchw } from './preprocess.ts';
-import { fixturesDir, sharedDir } from './testFixtures.ts';
+import { fixturesDir, modelsDir } from './testFixtures.ts';
 
 interface ToyReference {
   images: Record<string, { shape: number[]; channelMeanBGR: number[]; samples: Record<string, number> }>;
@@ -12,7 +12,7 @@ interface ToyReference {
 
 /** A MagFace-contract manifest (BGR, pixel/255, no mean, NCHW) built from the test embedder's entry. */
 function magfaceContract(): EmbedderManifest {
-  const base = loadManifest(path.join(sharedDir, 'models')).embedders[0]!;
+  const base = loadManifest(modelsDir).embedders[0]!;
   return EmbedderManifest.parse({
     ...base,
     name: 'magface-contract',

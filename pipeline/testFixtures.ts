@@ -3,21 +3,25 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 
-/** Test helpers: where the shared fixtures are, and hand-made bad inputs. */
+/** Test helpers: where the bundled photos, models and reference outputs are, and hand-made bad inputs. */
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const sharedDir = path.resolve(repoRoot, '../shared');
-export const fixturesDir = path.join(sharedDir, 'fixtures');
+/** the sample photos (face-api.js crops and group photos) the quick start runs on */
+export const examplesDir = path.join(repoRoot, 'examples');
+/** test-only fixtures: MagFace toy images and the reference outputs (`reference/*.json`) */
+export const fixturesDir = path.join(repoRoot, 'test', 'fixtures');
+/** the default models that ship with facepipe */
+export const modelsDir = path.join(repoRoot, 'models');
 
 export interface CropFixture {
   file: string;
-  /** path relative to fixturesDir, as in reference/*.json */
+  /** path relative to examplesDir, as in reference/*.json */
   rel: string;
   identity: string;
 }
 
 export function cropFixtures(): CropFixture[] {
-  const root = path.join(fixturesDir, 'faceapi-crops');
+  const root = path.join(examplesDir, 'faceapi-crops');
   return readdirSync(root)
     .sort()
     .flatMap((identity) =>

@@ -6,7 +6,7 @@ No PyTorch: the checkpoint is read by `checkpoint_reader`, whose restricted unpi
 global a tensor checkpoint does not need, without importing or calling it.
 
     python3 tools/magface_to_onnx.py magface_epoch_00025.pth --arch iresnet100 \\
-        -o models/magface_iresnet100.onnx --verify-toy ../shared/fixtures/magface-toy
+        -o models/magface_iresnet100.onnx --verify-toy test/fixtures/magface-toy
 
 Writes OUT.onnx and OUT's manifest entry beside it (`<name>.manifest.json`, read by facepipe next to
 the folder's `manifest.json`). Graph: the MagFace iResNet backbone in inference mode, BatchNorms
@@ -521,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f'wrote {manifest_path} (drop below magnitude {calibration["dropBelow"]:g}, quality range {list(calibration["range"])})')
     if not os.path.exists(os.path.join(os.path.dirname(out), 'manifest.json')):
         print('note: facepipe reads a models folder through its manifest.json (with a detector); '
-              f'copy one (e.g. ../shared/models/manifest.json and yunet_n_dynamic.onnx) into {os.path.dirname(out)}')
+              f'copy one (e.g. the bundled models/manifest.json and yunet_n_dynamic.onnx) into {os.path.dirname(out)}')
     return status
 
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CROP_IDENTITIES,
   cropsDir,
-  fixturesDir,
+  examplesDir,
   pngBomb,
   referenceCropEmbeddings,
   runCliJson,
@@ -156,7 +156,7 @@ describe('facepipe serve', () => {
 
   it('search by image: each face of a group photo comes back as its person first', async () => {
     // bbt1: raj, leonard, howard, sheldon, left to right (fixtures/reference/group-identities.json)
-    const bytes = readFileSync(path.join(fixturesDir, 'faceapi-groups/bbt1.jpg'));
+    const bytes = readFileSync(path.join(examplesDir, 'faceapi-groups/bbt1.jpg'));
     const r = await call('POST', '/search/image?k=3', { form: upload(bytes, 'bbt1.jpg', 'image/jpeg') });
     expect(r.status).toBe(200);
     expect(r.json.faces).toHaveLength(4);

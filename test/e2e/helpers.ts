@@ -5,11 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const sharedDir = path.resolve(repoRoot, '../shared');
-export const fixturesDir = path.join(sharedDir, 'fixtures');
-/** The fixtures as a path relative to the repo root, the way a user types it. */
-export const fixturesArg = path.relative(repoRoot, fixturesDir);
-export const cropsDir = path.join(fixturesDir, 'faceapi-crops');
+/** the sample photos the quick start runs on */
+export const examplesDir = path.join(repoRoot, 'examples');
+/** test-only fixtures: MagFace toy images and reference outputs */
+export const fixturesDir = path.join(repoRoot, 'test', 'fixtures');
+/** The examples as a path relative to the repo root, the way a user types it. */
+export const examplesArg = path.relative(repoRoot, examplesDir);
+export const cropsDir = path.join(examplesDir, 'faceapi-crops');
 export const CROP_IDENTITIES = [
   'amy',
   'bernadette',

@@ -10,7 +10,7 @@ import type { FaceDatabase } from '../../indexers/types.ts';
 import { createAnalyzer, toFaceRecord } from '../../pipeline/analyze.ts';
 import { photoIdForPath } from '../../pipeline/embedded.ts';
 import { indexFaceRecords } from '../../pipeline/indexerStage.ts';
-import { cropIdentity, cropsDir, fixturesDir, runCliJson } from './helpers.ts';
+import { cropIdentity, cropsDir, examplesDir, fixturesDir, runCliJson } from './helpers.ts';
 
 /** person (crop folder name) → the identity holding most of that person's crops */
 function identitiesOfPeople(db: FaceDatabase): Map<string, string> {
@@ -99,7 +99,7 @@ describe('facepipe recluster', () => {
     const ingest = new IdentityService(ingestDb, store.params);
     const analyzer = await createAnalyzer();
     try {
-      const groups = ['bbt1.jpg', 'bbt4.jpg'].map((name) => path.join(fixturesDir, 'faceapi-groups', name));
+      const groups = ['bbt1.jpg', 'bbt4.jpg'].map((name) => path.join(examplesDir, 'faceapi-groups', name));
       const analysed = await Promise.all(
         groups.map(async (file) => ({
           file,

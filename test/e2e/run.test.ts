@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HtmlValidate } from 'html-validate';
 import { bcubedF } from '../../clustering/metrics.ts';
 import type { RunSummary } from '../../pipeline/embedded.ts';
-import { cropIdentity, cropsDir, fixturesArg, parseCsv, runCliJson } from './helpers.ts';
+import { cropIdentity, cropsDir, examplesArg, parseCsv, runCliJson } from './helpers.ts';
 
-// `facepipe run ../shared/fixtures` end to end, as a user runs it: one real process per run.
+// `facepipe run examples` end to end, as a user runs it: one real process per run.
 describe('facepipe run on the fixtures', () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'facepipe-run-'));
   const data = path.join(tmp, 'data');
@@ -25,22 +25,22 @@ describe('facepipe run on the fixtures', () => {
   let firstCsv: string;
 
   beforeAll(async () => {
-    first = await runCliJson<RunSummary>(['run', fixturesArg, '--data', data, '--export', csv, '--json']);
+    first = await runCliJson<RunSummary>(['run', examplesArg, '--data', data, '--export', csv, '--json']);
     firstCsv = readFileSync(csv, 'utf8');
-    second = await runCliJson<RunSummary>(['run', fixturesArg, '--data', data, '--export', csv, '--json']);
+    second = await runCliJson<RunSummary>(['run', examplesArg, '--data', data, '--export', csv, '--json']);
   });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('processes every photo and finds the 8 identities of the 40 crops (BCubed F ≥ 0.9)', () => {
-    expect(first.photos.found).toBe(55); // 40 crops + 5 group photos + 10 MagFace toy images
-    expect(first.photos.processed).toBe(55);
+    expect(first.photos.found).toBe(45); // 40 crops + 5 group photos
+    expect(first.photos.processed).toBe(45);
     expect(first.photos.failed).toBe(0);
     expect(first.recluster.ran).toBe(true);
     const rows = parseCsv(firstCsv);
     expect(rows[0]).toEqual(['photo', 'face', 'identity']);
     const crops = rows.slice(1).filter((r) => cropIdentity(r[0]!) !== undefined);
     expect(crops).toHaveLength(40); // exactly one face per crop
-    expect(crops.every((r) => r[0]!.startsWith(fixturesArg))).toBe(true); // the path as given
+    expect(crops.every((r) => r[0]!.startsWith(examplesArg))).toBe(true); // the path as given
     const truth = crops.map((r) => cropIdentity(r[0]!)!);
     const predicted = crops.map((r) => r[2]!);
     expect(bcubedF(truth, predicted)).toBeGreaterThanOrEqual(0.9);
@@ -73,7 +73,7 @@ describe('facepipe run on the fixtures', () => {
 
   it('reprocesses nothing on a second run and keeps the identity ids', () => {
     expect(second.photos.processed).toBe(0);
-    expect(second.photos.skipped).toBe(55);
+    expect(second.photos.skipped).toBe(45);
     expect(second.recluster.ran).toBe(false);
     expect(second.store).toEqual(first.store);
     expect(readFileSync(csv, 'utf8')).toBe(firstCsv);

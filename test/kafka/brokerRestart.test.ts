@@ -21,7 +21,7 @@ import {
   kill9,
   produce,
   readStore,
-  sharedDir,
+  examplesDir,
   spawnFacepipe,
   storeCounts,
   terminate,
@@ -82,7 +82,7 @@ describe('broker restart (and `facepipe publish`)', () => {
 
     const dataDir = path.join(tmp, 'data');
     const worker = spawnFacepipe(
-      ['worker', '--roots', sharedDir, '--concurrency', '2', '--threads', '1'],
+      ['worker', '--roots', examplesDir, '--concurrency', '2', '--threads', '1'],
       env,
       path.join(tmp, 'worker.log'),
     );

@@ -12,8 +12,9 @@ import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const sharedDir = path.resolve(repoRoot, '../shared');
-export const groupsDir = path.join(sharedDir, 'fixtures', 'faceapi-groups');
+/** the bundled sample photos: the worker's file root in these tests */
+export const examplesDir = path.join(repoRoot, 'examples');
+export const groupsDir = path.join(examplesDir, 'faceapi-groups');
 
 /** Faces per group photo at the detector's manifest settings (fixtures README: tolerance 0). */
 export const FACES_PER_GROUP_PHOTO: Record<string, number> = { bbt1: 4, bbt2: 3, bbt3: 5, bbt4: 6, bbt5: 5 };

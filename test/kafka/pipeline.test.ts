@@ -28,7 +28,7 @@ import {
   readStore,
   readTopic,
   repoRoot,
-  sharedDir,
+  examplesDir,
   spawnFacepipe,
   storeCounts,
   terminate,
@@ -85,7 +85,7 @@ async function newRun(name: string): Promise<Run> {
     dataDir,
     worker: (n, extra = []) => {
       const p = spawnFacepipe(
-        ['worker', '--roots', `${sharedDir},${tmp}`, '--concurrency', '4', '--threads', '1', ...extra],
+        ['worker', '--roots', `${examplesDir},${tmp}`, '--concurrency', '4', '--threads', '1', ...extra],
         env,
         log(n),
       );

@@ -17,7 +17,9 @@ import { batchToNchw } from '../../pipeline/preprocess.ts';
  */
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shared = path.resolve(repoRoot, '../shared');
+const bundledModels = path.join(repoRoot, 'models');
+const fixtures = path.join(repoRoot, 'test', 'fixtures');
+const examples = path.join(repoRoot, 'examples');
 const python = process.env.FACEPIPE_PYTHON ?? 'python3';
 const MODEL = 'magface_tiny';
 const DIM = 128;
@@ -49,17 +51,17 @@ function requirePythonTools(): void {
   }
 }
 
-/** A models folder with the shared YuNet detector only; the exported embedder brings its own manifest. */
+/** A models folder with the bundled YuNet detector only; the exported embedder brings its own manifest. */
 function detectorOnlyModelsDir(): void {
-  const sharedManifest = JSON.parse(readFileSync(path.join(shared, 'models', 'manifest.json'), 'utf8')) as {
+  const bundledManifest = JSON.parse(readFileSync(path.join(bundledModels, 'manifest.json'), 'utf8')) as {
     models: { task: string; file: string }[];
   };
-  const detectors = sharedManifest.models.filter((m) => m.task === 'detector');
+  const detectors = bundledManifest.models.filter((m) => m.task === 'detector');
   mkdirSync(modelsDir, { recursive: true });
-  for (const d of detectors) copyFileSync(path.join(shared, 'models', d.file), path.join(modelsDir, d.file));
+  for (const d of detectors) copyFileSync(path.join(bundledModels, d.file), path.join(modelsDir, d.file));
   writeFileSync(
     path.join(modelsDir, 'manifest.json'),
-    JSON.stringify({ ...sharedManifest, models: detectors }, null, 2),
+    JSON.stringify({ ...bundledManifest, models: detectors }, null, 2),
   );
 }
 
@@ -137,9 +139,7 @@ describe('an exported MagFace model in the Node pipeline', () => {
 
   it('embeds a fixture face: the manifest dim, a finite magnitude, the manifest quality gate', async () => {
     ready();
-    const result = await analyzer.analyzeFile(
-      path.join(shared, 'fixtures', 'faceapi-crops', 'penny', '1.png'),
-    );
+    const result = await analyzer.analyzeFile(path.join(examples, 'faceapi-crops', 'penny', '1.png'));
     expect(result.faces).toHaveLength(1);
     const face = result.faces[0]!;
     expect(face.embedding).toHaveLength(DIM);
@@ -154,7 +154,7 @@ describe('an exported MagFace model in the Node pipeline', () => {
 
   it('preprocesses by the manifest exactly as MagFace does (BGR, pixel/255, NCHW): Node = Python', async () => {
     ready();
-    const toy = path.join(shared, 'fixtures', 'magface-toy', '0.jpg');
+    const toy = path.join(fixtures, 'magface-toy', '0.jpg');
     const { data, width, height } = await decodeRgb(toy); // already aligned 112×112
     const [node] = await analyzer.embedAligned([new Uint8Array(data)]);
     const raw = path.join(tmp, 'toy0.rgb');
@@ -174,13 +174,13 @@ describe('an exported MagFace model in the Node pipeline', () => {
   it('builds the input tensors of the reference MagFace preprocessing (magface-toy-tensors.json)', async () => {
     ready();
     const reference = JSON.parse(
-      readFileSync(path.join(shared, 'fixtures', 'reference', 'magface-toy-tensors.json'), 'utf8'),
+      readFileSync(path.join(fixtures, 'reference', 'magface-toy-tensors.json'), 'utf8'),
     ) as {
       images: Record<string, { channelMeanBGR: number[]; samples: Record<string, number> }>;
     };
     const input = analyzer.manifest.input;
     for (const [image, ref] of Object.entries(reference.images)) {
-      const { data } = await decodeRgb(path.join(shared, 'fixtures', 'magface-toy', image));
+      const { data } = await decodeRgb(path.join(fixtures, 'magface-toy', image));
       const t = batchToNchw([new Uint8Array(data)], 112, 112, input);
       const plane = 112 * 112;
       for (let c = 0; c < 3; c++) {

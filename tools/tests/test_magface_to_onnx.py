@@ -29,8 +29,8 @@ from synthetic_checkpoint import (
 
 TOOLS = Path(__file__).resolve().parents[1]
 REPO = TOOLS.parent
-SHARED = (REPO / '..' / 'shared').resolve()
-TOY_DIR = SHARED / 'fixtures' / 'magface-toy'
+MODELS = REPO / 'models'
+TOY_DIR = REPO / 'test' / 'fixtures' / 'magface-toy'
 TINY = (1, 1, 1, 1)
 TINY_DIM = 128
 
@@ -106,9 +106,9 @@ def test_manifest_written_beside_the_model_with_the_magface_contract(tiny):
     assert entry['quality']['dropBelowMagnitude'] == 20
     assert entry['quality']['magnitudeRange'] == [15, 35]
     assert entry['source']['blocksPerStage'] == list(TINY)
-    # same shape of entry as the shared test models' embedder
-    shared = json.loads((SHARED / 'models' / 'manifest.json').read_text())
-    mobile = next(e for e in shared['models'] if e['task'] == 'embedder')
+    # same shape of entry as the bundled default embedder
+    bundled = json.loads((MODELS / 'manifest.json').read_text())
+    mobile = next(e for e in bundled['models'] if e['task'] == 'embedder')
     assert set(mobile) - {'measured', 'licenceFile'} <= set(entry)  # no licence file ships with a user's checkpoint
     assert entry['alignment']['templatePoints'] == mobile['alignment']['templatePoints']
 
