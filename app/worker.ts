@@ -1,8 +1,9 @@
 /**
  * The ingest worker: a kafkajs consumer group member on the photos topic. For each PhotoEvent:
  * parse and validate → fetch the bytes (pipeline/fetchPhoto.ts) → analyze → publish the photo's
- * FaceRecords and then its PhotoResult to the faces topic (key = photoId, so they stay together and
- * in order). A message that cannot be processed becomes a DeadLetter instead, after at most
+ * FaceRecords (each with its thumbnail JPEG) and then its PhotoResult to the faces topic (key =
+ * photoId, so they stay together and in order; the indexer hands them to the ingest step as one
+ * photo). A message that cannot be processed becomes a DeadLetter instead, after at most
  * `maxAttempts` tries. An offset is committed only once everything up to it was acknowledged by
  * the broker (acks = -1), so a crash re-processes, never loses; downstream is idempotent by faceId.
  *
@@ -16,7 +17,7 @@ import { PhotoEvent, PhotoResult, FACES_TOPIC_TYPE_HEADER } from '../schemas/pho
 import type { DeadLetterStage } from '../schemas/deadLetter.ts';
 import { buildDeadLetter, type RawMessage } from '../pipeline/kafka/deadLetters.ts';
 import { SCHEMA_VERSION } from '../schemas/face.ts';
-import { AnalyzeError, toFaceRecord, type Analyzer } from '../pipeline/analyze.ts';
+import { AnalyzeError, faceRecordsOf, type Analyzer } from '../pipeline/analyze.ts';
 import { fetchPhoto, FetchError, type FetchPolicy } from '../pipeline/fetchPhoto.ts';
 import { log } from '../core/log.ts';
 import type { KafkaSettings } from '../pipeline/kafka/config.ts';
@@ -76,7 +77,8 @@ export async function handlePhotoMessage(msg: RawMessage, deps: PhotoHandlerDeps
     }
   } catch (err) {
     const e = toStageError(err);
-    return deadLetterPublication(msg, e, Math.max(1, attempts), event?.photoId ?? keyText(msg), deps);
+    const uri = event?.source.kind === 'uri' ? event.source.uri : undefined;
+    return deadLetterPublication(msg, e, Math.max(1, attempts), event?.photoId ?? keyText(msg), uri, deps);
   }
 }
 
@@ -111,9 +113,10 @@ async function analyzeToFaces(event: PhotoEvent, deps: PhotoHandlerDeps): Promis
   const fetched = await fetchPhoto(event.source, deps.fetchPolicy);
   const analysis = await deps.analyzer.analyzeBytes(fetched.bytes, event.photoId);
   const modelId = deps.analyzer.modelId;
-  const records = analysis.faces.map((f) => ({
-    ...toFaceRecord(event.photoId, modelId, f, event.library),
-    createdAt: new Date().toISOString(),
+  const createdAt = new Date().toISOString();
+  const records = (await faceRecordsOf(event.photoId, modelId, analysis, event.library)).map((r) => ({
+    ...r,
+    createdAt,
   }));
   const result: PhotoResult = {
     v: SCHEMA_VERSION,
@@ -151,9 +154,11 @@ function deadLetterPublication(
   e: StageError,
   attempts: number,
   photoId: string | undefined,
+  uri: string | undefined,
   deps: PhotoHandlerDeps,
 ): Publication {
   const dl = buildDeadLetter(msg, {
+    uri,
     stage: e.stage,
     code: e.code,
     reason: e.message,

@@ -7,12 +7,12 @@
  * count is what the indexer of that data dir has seen; the embedded path's `<data>/dead-letter.jsonl`
  * (`facepipe run`) is counted too, once per photo and code.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { PhotoEvent, type PhotoEventInput } from '../schemas/photoEvent.ts';
+import { photoIdForFile } from '../schemas/face.ts';
 import { kafkaSettings, type KafkaOverrides } from '../pipeline/kafka/config.ts';
 import { createKafka, createProducer, ensureTopics } from '../pipeline/kafka/client.ts';
 import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.ts';
@@ -138,7 +138,7 @@ export function register(program: Command): void {
     .option('--tenant <name>', 'tenant')
     .option(
       '--id-prefix <p>',
-      'prefix of the photo ids (ids are the prefix + a hash of the absolute path)',
+      'prefix of the photo ids (ids are the prefix + the id `facepipe run` gives the file: a hash of its absolute path)',
       '',
     )
     .option('--partitions <n>', 'partitions of the topics if they must be created', (v) =>
@@ -265,11 +265,6 @@ export function imageFiles(paths: string[]): string[] {
     else if (isImageFile(p)) out.push(path.resolve(p));
   }
   return out;
-}
-
-/** The photo id of a file: stable for the same absolute path, so re-publishing is idempotent. */
-export function photoIdForFile(file: string, prefix = ''): string {
-  return prefix + 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 20);
 }
 
 export async function publishFiles(paths: string[], o: PublishCliOptions): Promise<number> {

@@ -187,6 +187,8 @@ export interface StoreSnapshot {
   counts: { photos: number; faces: number; kept: number; dropped: number; identities: number };
   facesByPhoto: Map<string, string[]>;
   photoIds: string[];
+  /** photo id → status (`done`, or `failed` for a photo that became a dead letter) */
+  photoStatus: Map<string, string>;
   /** kept faces with no identity */
   unassignedKept: number;
 }
@@ -202,6 +204,7 @@ export function readStore(dataDir: string): StoreSnapshot {
       counts: store.counts(),
       facesByPhoto,
       photoIds: store.listPhotos().map((p) => p.photoId),
+      photoStatus: new Map(store.listPhotos().map((p) => [p.photoId, p.status])),
       unassignedKept: faces.filter((f) => f.kept && f.identityId === null).length,
     };
   } finally {

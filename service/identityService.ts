@@ -76,6 +76,37 @@ export class IdentityService {
     return events;
   }
 
+  /**
+   * Forgets faces (a changed photo's faces that are gone, a failed photo's): rows and vectors go,
+   * and each identity's template and magnitude sum stop counting them. An unnamed identity left
+   * without faces is deleted. Records and returns the events (`face_unassigned`, `deleted`).
+   */
+  forgetFaces(faceIds: string[]): IdentityEvent[] {
+    if (faceIds.length === 0) return [];
+    const events: IdentityEvent[] = [];
+    this.db.transaction(() => {
+      const touched = new Set<string>();
+      for (const id of faceIds) {
+        const f = this.db.getFace(id);
+        if (!f) continue;
+        if (f.identityId !== null) {
+          this.unassign(id, 'online', events);
+          touched.add(f.identityId);
+        }
+        this.db.forgetFace(id);
+      }
+      for (const identityId of touched) {
+        const identity = this.db.getIdentity(identityId);
+        if (!identity || identity.faceCount > 0 || identity.name) continue;
+        this.db.deleteIdentityRow(identityId);
+        this.magSums.delete(identityId);
+        events.push(event('deleted', identityId, 'online'));
+      }
+      this.db.appendIdentityEvents(events);
+    });
+    return events;
+  }
+
   // ---------------------------------------------------------------- batch
 
   recluster(opts: { onProgress?: (done: number, total: number) => void } = {}): ReclusterResult {
@@ -115,6 +146,8 @@ export class IdentityService {
       identities: identities.map((i) => ({ id: i.identityId, name: i.name })),
       corrections,
       photoOf: this.params.samePhotoCannotLink ? (f) => photoOf.get(f) : undefined,
+      // ids are a function of the faces, except where a user named or corrected an identity
+      anchored: constrained,
     });
 
     const events: IdentityEvent[] = [];
