@@ -7,6 +7,7 @@ import * as stream from './stream.ts';
 import * as run from './run.ts';
 import * as serve from './serve.ts';
 import * as recluster from './recluster.ts';
+import * as evaluation from './eval.ts';
 
 // Each area registers its own commands; this file only assembles the program and decides how a
 // failure reaches the user.
@@ -16,6 +17,7 @@ const AREAS: { register: (program: Command) => void }[] = [
   serve,
   recluster,
   cluster,
+  evaluation,
   index,
   stream,
   models,
