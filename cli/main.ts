@@ -122,6 +122,10 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = reportFailure(err);
     process.exit();
   };
+  // a closed pipe (`| head`) ends the command quietly, whichever command was writing
+  process.stdout.on('error', (err: NodeJS.ErrnoException) =>
+    err.code === 'EPIPE' ? process.exit(0) : fail(err),
+  );
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
   try {
