@@ -17,6 +17,7 @@ import { createAnalyzer, type Analyzer } from '../pipeline/analyze.ts';
 import { loadManifest, resolveModelsDir, selectModels, type EmbedderManifest } from '../pipeline/models.ts';
 import { legacyPhotoIds, LegacyPhotoIdsError, renameLegacyPhotos, type PhotoIdRename } from './photoIds.ts';
 import { removeThumbnails } from '../pipeline/report.ts';
+import { FacepipeError } from '../core/errors.ts';
 
 export const DEFAULT_DATA_DIR = './facepipe-data';
 
@@ -43,8 +44,10 @@ export interface OpenDataDirOptions {
   legacyPhotoIds?: 'refuse' | 'allow';
 }
 
-export class DataDirError extends Error {
-  readonly code = 'NO_DATA';
+export class DataDirError extends FacepipeError {
+  constructor(message: string) {
+    super('NO_DATA', message);
+  }
 }
 
 export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}): Promise<OpenedDataDir> {

@@ -15,6 +15,7 @@ import { faceIdFor, photoIdForFile } from '../schemas/face.ts';
 import { thumbPath } from '../pipeline/report.ts';
 import type { FaceStore } from '../indexers/store.ts';
 import type { StoredPhoto } from '../indexers/types.ts';
+import { FacepipeError } from '../core/errors.ts';
 
 export interface PhotoIdRename {
   from: string;
@@ -40,10 +41,10 @@ export function legacyPhotoIds(store: { listPhotos(): StoredPhoto[] }): PhotoIdR
   return out;
 }
 
-export class LegacyPhotoIdsError extends Error {
-  readonly code = 'LEGACY_PHOTO_IDS';
+export class LegacyPhotoIdsError extends FacepipeError {
   constructor(dataDir: string, count: number) {
     super(
+      'LEGACY_PHOTO_IDS',
       `${dataDir} holds ${count} photo(s) with the photo ids of an older \`facepipe publish\`; ` +
         `run \`facepipe index migrate-ids --data ${dataDir}\` once to give them the current ids`,
     );

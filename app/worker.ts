@@ -20,6 +20,8 @@ import { SCHEMA_VERSION } from '../schemas/face.ts';
 import { AnalyzeError, faceRecordsOf, type Analyzer } from '../pipeline/analyze.ts';
 import { fetchPhoto, FetchError, type FetchPolicy } from '../pipeline/fetchPhoto.ts';
 import { log } from '../core/log.ts';
+import { FacepipeError } from '../core/errors.ts';
+import { retry } from '../core/retry.ts';
 import type { KafkaSettings } from '../pipeline/kafka/config.ts';
 import { createKafka, createProducer, ensureTopics, sendAcked } from '../pipeline/kafka/client.ts';
 
@@ -39,19 +41,21 @@ export interface PhotoHandlerDeps {
   topics: KafkaSettings['topics'];
   /** tries before a retriable failure becomes a dead letter (>= 1) */
   maxAttempts: number;
-  /** first backoff between tries, doubled each time */
+  /** first backoff between tries, doubled each time (with jitter, core/retry.ts) */
   retryBackoffMs: number;
   workerId: string;
 }
 
-class StageError extends Error {
+/** A failure at one stage of a photo's way through the worker; its code becomes the dead letter's. */
+class StageError extends FacepipeError {
   constructor(
     readonly stage: DeadLetterStage,
-    readonly code: string,
+    code: string,
     message: string,
-    readonly retriable: boolean,
+    retriable: boolean,
+    cause?: unknown,
   ) {
-    super(message);
+    super(code, message, { retriable, cause });
   }
 }
 
@@ -60,21 +64,29 @@ export async function handlePhotoMessage(msg: RawMessage, deps: PhotoHandlerDeps
   let event: PhotoEvent | undefined;
   let attempts = 0;
   try {
-    event = parsePhotoEvent(msg.value);
-    for (;;) {
-      attempts++;
-      try {
-        return await analyzeToFaces(event, deps);
-      } catch (err) {
-        const e = toStageError(err);
-        if (!e.retriable || attempts >= deps.maxAttempts) throw e;
-        log.warn(
-          { photoId: event.photoId, code: e.code, attempt: attempts, err: e.message },
-          'photo failed; retrying',
-        );
-        await new Promise((r) => setTimeout(r, deps.retryBackoffMs * 2 ** (attempts - 1)));
-      }
-    }
+    const parsed = parsePhotoEvent(msg.value);
+    event = parsed;
+    return await retry(
+      (attempt) => {
+        attempts = attempt;
+        return analyzeToFaces(parsed, deps).catch((err: unknown) => Promise.reject(toStageError(err)));
+      },
+      {
+        attempts: deps.maxAttempts,
+        initialMs: deps.retryBackoffMs,
+        onRetry: (err, attempt, waitMs) =>
+          log.warn(
+            {
+              photoId: parsed.photoId,
+              code: (err as StageError).code,
+              attempt,
+              waitMs,
+              err: (err as Error).message,
+            },
+            'photo failed; retrying',
+          ),
+      },
+    );
   } catch (err) {
     const e = toStageError(err);
     const uri = event?.source.kind === 'uri' ? event.source.uri : undefined;
@@ -101,12 +113,11 @@ function parsePhotoEvent(value: Buffer | null): PhotoEvent {
 
 function toStageError(err: unknown): StageError {
   if (err instanceof StageError) return err;
-  if (err instanceof FetchError) return new StageError('fetch', err.code, err.message, err.retriable);
-  if (err instanceof AnalyzeError) {
-    // the bytes decide these; only an inference failure may be transient
-    return new StageError('analyze', err.code, err.message, err.code === 'INFERENCE_FAILED');
-  }
-  return new StageError('analyze', 'INTERNAL', (err as Error)?.message ?? String(err), true);
+  if (err instanceof FetchError) return new StageError('fetch', err.code, err.message, err.retriable, err);
+  if (err instanceof AnalyzeError)
+    return new StageError('analyze', err.code, err.message, err.retriable, err);
+  // not one of ours: a bug or the machine (memory, a worker thread); worth another try
+  return new StageError('analyze', 'INTERNAL', (err as Error)?.message ?? String(err), true, err);
 }
 
 async function analyzeToFaces(event: PhotoEvent, deps: PhotoHandlerDeps): Promise<Publication> {

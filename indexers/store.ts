@@ -9,6 +9,7 @@ import type {
   StoredIdentityEvent,
   StoredPhoto,
 } from './types.ts';
+import { FacepipeError } from '../core/errors.ts';
 
 /** The store is the source of truth; the HNSW index is derived from it and can always be rebuilt. */
 export const STORE_FILE = 'faces.sqlite';
@@ -17,13 +18,13 @@ export const STORE_FILE = 'faces.sqlite';
 const QUICK_CHECK_MAX_BYTES = 256 * 2 ** 20;
 
 /** A store file that SQLite cannot read: we refuse to touch it rather than start over empty. */
-export class StoreCorruptError extends Error {
-  readonly code = 'STORE_CORRUPT';
+export class StoreCorruptError extends FacepipeError {
   constructor(
     readonly file: string,
     detail: string,
   ) {
     super(
+      'STORE_CORRUPT',
       `face store ${file} is corrupt or not a facepipe store (${detail}); it was left untouched — ` +
         `restore it from a backup or move it away to start a new store`,
     );
