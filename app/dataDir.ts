@@ -40,6 +40,8 @@ export interface OpenDataDirOptions {
   analyzer?: boolean;
   analyzerMaxPixels?: number;
   analyzerMaxBytes?: number;
+  provider?: 'cpu' | 'cuda';
+  inferenceNice?: number;
   /** 'allow' opens a data dir that still has legacy photo ids (the migration itself) */
   legacyPhotoIds?: 'refuse' | 'allow';
 }
@@ -86,6 +88,8 @@ export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}
           embedder: db.modelId,
           maxPixels: opts.analyzerMaxPixels,
           maxBytes: opts.analyzerMaxBytes,
+          provider: opts.provider,
+          inferenceNice: opts.inferenceNice,
         })
       : undefined;
     return {

@@ -10,6 +10,8 @@ import { openDataDir } from './dataDir.ts';
 export interface ServeOptions {
   dataDir: string;
   modelsDir?: string;
+  provider?: 'cpu' | 'cuda';
+  inferenceNice?: number;
   port: number;
   host: string;
   token?: string;
@@ -28,6 +30,8 @@ export async function startService(o: ServeOptions): Promise<RunningService> {
     analyzer: true,
     analyzerMaxPixels: o.limits.maxPixels,
     analyzerMaxBytes: o.limits.maxUploadBytes,
+    provider: o.provider,
+    inferenceNice: o.inferenceNice,
   });
   try {
     const app = await buildServer({ ...opened, token: o.token, limits: o.limits, logger: o.logger });
