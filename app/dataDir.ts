@@ -42,6 +42,8 @@ export interface OpenDataDirOptions {
   analyzerMaxBytes?: number;
   provider?: 'cpu' | 'cuda';
   inferenceNice?: number;
+  /** how far a rebuild of the index from the store is, when one is needed (the CLI draws a bar) */
+  onRebuildProgress?: (done: number, total: number) => void;
   /** 'allow' opens a data dir that still has legacy photo ids (the migration itself) */
   legacyPhotoIds?: 'refuse' | 'allow';
 }
@@ -58,10 +60,14 @@ export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}
   const manifest = loadManifest(modelsDir);
   const exists = existsSync(path.join(dir, STORE_FILE));
   let db: EmbeddedFaceDatabase;
-  if (exists) db = openExistingDatabase(dir);
+  if (exists) db = openExistingDatabase(dir, { onRebuildProgress: opts.onRebuildProgress });
   else if (opts.create) {
     const chosen = selectModels(manifest, opts.embedder ? { embedder: opts.embedder } : {}).embedder;
-    db = openFaceDatabase(dir, { modelId: chosen.name, dim: chosen.embeddingDim });
+    db = openFaceDatabase(dir, {
+      modelId: chosen.name,
+      dim: chosen.embeddingDim,
+      onRebuildProgress: opts.onRebuildProgress,
+    });
   } else
     throw new DataDirError(
       `data folder not found: ${dir} (run \`facepipe run <photos> --data ${dataDir}\` first)`,

@@ -47,6 +47,8 @@ export interface RunOptions {
   progress?: boolean;
   /** run the batch recluster after ingest when anything changed (default true) */
   recluster?: boolean;
+  /** how far a rebuild of the index is, when opening needs one (the CLI draws the bar) */
+  onRebuildProgress?: (done: number, total: number) => void;
   /** execution provider and inference-thread niceness of the analyzer created here (app/config.ts) */
   provider?: 'cpu' | 'cuda';
   inferenceNice?: number;
@@ -115,6 +117,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     modelsDir: opts.modelsDir,
     create: true,
     embedder: analyzer.modelId,
+    onRebuildProgress: opts.onRebuildProgress,
   }).catch(async (err: unknown) => {
     if (!opts.analyzer) await analyzer.close();
     throw err;

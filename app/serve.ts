@@ -12,6 +12,7 @@ export interface ServeOptions {
   modelsDir?: string;
   provider?: 'cpu' | 'cuda';
   inferenceNice?: number;
+  onRebuildProgress?: (done: number, total: number) => void;
   port: number;
   host: string;
   token?: string;
@@ -32,6 +33,7 @@ export async function startService(o: ServeOptions): Promise<RunningService> {
     analyzerMaxBytes: o.limits.maxUploadBytes,
     provider: o.provider,
     inferenceNice: o.inferenceNice,
+    onRebuildProgress: o.onRebuildProgress,
   });
   try {
     const app = await buildServer({ ...opened, token: o.token, limits: o.limits, logger: o.logger });

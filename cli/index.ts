@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { openExistingDatabase, type EmbeddedFaceDatabase, type RecoveryInfo } from '../indexers/database.ts';
 import { nonNegativeInt, requireDataDir } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
 /**
  * `facepipe index verify|rebuild|compact --data DIR`: operator commands for the vector index.
@@ -23,7 +24,7 @@ function withDatabase(dataDir: string, fn: (db: EmbeddedFaceDatabase) => void): 
   try {
     // the bar draws only on a terminal (cli-progress stays silent otherwise)
     requireDataDir(dataDir);
-    db = openExistingDatabase(dataDir, { progress: true });
+    db = openExistingDatabase(dataDir, { onRebuildProgress: rebuildProgressBar() });
   } catch (err) {
     process.stderr.write(`facepipe index: ${(err as Error).message}\n`);
     process.exitCode = 2;

@@ -5,6 +5,7 @@ import { reclusterStore } from '../app/recluster.ts';
 import { log } from '../core/log.ts';
 import { requireDataDir } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
 export function register(program: Command, config: FacepipeConfig): void {
   program
@@ -20,7 +21,10 @@ export function register(program: Command, config: FacepipeConfig): void {
     .option('--no-progress', 'no progress bar')
     .action(async (o: { data: string; models?: string; progress: boolean }) => {
       requireDataDir(o.data);
-      const store = await openDataDir(o.data, { modelsDir: o.models ?? config.modelsDir });
+      const store = await openDataDir(o.data, {
+        modelsDir: o.models ?? config.modelsDir,
+        onRebuildProgress: rebuildProgressBar(o.progress && process.stderr.isTTY === true),
+      });
       try {
         const bar =
           o.progress && process.stderr.isTTY

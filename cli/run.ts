@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { runEmbedded, type RunSummary } from '../app/run.ts';
 import { noImagesLine, positiveInt, requireFolder } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
 export function register(program: Command, config: FacepipeConfig): void {
   program
@@ -31,6 +32,7 @@ export function register(program: Command, config: FacepipeConfig): void {
         modelsDir: o.models ?? config.modelsDir,
         provider: config.provider,
         inferenceNice: config.inferenceNice,
+        onRebuildProgress: rebuildProgressBar(o.progress && process.stderr.isTTY === true),
         exportCsv: o.export,
         concurrency: o.concurrency,
         recluster: o.recluster,

@@ -4,6 +4,7 @@ import { startService } from '../app/serve.ts';
 import { log } from '../core/log.ts';
 import { integerIn, requireDataDir } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
 export function register(program: Command, config: FacepipeConfig): void {
   program
@@ -35,6 +36,7 @@ export function register(program: Command, config: FacepipeConfig): void {
         modelsDir: o.models ?? config.modelsDir,
         provider: config.provider,
         inferenceNice: config.inferenceNice,
+        onRebuildProgress: rebuildProgressBar(),
         port: o.port,
         host: o.host,
         token: token || undefined,

@@ -24,6 +24,7 @@ import { NoStoreError } from '../indexers/database.ts';
 import { isImageFile, walkImages } from '../pipeline/imageFiles.ts';
 import { positiveInt, requireDataDir } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
 interface KafkaCliOptions {
   brokers?: string;
@@ -210,7 +211,11 @@ async function runIndexer(o: IndexerCliOptions, config: FacepipeConfig): Promise
   const { openDataDir } = await import('../app/dataDir.ts');
   const { startIndexer } = await import('../app/indexer.ts');
   const settings = kafkaSettings('indexer', overridesFrom(o), config.kafka);
-  const opened = await openDataDir(o.data, { modelsDir: o.models ?? config.modelsDir, create: true });
+  const opened = await openDataDir(o.data, {
+    modelsDir: o.models ?? config.modelsDir,
+    create: true,
+    onRebuildProgress: rebuildProgressBar(),
+  });
   const { db, identities } = opened;
   const state = new StreamState(o.data);
   const stopped = untilSignal();

@@ -21,7 +21,6 @@ function seededDir(n = 50): string {
   const db = openFaceDatabase(dir, {
     modelId: 'cli-model',
     dim: 16,
-    progress: false,
     log: recordingLogger(),
   });
   const r = rng(2);
