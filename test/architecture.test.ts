@@ -160,6 +160,15 @@ describe('the house rules', () => {
     expect(readers).toEqual([path.join('app', 'config.ts')]);
   });
 
+  it('the HTTP routes take typed requests from their zod schemas (no casts)', () => {
+    const casts = [...graph.keys()]
+      .filter((f) => roomOf(f) === 'api')
+      .filter((f) =>
+        /request\.(params|query|body)\s+as\b/.test(readFileSync(path.join(repoRoot, f), 'utf8')),
+      );
+    expect(casts).toEqual([]);
+  });
+
   it('the checks find what they look for', () => {
     const bad: Graph = new Map([
       ['pipeline/a.ts', ['app/b.ts', 'schemas/c.ts']],
