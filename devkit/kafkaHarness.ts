@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
+import { createProducer } from '../pipeline/kafka/client.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** the bundled sample photos: the worker's file root in these tests */
@@ -129,7 +130,9 @@ export async function produce(
   topic: string,
   messages: { key: string | null; value: string | Buffer }[],
 ): Promise<void> {
-  const producer = kafka.producer();
+  // the product's idempotent producer: a send retried after a slow acknowledgement (a loaded
+  // machine) must not put a message on the topic twice, or a test would count it twice
+  const producer = createProducer(kafka);
   await producer.connect();
   try {
     await producer.send({ topic, acks: -1, messages });
