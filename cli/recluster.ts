@@ -5,6 +5,7 @@ import type { IdentityService } from '../clustering/identityService.ts';
 import { openStore } from '../api/open.ts';
 import { DEFAULT_DATA_DIR } from '../pipeline/embedded.ts';
 import { log } from '../pipeline/log.ts';
+import { requireDataDir } from './options.ts';
 
 export interface ReclusterSummary {
   dataDir: string;
@@ -66,6 +67,7 @@ export function register(program: Command): void {
     )
     .option('--no-progress', 'no progress bar')
     .action(async (o: { data: string; models?: string; progress: boolean }) => {
+      requireDataDir(o.data);
       const store = await openStore(o.data, { modelsDir: o.models });
       try {
         const bar =
