@@ -106,7 +106,7 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
     photos.map(async (p) => ({
       p,
       dets: await detectInThisThread(detectTask(p)),
-      sx: p.detect.width / p.full.width,
+      sx: p.detect.width / p.width,
     })),
   );
   const faces = geometry.flatMap(({ p, dets, sx }) =>
@@ -118,9 +118,9 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
   const alignRate = await medianRate(reps, faces.length, () =>
     faces.map((f) =>
       alignFace(
-        f.p.full.data,
-        f.p.full.width,
-        f.p.full.height,
+        f.p.full!.data,
+        f.p.full!.width,
+        f.p.full!.height,
         f.landmarks,
         template,
         embedder.alignment.size,
@@ -130,9 +130,9 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
   const aligned = faces.map(
     (f) =>
       alignFace(
-        f.p.full.data,
-        f.p.full.width,
-        f.p.full.height,
+        f.p.full!.data,
+        f.p.full!.width,
+        f.p.full!.height,
         f.landmarks,
         template,
         embedder.alignment.size,

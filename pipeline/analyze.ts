@@ -2,9 +2,22 @@ import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { Piscina } from 'piscina';
 import { faceIdFor, FaceRecord, SCHEMA_VERSION, type DropReason } from '../schemas/face.ts';
-import { alignFace, similarityMatrix, type Point } from './align.ts';
-import { decodePhoto, DEFAULT_DECODE, type DecodeOptions, type RgbImage } from './decode.ts';
-import { toOriginal, type Detection } from './detect.ts';
+import {
+  alignFaceInRegion,
+  estimateSimilarity,
+  similarityMatrix,
+  warpSourceRect,
+  type AlignedFace,
+  type Point,
+} from './align.ts';
+import {
+  decodePhoto,
+  DEFAULT_DECODE,
+  type DecodedPhoto,
+  type DecodeOptions,
+  type RgbImage,
+} from './decode.ts';
+import { toOriginal, type Detection, type FaceGeometry } from './detect.ts';
 import { DEFAULT_BATCH_DELAY_MS, DEFAULT_BATCH_SIZE, Embedder, type FaceEmbedding } from './embed.ts';
 import { AnalyzeError } from './errors.ts';
 import type { DetectTask, SessionInfo } from './inferenceWorker.ts';
@@ -141,7 +154,7 @@ function sessionSpecs(
     interOpThreads: 1,
   } as const;
   return {
-    detector: { ...common, path: modelPath(dir, detector) } satisfies SessionSpec,
+    detector: { ...common, path: modelPath(dir, detector), memPattern: false } satisfies SessionSpec,
     embedder: { ...common, path: modelPath(dir, embedder) } satisfies SessionSpec,
   };
 }
@@ -270,19 +283,35 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     }
   }
 
+  const template = embedder.alignment.templatePoints as Point[];
+  const alignedSize = embedder.alignment.size;
+
+  /**
+   * Aligns every face from one full-resolution read of the region their warps sample (the union
+   * of `warpSourceRect`s): for a photo larger than the detection copy that is the only
+   * full-resolution decode, and only of that region.
+   */
+  async function alignFaces(photo: DecodedPhoto, geometry: FaceGeometry[]): Promise<AlignedFace[]> {
+    if (geometry.length === 0) return [];
+    const rects = geometry.map((g) =>
+      warpSourceRect(estimateSimilarity(g.landmarks, template), alignedSize[0], alignedSize[1]),
+    );
+    const left = Math.min(...rects.map((r) => r.left));
+    const top = Math.min(...rects.map((r) => r.top));
+    const right = Math.max(...rects.map((r) => r.left + r.width));
+    const bottom = Math.max(...rects.map((r) => r.top + r.height));
+    const region = await photo.readRegion({ left, top, width: right - left, height: bottom - top });
+    return geometry.map((g) => alignFaceInRegion(region, g.landmarks, template, alignedSize));
+  }
+
   async function analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
     const photo = await decodePhoto(bytes, settings.decode);
-    const { full, detect } = photo;
+    const { width, height, detect } = photo;
     const detections = await detectFaces(detect);
     const geometry = detections
-      .map((d) =>
-        toOriginal(d, detect.width / full.width, detect.height / full.height, full.width, full.height),
-      )
+      .map((d) => toOriginal(d, detect.width / width, detect.height / height, width, height))
       .sort((p, q) => p.bbox[0] - q.bbox[0]);
-    const template = embedder.alignment.templatePoints as Point[];
-    const aligned = geometry.map((g) =>
-      alignFace(full.data, full.width, full.height, g.landmarks, template, embedder.alignment.size),
-    );
+    const aligned = await alignFaces(photo, geometry);
     const embeddings = await embedStage.embedMany(aligned.map((a) => a.rgb)).catch((err: unknown) => {
       throw new AnalyzeError('INFERENCE_FAILED', `embedder failed: ${(err as Error).message}`, {
         cause: err,
@@ -307,7 +336,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
         landmarkResiduals: aligned[i]!.residuals,
       };
     });
-    return { photoId, width: full.width, height: full.height, faces };
+    return { photoId, width, height, faces };
   }
 
   async function analyzeFile(file: string, photoId = file): Promise<PhotoAnalysis> {

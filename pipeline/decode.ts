@@ -1,11 +1,14 @@
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { AnalyzeError } from './errors.ts';
 import { sniffImageFormat } from './imageSignature.ts';
 
 /**
  * Decoding with sharp: EXIF orientation applied, 3-channel sRGB, a pixel limit against
- * decompression bombs (checked from the header before any pixel is decoded), and a downscaled
- * copy for the detector while alignment samples the full-resolution pixels.
+ * decompression bombs (checked from the header before any pixel is decoded). A photo up to the
+ * detection size is decoded once and serves both the detector and alignment. A larger one is
+ * decoded straight to the detection copy (libvips shrinks JPEGs while decoding), and alignment
+ * later reads only the full-resolution region around the faces: a 14 MP photo never sits in
+ * memory as 40 MB of pixels, and a photo without faces is decoded once, small.
  */
 
 export interface DecodeOptions {
@@ -34,11 +37,32 @@ export interface RgbImage {
   height: number;
 }
 
+/** A rectangle of full-resolution pixels: `data` holds the region, whose top-left is (left, top). */
+export interface RgbRegion extends RgbImage {
+  left: number;
+  top: number;
+}
+
+export interface PixelRect {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
 export interface DecodedPhoto {
-  /** full resolution, EXIF-oriented */
-  full: RgbImage;
-  /** the copy the detector sees (the same object as `full` when no downscale is needed) */
+  /** full-resolution size, EXIF-oriented */
+  width: number;
+  height: number;
+  /** the copy the detector sees (the whole photo when it is at most the detection size) */
   detect: RgbImage;
+  /** the whole photo at full resolution, when it was decoded anyway (no downscale needed) */
+  full?: RgbImage;
+  /**
+   * Full-resolution pixels of `rect` (clipped to the photo): a view of `full` when there is one,
+   * otherwise a decode of that region only.
+   */
+  readRegion(rect: PixelRect): Promise<RgbRegion>;
   format: string;
 }
 
@@ -87,14 +111,18 @@ async function readHeader(bytes: Buffer, opts: DecodeOptions): Promise<Metadata>
   return meta;
 }
 
-async function decodeFull(bytes: Buffer, opts: DecodeOptions): Promise<RgbImage> {
+/** The decode every path shares: EXIF orientation, no alpha, sRGB; `shape` crops or resizes. */
+async function decodeRaw(
+  bytes: Buffer,
+  opts: DecodeOptions,
+  shape: (image: Sharp) => Sharp = (image) => image,
+): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: opts.maxPixels, failOn: 'error' })
+    const image = sharp(bytes, { limitInputPixels: opts.maxPixels, failOn: 'error' })
       .rotate()
       .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+      .toColourspace('srgb');
+    const { data, info } = await shape(image).raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3)
       throw new AnalyzeError('CORRUPT_IMAGE', `decoded to ${info.channels} channels, expected 3`);
     return { data, width: info.width, height: info.height };
@@ -104,20 +132,47 @@ async function decodeFull(bytes: Buffer, opts: DecodeOptions): Promise<RgbImage>
   }
 }
 
-/** The detection copy: long side at most `maxSide`, same aspect ratio. */
-export async function downscaleForDetection(full: RgbImage, maxSide: number): Promise<RgbImage> {
-  const long = Math.max(full.width, full.height);
-  if (long <= maxSide) return full;
-  const width = Math.max(1, Math.round((full.width * maxSide) / long));
-  const height = Math.max(1, Math.round((full.height * maxSide) / long));
-  const { data, info } = await sharp(full.data, {
-    raw: { width: full.width, height: full.height, channels: 3 },
-    limitInputPixels: false,
-  })
-    .resize(width, height, { fit: 'fill' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { data, width: info.width, height: info.height };
+function checkSize(image: RgbImage, width: number, height: number): void {
+  if (image.width !== width || image.height !== height) {
+    throw new AnalyzeError(
+      'CORRUPT_IMAGE',
+      `decoded size ${image.width}×${image.height} differs from the expected ${width}×${height}`,
+    );
+  }
+}
+
+/** Size of the detection copy: long side at most `maxSide`, same aspect ratio. */
+export function detectionSize(
+  width: number,
+  height: number,
+  maxSide: number,
+): { width: number; height: number } {
+  const long = Math.max(width, height);
+  if (long <= maxSide) return { width, height };
+  return {
+    width: Math.max(1, Math.round((width * maxSide) / long)),
+    height: Math.max(1, Math.round((height * maxSide) / long)),
+  };
+}
+
+export function clipRect(rect: PixelRect, width: number, height: number): PixelRect {
+  const left = Math.max(0, Math.min(width - 1, Math.floor(rect.left)));
+  const top = Math.max(0, Math.min(height - 1, Math.floor(rect.top)));
+  const right = Math.max(left + 1, Math.min(width, Math.ceil(rect.left + rect.width)));
+  const bottom = Math.max(top + 1, Math.min(height, Math.ceil(rect.top + rect.height)));
+  return { left, top, width: right - left, height: bottom - top };
+}
+
+/** A region copied out of a decoded image (row by row). */
+function cropOf(image: RgbImage, r: PixelRect): RgbRegion {
+  if (r.left === 0 && r.top === 0 && r.width === image.width && r.height === image.height)
+    return { ...image, left: 0, top: 0 };
+  const data = Buffer.allocUnsafe(r.width * r.height * 3);
+  for (let y = 0; y < r.height; y++) {
+    const from = ((r.top + y) * image.width + r.left) * 3;
+    image.data.copy(data, y * r.width * 3, from, from + r.width * 3);
+  }
+  return { data, width: r.width, height: r.height, left: r.left, top: r.top };
 }
 
 export async function decodePhoto(
@@ -135,13 +190,35 @@ export async function decodePhoto(
     );
   }
   const meta = await readHeader(bytes, opts);
-  const full = await decodeFull(bytes, opts);
-  const expected = orientedSize(meta);
-  if (full.width !== expected.width || full.height !== expected.height) {
-    throw new AnalyzeError(
-      'CORRUPT_IMAGE',
-      `decoded size ${full.width}×${full.height} differs from header ${expected.width}×${expected.height}`,
-    );
+  const { width, height } = orientedSize(meta);
+  const format = meta.format!;
+  const small = detectionSize(width, height, opts.detectMaxSide);
+  if (small.width === width && small.height === height) {
+    const full = await decodeRaw(bytes, opts);
+    checkSize(full, width, height);
+    return {
+      width,
+      height,
+      detect: full,
+      full,
+      readRegion: async (rect) => cropOf(full, clipRect(rect, width, height)),
+      format,
+    };
   }
-  return { full, detect: await downscaleForDetection(full, opts.detectMaxSide), format: meta.format! };
+  const detect = await decodeRaw(bytes, opts, (image) =>
+    image.resize(small.width, small.height, { fit: 'fill' }),
+  );
+  checkSize(detect, small.width, small.height);
+  return {
+    width,
+    height,
+    detect,
+    readRegion: async (rect) => {
+      const r = clipRect(rect, width, height);
+      const region = await decodeRaw(bytes, opts, (image) => image.extract(r));
+      checkSize(region, r.width, r.height);
+      return { ...region, left: r.left, top: r.top };
+    },
+    format,
+  };
 }
