@@ -111,6 +111,7 @@ function agreement(ours: FaceLine[], peer: FaceLine[]) {
   const a = byPhoto(ours);
   const b = byPhoto(peer);
   const cosines: number[] = [];
+  const below: { photo: string; bbox: number[]; cosine: number }[] = [];
   let onlyOurs = 0;
   let onlyPeer = 0;
   for (const photo of new Set([...a.keys(), ...b.keys()])) {
@@ -126,7 +127,10 @@ function agreement(ours: FaceLine[], peer: FaceLine[]) {
       if (usedA.has(p.i) || usedB.has(p.j)) continue;
       usedA.add(p.i);
       usedB.add(p.j);
-      cosines.push(cosine(fa[p.i]!.embedding, fb[p.j]!.embedding));
+      const c = cosine(fa[p.i]!.embedding, fb[p.j]!.embedding);
+      cosines.push(c);
+      if (c < 0.99)
+        below.push({ photo: path.relative(repo, photo), bbox: fa[p.i]!.bbox.map(Math.round), cosine: r3(c) });
     }
     onlyOurs += fa.length - usedA.size;
     onlyPeer += fb.length - usedB.size;
@@ -140,7 +144,9 @@ function agreement(ours: FaceLine[], peer: FaceLine[]) {
     sameFaces: onlyOurs === 0 && onlyPeer === 0,
     minCosine: r3(Math.min(...cosines)),
     medianCosine: r3(median(cosines)),
-    facesBelow099: cosines.filter((c) => c < 0.99).length,
+    facesBelow099: below.length,
+    // e.g. a photo with an embedded ICC profile: sharp converts it to sRGB, OpenCV ignores it
+    below099: below,
   };
 }
 

@@ -109,7 +109,7 @@ function progressBar(enabled: boolean): { update: (d: number, t: number) => void
   };
 }
 
-function runCluster(opts: ClusterCliOptions): void {
+async function runCluster(opts: ClusterCliOptions): Promise<void> {
   const started = Date.now();
   const params = paramsFor(opts);
   const matrix = readNpy(opts.embeddings);
@@ -118,7 +118,7 @@ function runCluster(opts: ClusterCliOptions): void {
   const bar = progressBar(opts.progress !== false && matrix.rows >= 10_000);
   let result;
   try {
-    result = runMethod(
+    result = await runMethod(
       opts.method,
       faces,
       params,
@@ -199,9 +199,9 @@ export function register(program: Command): void {
     .option('--models <dir>', 'models folder with the embedder manifest')
     .option('--embedder <name>', 'embedder whose manifest gives the defaults (default: the first)')
     .option('--no-progress', 'no progress bar')
-    .action((opts: ClusterCliOptions) => {
+    .action(async (opts: ClusterCliOptions) => {
       try {
-        runCluster(opts);
+        await runCluster(opts);
       } catch (err) {
         fail(err);
       }

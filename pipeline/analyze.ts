@@ -19,6 +19,7 @@ import {
 } from './decode.ts';
 import { toOriginal, type Detection, type FaceGeometry } from './detect.ts';
 import { DEFAULT_BATCH_DELAY_MS, DEFAULT_BATCH_SIZE, Embedder, type FaceEmbedding } from './embed.ts';
+import { ByteBudget } from './byteBudget.ts';
 import { AnalyzeError } from './errors.ts';
 import type { DetectTask, SessionInfo } from './inferenceWorker.ts';
 import { log } from './log.ts';
@@ -36,6 +37,12 @@ import type { SessionSpec } from './session.ts';
 export { AnalyzeError, type AnalyzeErrorCode } from './errors.ts';
 export type { EmbedderManifest, DetectorManifest } from './models.ts';
 export type { FaceEmbedding } from './embed.ts';
+
+/**
+ * Default in-flight pixel budget: four 14 MP phone photos (each about 52 MB: its full-resolution
+ * face region at worst and two detection copies) or any number of small ones.
+ */
+export const DEFAULT_IN_FLIGHT_BYTES = 224 * 2 ** 20;
 
 export interface AnalyzerOptions {
   /** models folder (default: resolveModelsDir()) */
@@ -57,6 +64,11 @@ export interface AnalyzerOptions {
   maxPixels?: number;
   /** encoded-size limit in bytes (default 64 MiB) */
   maxBytes?: number;
+  /**
+   * pixel bytes that photos being analysed at once may hold (decode to alignment), whatever the
+   * caller's concurrency (default DEFAULT_IN_FLIGHT_BYTES); a larger photo runs alone
+   */
+  maxInFlightBytes?: number;
   /** long side of the detection copy (default 1600) */
   detectMaxSide?: number;
   /** detector score threshold (default: detector manifest thresholds.score) */
@@ -283,6 +295,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     }
   }
 
+  const inFlight = new ByteBudget(opts.maxInFlightBytes ?? DEFAULT_IN_FLIGHT_BYTES);
   const template = embedder.alignment.templatePoints as Point[];
   const alignedSize = embedder.alignment.size;
 
@@ -305,13 +318,21 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
   }
 
   async function analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
-    const photo = await decodePhoto(bytes, settings.decode);
-    const { width, height, detect } = photo;
-    const detections = await detectFaces(detect);
-    const geometry = detections
-      .map((d) => toOriginal(d, detect.width / width, detect.height / height, width, height))
-      .sort((p, q) => p.bbox[0] - q.bbox[0]);
-    const aligned = await alignFaces(photo, geometry);
+    // pixels are held from decode to alignment only: the budget is given back before embedding
+    const photo = await decodePhoto(bytes, settings.decode, (n) => inFlight.acquire(n));
+    const { width, height } = photo;
+    let geometry: FaceGeometry[];
+    let aligned: AlignedFace[];
+    try {
+      const { detect } = photo;
+      const detections = await detectFaces(detect);
+      geometry = detections
+        .map((d) => toOriginal(d, detect.width / width, detect.height / height, width, height))
+        .sort((p, q) => p.bbox[0] - q.bbox[0]);
+      aligned = await alignFaces(photo, geometry);
+    } finally {
+      photo.release();
+    }
     const embeddings = await embedStage.embedMany(aligned.map((a) => a.rgb)).catch((err: unknown) => {
       throw new AnalyzeError('INFERENCE_FAILED', `embedder failed: ${(err as Error).message}`, {
         cause: err,

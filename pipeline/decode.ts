@@ -64,6 +64,25 @@ export interface DecodedPhoto {
    */
   readRegion(rect: PixelRect): Promise<RgbRegion>;
   format: string;
+  /** gives back what `reserve` took for this photo (idempotent) */
+  release(): void;
+}
+
+/**
+ * Takes `bytes` of an in-flight budget and resolves with the function that gives them back
+ * (pipeline/byteBudget.ts).
+ */
+export type Reserve = (bytes: number) => Promise<() => void>;
+
+/**
+ * The pixel bytes a photo holds while it is analysed: its detection copy twice (here and in the
+ * inference worker) and, for a photo larger than that, the full-resolution region the faces are
+ * aligned from (at worst the whole photo).
+ */
+export function pixelFootprint(width: number, height: number, detectMaxSide: number): number {
+  const small = detectionSize(width, height, detectMaxSide);
+  const detect = small.width * small.height * 3;
+  return small.width === width && small.height === height ? 2 * detect : 2 * detect + width * height * 3;
 }
 
 // Every photo is decoded once: libvips' operation cache would only keep finished decodes (tens of
@@ -175,9 +194,14 @@ function cropOf(image: RgbImage, r: PixelRect): RgbRegion {
   return { data, width: r.width, height: r.height, left: r.left, top: r.top };
 }
 
+/**
+ * Decodes a photo for analysis. `reserve`, when given, is asked for the photo's `pixelFootprint`
+ * after the header checks and before any pixel is decoded; the photo's `release` gives it back.
+ */
 export async function decodePhoto(
   bytes: Buffer,
   options: Partial<DecodeOptions> = {},
+  reserve?: Reserve,
 ): Promise<DecodedPhoto> {
   const opts = { ...DEFAULT_DECODE, ...options };
   if (bytes.length === 0) throw new AnalyzeError('EMPTY_FILE', 'file is empty (0 bytes)');
@@ -191,7 +215,23 @@ export async function decodePhoto(
   }
   const meta = await readHeader(bytes, opts);
   const { width, height } = orientedSize(meta);
-  const format = meta.format!;
+  const release = reserve ? await reserve(pixelFootprint(width, height, opts.detectMaxSide)) : () => {};
+  try {
+    return await decodePixels(bytes, opts, width, height, meta.format!, release);
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+async function decodePixels(
+  bytes: Buffer,
+  opts: DecodeOptions,
+  width: number,
+  height: number,
+  format: string,
+  release: () => void,
+): Promise<DecodedPhoto> {
   const small = detectionSize(width, height, opts.detectMaxSide);
   if (small.width === width && small.height === height) {
     const full = await decodeRaw(bytes, opts);
@@ -203,6 +243,7 @@ export async function decodePhoto(
       full,
       readRegion: async (rect) => cropOf(full, clipRect(rect, width, height)),
       format,
+      release,
     };
   }
   const detect = await decodeRaw(bytes, opts, (image) =>
@@ -220,5 +261,6 @@ export async function decodePhoto(
       return { ...region, left: r.left, top: r.top };
     },
     format,
+    release,
   };
 }
