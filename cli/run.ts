@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_DATA_DIR, runEmbedded, type RunSummary } from '../pipeline/embedded.ts';
+import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
+import { runEmbedded, type RunSummary } from '../app/run.ts';
 import { noImagesLine, positiveInt, requireFolder } from './options.ts';
 
 export function register(program: Command): void {
@@ -14,7 +15,10 @@ export function register(program: Command): void {
       'data folder: store, index, thumbnails, report',
       process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR,
     )
-    .option('--export <file.csv>', 'also write the assignment as CSV: photo,face,identity')
+    .option(
+      '--export <file.csv>',
+      'also write the assignment as CSV: photo,face,identity,width,height (face box in pixels)',
+    )
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option('--concurrency <n>', 'photos analysed at once', positiveInt, 4)
     .option('--no-recluster', 'skip the batch recluster after ingest')

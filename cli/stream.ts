@@ -7,19 +7,20 @@
  * count is what the indexer of that data dir has seen; the embedded path's `<data>/dead-letter.jsonl`
  * (`facepipe run`) is counted too, once per photo and code.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { PhotoEvent, type PhotoEventInput } from '../schemas/photoEvent.ts';
+import { photoIdForFile } from '../schemas/face.ts';
 import { kafkaSettings, type KafkaOverrides } from '../pipeline/kafka/config.ts';
 import { createKafka, createProducer, ensureTopics } from '../pipeline/kafka/client.ts';
 import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.ts';
 import { StreamState } from '../pipeline/kafka/streamState.ts';
-import { log } from '../pipeline/log.ts';
+import { log } from '../core/log.ts';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
-import { DEAD_LETTER_FILE, DEFAULT_DATA_DIR } from '../pipeline/embedded.ts';
+import { DEAD_LETTER_FILE } from '../app/run.ts';
+import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
 import { NoStoreError } from '../indexers/database.ts';
 import { isImageFile, walkImages } from '../pipeline/imageFiles.ts';
 import { positiveInt, requireDataDir } from './options.ts';
@@ -114,7 +115,7 @@ export function register(program: Command): void {
     .option('--tenant <name>', 'tenant')
     .option(
       '--id-prefix <p>',
-      'prefix of the photo ids (ids are the prefix + a hash of the absolute path)',
+      'prefix of the photo ids (ids are the prefix + the id `facepipe run` gives the file: a hash of its absolute path)',
       '',
     )
     .option('--partitions <n>', 'partitions of the topics if they must be created', positiveInt)
@@ -167,7 +168,7 @@ export function fetchPolicyFrom(
 async function runWorker(o: WorkerCliOptions): Promise<void> {
   if (o.provider !== 'cpu' && o.provider !== 'cuda') throw new Error('--provider must be cpu or cuda');
   const { createAnalyzer } = await import('../pipeline/analyze.ts');
-  const { startIngestWorker } = await import('../pipeline/ingestWorker.ts');
+  const { startIngestWorker } = await import('../app/worker.ts');
   const settings = kafkaSettings('worker', overridesFrom(o));
   const policy = fetchPolicyFrom(o);
   const analyzer = await createAnalyzer({
@@ -208,17 +209,18 @@ interface IndexerCliOptions extends KafkaCliOptions {
 }
 
 async function runIndexer(o: IndexerCliOptions): Promise<void> {
-  const { openIndexerStore } = await import('../pipeline/kafka/indexerStore.ts');
-  const { startIndexer } = await import('../pipeline/kafka/indexerConsumer.ts');
+  const { openDataDir } = await import('../app/dataDir.ts');
+  const { startIndexer } = await import('../app/indexer.ts');
   const settings = kafkaSettings('indexer', overridesFrom(o));
-  const { db, identities } = openIndexerStore(o.data, o.models);
+  const opened = await openDataDir(o.data, { modelsDir: o.models, create: true });
+  const { db, identities } = opened;
   const state = new StreamState(o.data);
   const stopped = untilSignal();
   const indexer = await startIndexer({ settings, db, identities, state, checkpointEveryMs: o.checkpointMs });
   const sig = await stopped;
   log.info({ signal: sig }, 'indexer stopping');
   await indexer.stop();
-  db.close();
+  await opened.close();
   state.close();
   process.exit(0);
 }
@@ -241,11 +243,6 @@ export function imageFiles(paths: string[]): string[] {
     else if (isImageFile(p)) out.push(path.resolve(p));
   }
   return out;
-}
-
-/** The photo id of a file: stable for the same absolute path, so re-publishing is idempotent. */
-export function photoIdForFile(file: string, prefix = ''): string {
-  return prefix + 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 20);
 }
 
 export async function publishFiles(paths: string[], o: PublishCliOptions): Promise<number> {

@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { sniffImageFormat } from '../../pipeline/imageSignature.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { searchByVector, type SearchResult } from '../search.ts';
-import { errorResponses, type RouteContext } from '../server.ts';
+import { errorResponses, type RouteContext } from '../context.ts';
 
 const faceHit = {
   type: 'object',
