@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildCoreGraph, clusterBatch, clusterBatchParallel } from '../clustering/batch.ts';
-import { readAssignments } from '../clustering/csv.ts';
+import { parseAssignments } from '../clustering/csv.ts';
 import { writeNpy } from '../clustering/npy.ts';
 import { benchDir, ensurePeerVenv, measured, peerDir, venvPython, type ProcessCost } from './peer/venv.ts';
 import { evaluate, type Evaluation } from '../clustering/metrics.ts';
@@ -195,7 +195,7 @@ function scaleVsPeer(size: number, params: ClusterParams, cwThreshold: number, r
       }
     }
     const ids = set.faces.map((f) => f.id);
-    const ourAssignments = readAssignments(path.join(work, 'ours.csv'));
+    const ourAssignments = parseAssignments(readFileSync(path.join(work, 'ours.csv'), 'utf8'));
     const ourLabels = Int32Array.from(ids, (id) => {
       const c = ourAssignments.get(id);
       return c == null ? -1 : Number(c);

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createAnalyzer, type Analyzer } from '../pipeline/analyze.ts';
-import { runEmbedded } from '../pipeline/embedded.ts';
+import { runEmbedded } from '../app/run.ts';
 import { walkImages } from '../pipeline/imageFiles.ts';
 import { benchDir } from './peer/venv.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateSynthetic } from '../bench/synthetic.ts';
+import { generateSynthetic } from './synthetic.ts';
 import { buildCoreGraph, clusterBatch, clusterBatchParallel } from './batch.ts';
 import { evaluate } from './metrics.ts';
 import { graphFromTable, parallelNeighbours } from './parallelKnn.ts';
