@@ -4,8 +4,8 @@ import path from 'node:path';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
 import { IdentityService } from '../service/identityService.ts';
 import { openFaceDatabase } from '../indexers/database.ts';
-import { alignFaceInRegion, estimateSimilarity, warpSourceRect, type Point } from '../pipeline/align.ts';
-import { createAnalyzer, toFaceRecord, type AnalyzedFace } from '../pipeline/analyze.ts';
+import type { Point } from '../pipeline/align.ts';
+import { alignPhotoFaces, createAnalyzer, toFaceRecord, type AnalyzedFace } from '../pipeline/analyze.ts';
 import { decodePhoto, type DecodedPhoto } from '../pipeline/decode.ts';
 import { toOriginal } from '../pipeline/detect.ts';
 import { runEmbedded } from '../app/run.ts';
@@ -14,6 +14,7 @@ import { indexFaceRecords } from '../service/ingestStep.ts';
 import { detect as detectInThisThread } from '../pipeline/inferenceWorker.ts';
 import { loadManifest, modelPath, resolveModelsDir, selectModels } from '../pipeline/models.ts';
 import { benchDir } from './peer/venv.ts';
+import { detectTaskFor } from './pipeline.ts';
 
 /**
  * The main job (`facepipe run`, embedded) on the development photos against the "slowest stage
@@ -71,24 +72,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
     const decodeRate = await rate(sample.length, () =>
       pool([...bytes.keys()], cores, async (i) => (decoded[i] = await decodePhoto(bytes[i]!))),
     );
-    const spec = {
-      path: modelPath(modelsDir, detector),
-      provider: 'cpu' as const,
-      intraOpThreads: cores,
-      interOpThreads: 1,
-    };
-    const task = (p: DecodedPhoto) => ({
-      spec,
-      inputName: detector.input.name,
-      transform: detector.input,
-      sizeMultiple: detector.input.sizeMultiple,
-      strides: detector.outputs.strides,
-      scoreThreshold: detector.thresholds.score,
-      nmsIou: detector.thresholds.nmsIou,
-      pixels: p.detect.data,
-      width: p.detect.width,
-      height: p.detect.height,
-    });
+    const task = detectTaskFor(detector, modelPath(modelsDir, detector), cores);
     await detectInThisThread(task(decoded[0]!)); // session opened outside the timing
     const detections: Awaited<ReturnType<typeof detectInThisThread>>[] = [];
     const detectRate = await rate(sample.length, async () => {
@@ -103,19 +87,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
         const geometry = detections[i]!.map((d) =>
           toOriginal(d, p.detect.width / p.width, p.detect.height / p.height, p.width, p.height),
         );
-        if (geometry.length === 0) return;
-        const rects = geometry.map((g) =>
-          warpSourceRect(estimateSimilarity(g.landmarks, template), size[0], size[1]),
-        );
-        const left = Math.min(...rects.map((r) => r.left));
-        const top = Math.min(...rects.map((r) => r.top));
-        const region = await p.readRegion({
-          left,
-          top,
-          width: Math.max(...rects.map((r) => r.left + r.width)) - left,
-          height: Math.max(...rects.map((r) => r.top + r.height)) - top,
-        });
-        for (const g of geometry) aligned.push(alignFaceInRegion(region, g.landmarks, template, size).rgb);
+        for (const a of await alignPhotoFaces(p, geometry, template, size)) aligned.push(a.rgb);
       }),
     );
     const facesPerPhoto = aligned.length / sample.length;

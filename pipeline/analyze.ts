@@ -300,24 +300,6 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
   const template = embedder.alignment.templatePoints as Point[];
   const alignedSize = embedder.alignment.size;
 
-  /**
-   * Aligns every face from one full-resolution read of the region their warps sample (the union
-   * of `warpSourceRect`s): for a photo larger than the detection copy that is the only
-   * full-resolution decode, and only of that region.
-   */
-  async function alignFaces(photo: DecodedPhoto, geometry: FaceGeometry[]): Promise<AlignedFace[]> {
-    if (geometry.length === 0) return [];
-    const rects = geometry.map((g) =>
-      warpSourceRect(estimateSimilarity(g.landmarks, template), alignedSize[0], alignedSize[1]),
-    );
-    const left = Math.min(...rects.map((r) => r.left));
-    const top = Math.min(...rects.map((r) => r.top));
-    const right = Math.max(...rects.map((r) => r.left + r.width));
-    const bottom = Math.max(...rects.map((r) => r.top + r.height));
-    const region = await photo.readRegion({ left, top, width: right - left, height: bottom - top });
-    return geometry.map((g) => alignFaceInRegion(region, g.landmarks, template, alignedSize));
-  }
-
   async function analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
     // pixels are held from decode to alignment only: the budget is given back before embedding
     const photo = await decodePhoto(bytes, settings.decode, (n) => inFlight.acquire(n));
@@ -330,7 +312,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
       geometry = detections
         .map((d) => toOriginal(d, detect.width / width, detect.height / height, width, height))
         .sort((p, q) => p.bbox[0] - q.bbox[0]);
-      aligned = await alignFaces(photo, geometry);
+      aligned = await alignPhotoFaces(photo, geometry, template, alignedSize);
     } finally {
       photo.release();
     }
@@ -444,4 +426,27 @@ export function toFaceRecord(
     modelId,
     ...(library !== undefined ? { library } : {}),
   });
+}
+
+/**
+ * Aligns every face of a photo from one full-resolution read of the region their warps sample (the
+ * union of `warpSourceRect`s): for a photo larger than the detection copy that is the only
+ * full-resolution decode, and only of that region.
+ */
+export async function alignPhotoFaces(
+  photo: DecodedPhoto,
+  geometry: readonly FaceGeometry[],
+  template: readonly Point[],
+  size: readonly [number, number],
+): Promise<AlignedFace[]> {
+  if (geometry.length === 0) return [];
+  const rects = geometry.map((g) =>
+    warpSourceRect(estimateSimilarity(g.landmarks, template), size[0], size[1]),
+  );
+  const left = Math.min(...rects.map((r) => r.left));
+  const top = Math.min(...rects.map((r) => r.top));
+  const right = Math.max(...rects.map((r) => r.left + r.width));
+  const bottom = Math.max(...rects.map((r) => r.top + r.height));
+  const region = await photo.readRegion({ left, top, width: right - left, height: bottom - top });
+  return geometry.map((g) => alignFaceInRegion(region, g.landmarks, template, size));
 }
