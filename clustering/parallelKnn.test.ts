@@ -13,20 +13,47 @@ describe('parallel kNN search for batch clustering', () => {
   const faces = set.faces;
   const all = Int32Array.from(faces.keys());
 
-  it('with one thread gives exactly the single-index graph of buildKnnGraph', async () => {
+  /** the neighbour table of the core faces on one thread, with the portable or the tuned hnswlib */
+  async function coreTable(portable: boolean) {
     const serial = buildCoreGraph(faces, params).graph;
-    const table = await parallelNeighbours(
+    const saved = process.env.FACEPIPE_HNSWLIB_PORTABLE;
+    process.env.FACEPIPE_HNSWLIB_PORTABLE = portable ? '1' : '0';
+    try {
+      return { serial, table: await coreTableOf(serial.nodes) };
+    } finally {
+      if (saved === undefined) delete process.env.FACEPIPE_HNSWLIB_PORTABLE;
+      else process.env.FACEPIPE_HNSWLIB_PORTABLE = saved;
+    }
+  }
+
+  const coreTableOf = (nodes: Int32Array) =>
+    parallelNeighbours(
       faces,
-      serial.nodes,
-      serial.nodes,
+      nodes,
+      nodes,
       params.k + 1,
       { ...params, ef: Math.max(params.ef, 2 * params.k) },
       1,
     );
+
+  it('with one thread gives exactly the single-index graph of buildKnnGraph (same portable hnswlib)', async () => {
+    const { serial, table } = await coreTable(true);
     const graph = graphFromTable(table, serial.nodes, params.k);
     expect(graph.deg).toEqual(serial.deg);
     expect(graph.nbr).toEqual(serial.nbr);
     expect(graph.sim).toEqual(serial.sim);
+  });
+
+  it('finds the same neighbours with the x86-64-v3 hnswlib build when there is one (≥ 99% overlap)', async () => {
+    const portable = (await coreTable(true)).table;
+    const tuned = (await coreTable(false)).table;
+    let same = 0;
+    let total = 0;
+    for (let q = 0; q < portable.labels.length; q += portable.k) {
+      const a = new Set(portable.labels.subarray(q, q + portable.k));
+      for (const j of tuned.labels.subarray(q, q + tuned.k)) if (j >= 0) (total++, a.has(j) && same++);
+    }
+    expect(same / total).toBeGreaterThanOrEqual(0.99);
   });
 
   it('over shards in several threads finds the exact nearest neighbours (recall ≥ 0.98)', async () => {
