@@ -194,10 +194,10 @@ function scaleVsPeer(size: number, params: ClusterParams, cwThreshold: number, r
         process.stderr.write(`bench clustering: ${size} ${who} wall ${cost.wall.toFixed(1)} s\n`);
       }
     }
-    const ids = set.faces.map((f) => f.id);
+    // the CSV's ids are row numbers (no --ids given)
     const ourAssignments = parseAssignments(readFileSync(path.join(work, 'ours.csv'), 'utf8'));
-    const ourLabels = Int32Array.from(ids, (id) => {
-      const c = ourAssignments.get(id);
+    const ourLabels = Int32Array.from(set.faces.keys(), (i) => {
+      const c = ourAssignments.get(String(i));
       return c == null ? -1 : Number(c);
     });
     const peerLabels = Int32Array.from(parseNpyInt64(readFileSync(path.join(work, 'peer.npy'))));
