@@ -51,7 +51,11 @@ describe('parallel kNN search for batch clustering', () => {
     let total = 0;
     for (let q = 0; q < portable.labels.length; q += portable.k) {
       const a = new Set(portable.labels.subarray(q, q + portable.k));
-      for (const j of tuned.labels.subarray(q, q + tuned.k)) if (j >= 0) (total++, a.has(j) && same++);
+      for (const j of tuned.labels.subarray(q, q + tuned.k)) {
+        if (j < 0) continue;
+        total++;
+        if (a.has(j)) same++;
+      }
     }
     expect(same / total).toBeGreaterThanOrEqual(0.99);
   });
