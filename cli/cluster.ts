@@ -12,7 +12,8 @@ import {
 import { readNpy } from '../clustering/npy.ts';
 import { formatAssignments } from '../clustering/csv.ts';
 import { facesFromMatrix, METHODS, runMethod, type Method } from '../clustering/methods.ts';
-import { finiteNumber, positiveInt } from './options.ts';
+import { finiteNumber, positiveInt, modelsDirFrom } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
 
 /**
  * `facepipe cluster --embeddings X.npy [--ids ids.txt] --out assignments.csv [--method ...]`:
@@ -151,7 +152,7 @@ function fail(err: unknown): void {
   process.exitCode = 2;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   program
     .command('cluster')
     .description('cluster raw face embeddings (.npy float32 [N, D]) into identities; writes id,cluster CSV')
@@ -184,7 +185,7 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress bar')
     .action(async (opts: ClusterCliOptions) => {
       try {
-        await runCluster(opts);
+        await runCluster({ ...opts, models: modelsDirFrom(opts.models, config) });
       } catch (err) {
         fail(err);
       }
