@@ -19,7 +19,7 @@ function loadHnswlib() {
     path.dirname(fileURLToPath(import.meta.url)),
     '../node_modules/.facepipe/hnswlib-x86-64-v3/addon.node',
   );
-  if (process.arch === 'x64' && process.env.FACEPIPE_HNSWLIB_PORTABLE !== '1' && existsSync(tuned)) {
+  if (process.arch === 'x64' && !workerData.portable && existsSync(tuned)) {
     let flags = '';
     try {
       flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '';

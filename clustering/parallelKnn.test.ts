@@ -16,25 +16,17 @@ describe('parallel kNN search for batch clustering', () => {
   /** the neighbour table of the core faces on one thread, with the portable or the tuned hnswlib */
   async function coreTable(portable: boolean) {
     const serial = buildCoreGraph(faces, params).graph;
-    const saved = process.env.FACEPIPE_HNSWLIB_PORTABLE;
-    process.env.FACEPIPE_HNSWLIB_PORTABLE = portable ? '1' : '0';
-    try {
-      return { serial, table: await coreTableOf(serial.nodes) };
-    } finally {
-      if (saved === undefined) delete process.env.FACEPIPE_HNSWLIB_PORTABLE;
-      else process.env.FACEPIPE_HNSWLIB_PORTABLE = saved;
-    }
-  }
-
-  const coreTableOf = (nodes: Int32Array) =>
-    parallelNeighbours(
+    const table = await parallelNeighbours(
       faces,
-      nodes,
-      nodes,
+      serial.nodes,
+      serial.nodes,
       params.k + 1,
       { ...params, ef: Math.max(params.ef, 2 * params.k) },
       1,
+      { portable },
     );
+    return { serial, table };
+  }
 
   it('with one thread gives exactly the single-index graph of buildKnnGraph (same portable hnswlib)', async () => {
     const { serial, table } = await coreTable(true);

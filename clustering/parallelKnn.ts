@@ -9,7 +9,8 @@ import type { ClusterFace } from './types.ts';
  * one thread, so sharding is what lets every core insert) and searches every query against it; the
  * shards' answers are merged per query, best cosine first. With one thread this is the single index
  * of `buildKnnGraph`. Deterministic for given threads: fixed shards and order, seeded indexes, ties
- * broken by face index.
+ * broken by face index. The workers use hnswlib's x86-64-v3 build when there is one and the CPU
+ * runs it (`build.portable` forces the npm build: bit-for-bit comparisons with the main thread).
  */
 
 /** Each query's nearest indexed faces: row q holds up to `k` labels (−1 pads) with cosines. */
@@ -36,6 +37,7 @@ export async function parallelNeighbours(
   k: number,
   opts: HnswOptions,
   threads = defaultKnnThreads(),
+  build: { portable?: boolean } = {},
 ): Promise<NeighbourTable> {
   const dim = faces[0]?.unit.length ?? 1;
   const rowOf = new Int32Array(faces.length).fill(-1);
@@ -49,7 +51,7 @@ export async function parallelNeighbours(
     Array.from({ length: shards }, (_, s) => {
       const from = Math.floor((s * indexed.length) / shards);
       const to = Math.floor(((s + 1) * indexed.length) / shards);
-      return searchShard(vectors, dim, indexed.slice(from, to), queries, k, opts);
+      return searchShard(vectors, dim, indexed.slice(from, to), queries, k, opts, build.portable === true);
     }),
   );
   if (answers.length === 1) return { k, rowOf, ...answers[0]! };
@@ -67,6 +69,7 @@ function searchShard(
   queries: Int32Array,
   k: number,
   opts: HnswOptions,
+  portable: boolean,
 ): Promise<{ labels: Int32Array; cos: Float32Array }> {
   const shard = shared(members.length, 4);
   new Int32Array(shard).set(members);
@@ -88,6 +91,7 @@ function searchShard(
         seed: opts.seed,
         outLabels,
         outCos,
+        portable,
       },
     });
     worker.once('message', () =>

@@ -88,7 +88,6 @@ export function pixelFootprint(width: number, height: number, detectMaxSide: num
 // Every photo is decoded once: libvips' operation cache would only keep finished decodes (tens of
 // MB each for large photos) alive for nothing.
 sharp.cache(false);
-if (process.env.FACEPIPE_VIPS_THREADS) sharp.concurrency(Number(process.env.FACEPIPE_VIPS_THREADS));
 
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'tiff', 'gif', 'avif', 'heif']);
 

@@ -37,7 +37,7 @@ export async function openSession(spec: SessionSpec): Promise<OpenedSession> {
     // onnxruntime's intra-op threads spin while they wait for work by default: between two runs
     // (the decode of the next photo, the next batch) that is CPU burnt for nothing on a machine
     // whose other threads have real work, so they sleep instead
-    extra: { session: { intra_op: { allow_spinning: process.env.FACEPIPE_ORT_SPIN ?? '0' } } },
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
   if (spec.provider === 'cuda' && !cudaUnavailable) {
     try {
