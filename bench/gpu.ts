@@ -50,7 +50,7 @@ async function mainJob(provider: 'cpu' | 'cuda', dir: string, batchSize: number)
   const analyzer = await createAnalyzer({ provider, batchSize });
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-gpu-'));
   try {
-    const s = await runEmbedded({ dir, dataDir, analyzer, progress: false, recluster: false });
+    const s = await runEmbedded({ dir, dataDir, analyzer, recluster: false });
     return { photosPerS: s.photosPerSecond, facesPerS: s.facesPerSecond, provider: analyzer.provider };
   } finally {
     await analyzer.close();

@@ -60,7 +60,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
   // 1. the main job, as `facepipe run` does it (its photos/s excludes start-up)
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-throughput-'));
   try {
-    const summary = await runEmbedded({ dir, dataDir, progress: false, recluster: false });
+    const summary = await runEmbedded({ dir, dataDir, recluster: false });
     process.stderr.write(`bench throughput: main job ${summary.photosPerSecond} photos/s\n`);
 
     // 2. each stage alone on a sample of the same photos
