@@ -12,6 +12,9 @@ import { registerSearchRoutes } from './routes/search.ts';
 import { registerIdentityRoutes } from './routes/identities.ts';
 import { registerFaceRoutes } from './routes/faces.ts';
 import { registerSystemRoutes } from './routes/system.ts';
+import { registerPeopleRoutes } from './routes/people.ts';
+import { registerWebApp } from './web/app.ts';
+import { UserActions } from '../clustering/userActions.ts';
 
 export interface ServerLimits {
   /** largest accepted upload, bytes (default 10 MiB) */
@@ -49,6 +52,8 @@ export interface RouteContext {
   analyzer?: Analyzer;
   limits: ServerLimits;
   metrics: ServiceMetrics;
+  /** user corrections, recorded for undo */
+  actions: UserActions;
 }
 
 /** Builds the lookup service (not listening yet): `await app.listen({ port: 0 })` in tests. */
@@ -63,7 +68,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // The API speaks JSON and multipart only: any other body is a 415, not a schema error.
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
-  installAuth(app, deps.token);
+  const web = await registerWebApp(app, { token: deps.token });
+  installAuth(app, deps.token, web.sessions);
   instrument(app, metrics);
   await app.register(multipart, {
     limits: { fileSize: limits.maxUploadBytes, files: 1, fields: 10, parts: 11 },
@@ -88,11 +94,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     analyzer: deps.analyzer,
     limits,
     metrics,
+    actions: new UserActions(deps.db, deps.identities),
   };
   registerSystemRoutes(app, ctx);
   registerSearchRoutes(app, ctx);
   registerIdentityRoutes(app, ctx);
   registerFaceRoutes(app, ctx);
+  registerPeopleRoutes(app, ctx);
+  web.registerPages(ctx);
   return app;
 }
 

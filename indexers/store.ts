@@ -63,6 +63,25 @@ const MIGRATIONS: string[] = [
   CREATE TABLE corrections (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, created_at TEXT NOT NULL);
   CREATE TABLE identity_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, created_at TEXT NOT NULL);
   `,
+  // 2: the people view (indexers/peopleStore.ts): hidden identities, a chosen cover face, the
+  // user-action log that undo appends to, and tombstones of erased photos
+  `
+  ALTER TABLE identities ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE identities ADD COLUMN cover_face_id TEXT;
+  CREATE INDEX identities_size ON identities (face_count DESC, identity_id);
+  CREATE TABLE user_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, summary TEXT NOT NULL, body TEXT NOT NULL,
+    undoes INTEGER, created_at TEXT NOT NULL
+  );
+  CREATE INDEX user_actions_undoes ON user_actions (undoes);
+  CREATE TABLE tombstones (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, photo_id TEXT NOT NULL, uri TEXT NOT NULL, content_hash TEXT,
+    cause TEXT NOT NULL, erased_at TEXT NOT NULL
+  );
+  CREATE INDEX tombstones_photo ON tombstones (photo_id);
+  CREATE INDEX tombstones_uri ON tombstones (uri);
+  CREATE INDEX tombstones_hash ON tombstones (content_hash);
+  `,
 ];
 
 interface FaceRow {
@@ -91,6 +110,8 @@ interface IdentityRow {
   template: Buffer;
   created_at: string;
   updated_at: string;
+  hidden: number;
+  cover_face_id: string | null;
 }
 
 interface PhotoRow {
@@ -669,6 +690,8 @@ function toIdentity(r: IdentityRow): StoredIdentity {
     template: Float32Array.from(bufferToFloat64(r.template)),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    hidden: r.hidden === 1,
+    coverFaceId: r.cover_face_id,
   };
 }
 

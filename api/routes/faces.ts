@@ -4,6 +4,7 @@ import { ApiError, notFound } from '../errors.ts';
 import { errorResponses, type RouteContext } from '../server.ts';
 import { requireIdentity } from './identities.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
+import { erasePhotos } from '../../indexers/erasure.ts';
 
 const face = {
   type: 'object',
@@ -67,7 +68,8 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
       if (!f.kept)
         throw new ApiError(409, 'FACE_DROPPED', 'a dropped low-quality face cannot belong to an identity');
       if (identityId !== null) requireIdentity(db, identityId);
-      ctx.identities.moveFace(faceId, identityId);
+      if (identityId === null) ctx.actions.moveOut([faceId]);
+      else ctx.actions.accept(faceId, identityId);
       return faceView(db.getFace(faceId)!);
     },
   );
@@ -109,7 +111,8 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
     {
       schema: {
         tags: ['photos'],
-        summary: 'Forget a photo: the photo record and its faces (records and vectors) are erased',
+        summary:
+          'Erase a photo: the photo record and its faces (records and vectors) go, and a tombstone keeps run, worker and publish from analysing it again',
         params: { type: 'object', required: ['photoId'], properties: { photoId: { type: 'string' } } },
         response: {
           200: {
@@ -123,12 +126,10 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
     async (request) => {
       const { photoId } = request.params as { photoId: string };
       if (!db.getPhoto(photoId)) throw notFound('photo', photoId);
-      const faceIds = db.facesOfPhoto(photoId).map((f) => f.faceId);
-      const facesForgotten = db.forgetPhoto(photoId);
-      db.checkpoint();
+      const { faceIds } = erasePhotos(db, [photoId], 'user');
       removeThumbnails(db.dataDir, faceIds);
       refreshReport(db, db.dataDir);
-      return { photoId, facesForgotten };
+      return { photoId, facesForgotten: faceIds.length };
     },
   );
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { FaceDatabase, StoredFace, StoredIdentity } from '../../indexers/types.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
+import { eraseIdentity } from '../../indexers/erasure.ts';
 import { errorResponses, type RouteContext } from '../server.ts';
 
 const idParams = {
@@ -132,7 +133,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       const { identityId } = request.params as { identityId: string };
       const { name } = request.body as { name: string | null };
       requireIdentity(db, identityId);
-      ctx.identities.rename(identityId, name);
+      ctx.actions.rename(identityId, name);
       return detail(db, requireIdentity(db, identityId));
     },
   );
@@ -155,7 +156,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       requireIdentity(db, other);
       if (other === identityId)
         throw new ApiError(409, 'SAME_IDENTITY', 'cannot merge an identity into itself');
-      runCorrection(() => ctx.identities.merge(identityId, other));
+      runCorrection(() => ctx.actions.merge(identityId, other));
       return detail(db, requireIdentity(db, identityId));
     },
   );
@@ -188,7 +189,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       requireIdentity(db, other);
       if (other === identityId)
         throw new ApiError(409, 'SAME_IDENTITY', 'an identity cannot be different from itself');
-      runCorrection(() => ctx.identities.markDifferent(identityId, other));
+      runCorrection(() => ctx.actions.markDifferent(identityId, other));
       return { identityId, other, different: true };
     },
   );
@@ -198,12 +199,22 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
     {
       schema: {
         tags: ['identities'],
-        summary: 'Forget an identity: its faces (records and vectors) are erased too',
+        summary:
+          'Forget an identity: its faces (records and vectors) are erased too; with photos=true every photo it appears in is erased (tombstoned)',
         params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { photos: { type: 'boolean', default: false } },
+        },
         response: {
           200: {
             type: 'object',
-            properties: { identityId: { type: 'string' }, facesForgotten: { type: 'integer' } },
+            properties: {
+              identityId: { type: 'string' },
+              facesForgotten: { type: 'integer' },
+              photosErased: { type: 'integer' },
+            },
           },
           ...errorResponses(401, 404),
         },
@@ -211,19 +222,12 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
     },
     async (request) => {
       const { identityId } = request.params as { identityId: string };
+      const { photos } = request.query as { photos: boolean };
       requireIdentity(db, identityId);
-      const faceIds = db.listFaces({ identityId }).map((f) => f.faceId);
-      const facesForgotten = db.transaction(() => {
-        const n = db.forgetIdentity(identityId);
-        db.appendIdentityEvents([
-          { v: 1, type: 'deleted', identityId, cause: 'user', at: new Date().toISOString() },
-        ]);
-        return n;
-      });
-      db.checkpoint();
-      removeThumbnails(db.dataDir, faceIds);
+      const erased = eraseIdentity(db, identityId, { photos });
+      removeThumbnails(db.dataDir, erased.faceIds);
       refreshReport(db, db.dataDir);
-      return { identityId, facesForgotten };
+      return { identityId, facesForgotten: erased.faceIds.length, photosErased: erased.photos.length };
     },
   );
 }

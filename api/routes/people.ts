@@ -1,0 +1,343 @@
+import type { FastifyInstance } from 'fastify';
+import type { FaceDatabase } from '../../indexers/types.ts';
+import type { ClusterParams } from '../../clustering/params.ts';
+import {
+  UndoError,
+  reviewReason,
+  similarIdentities,
+  suggestionsFor,
+  type UserActions,
+} from '../../clustering/userActions.ts';
+import { ApiError, notFound } from '../errors.ts';
+
+/** What the people routes need (kept narrow: no import of the server module). */
+export interface PeopleRouteContext {
+  db: FaceDatabase;
+  params: ClusterParams;
+  actions: UserActions;
+}
+
+const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, { $ref: 'Error#' }]));
+const idParams = {
+  type: 'object',
+  required: ['identityId'],
+  properties: { identityId: { type: 'string', minLength: 1 } },
+} as const;
+const suggestion = {
+  type: 'object',
+  properties: {
+    identityId: { type: 'string' },
+    name: { type: 'string', nullable: true },
+    score: { type: 'number', description: 'cosine to the identity template' },
+  },
+};
+const action = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    kind: { type: 'string' },
+    summary: { type: 'string' },
+    undoes: { type: 'integer', nullable: true },
+    undoneBy: { type: 'integer', nullable: true },
+    createdAt: { type: 'string' },
+  },
+};
+
+/**
+ * The people view's API: new person from faces (split), suggestions for a face, the review queue,
+ * "looks similar", hide and cover, and the correction log with undo. Every correction is recorded
+ * in the user-action log (see clustering/userActions.ts).
+ */
+export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteContext): void {
+  const { db, actions } = ctx;
+
+  app.post(
+    '/identities',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'New person from these faces (split): they leave their identities and stay together',
+        body: {
+          type: 'object',
+          required: ['faceIds'],
+          additionalProperties: false,
+          properties: {
+            faceIds: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, maxItems: 10000 },
+            name: { type: 'string', minLength: 1, maxLength: 200, nullable: true },
+          },
+        },
+        response: {
+          201: {
+            type: 'object',
+            properties: { identityId: { type: 'string' }, actionId: { type: 'integer' } },
+          },
+          ...errors(400, 401, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { faceIds, name } = request.body as { faceIds: string[]; name?: string | null };
+      for (const f of faceIds) requireKeptFace(db, f);
+      const { identityId, actionId } = correction(() => actions.split([...new Set(faceIds)], name ?? null));
+      return reply.status(201).send({ identityId, actionId });
+    },
+  );
+
+  app.get(
+    '/faces/:faceId/suggestions',
+    {
+      schema: {
+        tags: ['faces'],
+        summary: 'Identities this face may belong to, best first, and why it is unassigned',
+        params: { type: 'object', required: ['faceId'], properties: { faceId: { type: 'string' } } },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              faceId: { type: 'string' },
+              identityId: { type: 'string', nullable: true },
+              reason: { type: 'string', nullable: true, enum: ['low_quality', 'ambiguous', 'no_match', null] },
+              suggestions: { type: 'array', items: suggestion },
+            },
+          },
+          ...errors(401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { faceId } = request.params as { faceId: string };
+      const face = requireKeptFace(db, faceId);
+      const suggestions = suggestionsFor(db, faceId);
+      return {
+        faceId,
+        identityId: face.identityId,
+        reason: face.identityId === null ? reviewReason(face.quality, suggestions, ctx.params) : null,
+        suggestions,
+      };
+    },
+  );
+
+  app.get(
+    '/faces/unassigned',
+    {
+      schema: {
+        tags: ['faces'],
+        summary: 'Kept faces no identity holds (best quality first), with reason and suggestion',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+            offset: { type: 'integer', minimum: 0, default: 0 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              total: { type: 'integer' },
+              faces: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    faceId: { type: 'string' },
+                    photoId: { type: 'string' },
+                    quality: { type: 'number' },
+                    reason: { type: 'string' },
+                    suggestion: { ...suggestion, nullable: true },
+                  },
+                },
+              },
+            },
+          },
+          ...errors(400, 401),
+        },
+      },
+    },
+    async (request) => {
+      const { limit, offset } = request.query as { limit: number; offset: number };
+      return reviewQueue(db, ctx.params, limit, offset);
+    },
+  );
+
+  app.post(
+    '/faces/:faceId/reject',
+    {
+      schema: {
+        tags: ['faces'],
+        summary: 'This face is not that identity: never put there by a later step',
+        params: { type: 'object', required: ['faceId'], properties: { faceId: { type: 'string' } } },
+        body: {
+          type: 'object',
+          required: ['identityId'],
+          additionalProperties: false,
+          properties: { identityId: { type: 'string', minLength: 1 } },
+        },
+        response: { 200: { type: 'object', properties: { actionId: { type: 'integer' } } }, ...errors(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const { faceId } = request.params as { faceId: string };
+      const { identityId } = request.body as { identityId: string };
+      requireKeptFace(db, faceId);
+      requireIdentity(db, identityId);
+      return { actionId: correction(() => actions.reject(faceId, identityId)) };
+    },
+  );
+
+  app.get(
+    '/identities/:identityId/similar',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'Looks similar: the nearest identities by template cosine',
+        params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { k: { type: 'integer', minimum: 1, maximum: 50, default: 5 } },
+        },
+        response: { 200: { type: 'object', properties: { similar: { type: 'array', items: suggestion } } }, ...errors(401, 404) },
+      },
+    },
+    async (request) => {
+      const { identityId } = request.params as { identityId: string };
+      const { k } = request.query as { k: number };
+      requireIdentity(db, identityId);
+      return { similar: similarIdentities(db, identityId, k) };
+    },
+  );
+
+  app.put(
+    '/identities/:identityId/cover',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: "Choose the identity's cover face (one of its faces)",
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['faceId'],
+          additionalProperties: false,
+          properties: { faceId: { type: 'string', minLength: 1 } },
+        },
+        response: { 200: { type: 'object', properties: { actionId: { type: 'integer' } } }, ...errors(400, 401, 404, 409) },
+      },
+    },
+    async (request) => {
+      const { identityId } = request.params as { identityId: string };
+      const { faceId } = request.body as { faceId: string };
+      requireIdentity(db, identityId);
+      requireKeptFace(db, faceId);
+      return { actionId: correction(() => actions.setCover(identityId, faceId)) };
+    },
+  );
+
+  app.put(
+    '/identities/:identityId/hidden',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'Hide an identity from the people view (or show it again)',
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['hidden'],
+          additionalProperties: false,
+          properties: { hidden: { type: 'boolean' } },
+        },
+        response: { 200: { type: 'object', properties: { actionId: { type: 'integer' } } }, ...errors(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const { identityId } = request.params as { identityId: string };
+      const { hidden } = request.body as { hidden: boolean };
+      requireIdentity(db, identityId);
+      return { actionId: correction(() => actions.hide(identityId, hidden)) };
+    },
+  );
+
+  app.get(
+    '/corrections',
+    {
+      schema: {
+        tags: ['corrections'],
+        summary: 'The latest user corrections, newest first',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
+        },
+        response: { 200: { type: 'object', properties: { corrections: { type: 'array', items: action } } }, ...errors(400, 401) },
+      },
+    },
+    async (request) => {
+      const { limit } = request.query as { limit: number };
+      return { corrections: actions.list(limit) };
+    },
+  );
+
+  app.post(
+    '/corrections/:actionId/undo',
+    {
+      schema: {
+        tags: ['corrections'],
+        summary: 'Undo a correction: its inverse is appended (the log is never rewritten)',
+        params: { type: 'object', required: ['actionId'], properties: { actionId: { type: 'integer', minimum: 1 } } },
+        response: { 200: { type: 'object', properties: { actionId: { type: 'integer' } } }, ...errors(400, 401, 404, 409) },
+      },
+    },
+    async (request) => {
+      const { actionId } = request.params as { actionId: number };
+      try {
+        return { actionId: actions.undo(actionId) };
+      } catch (err) {
+        if (err instanceof UndoError && /^no correction/.test(err.message))
+          throw new ApiError(404, 'CORRECTION_NOT_FOUND', err.message);
+        if (err instanceof UndoError) throw new ApiError(409, err.code, err.message);
+        throw err;
+      }
+    },
+  );
+}
+
+/** The review queue: unassigned kept faces, each with why it is unassigned and the best suggestion. */
+export function reviewQueue(db: FaceDatabase, params: ClusterParams, limit: number, offset: number) {
+  const { total, faceIds } = db.people.unassignedFaceIds(limit, offset);
+  const faces = faceIds.map((faceId) => {
+    const f = db.getFace(faceId)!;
+    const suggestions = suggestionsFor(db, faceId);
+    return {
+      faceId,
+      photoId: f.photoId,
+      quality: f.quality,
+      reason: reviewReason(f.quality, suggestions, params),
+      suggestion: suggestions[0] ?? null,
+    };
+  });
+  return { total, faces };
+}
+
+/** Corrections the identity service refuses (e.g. a merge of "different people") are 409s. */
+export function correction<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    throw new ApiError(409, 'CORRECTION_REJECTED', (err as Error).message);
+  }
+}
+
+function requireKeptFace(db: FaceDatabase, faceId: string) {
+  const f = db.getFace(faceId);
+  if (!f) throw notFound('face', faceId);
+  if (!f.kept) throw new ApiError(409, 'FACE_DROPPED', 'a dropped low-quality face cannot belong to an identity');
+  return f;
+}
+
+function requireIdentity(db: FaceDatabase, identityId: string) {
+  const i = db.getIdentity(identityId);
+  if (!i) throw notFound('identity', identityId);
+  return i;
+}

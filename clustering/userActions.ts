@@ -1,0 +1,312 @@
+import type { Correction, FaceDatabase } from '../indexers/types.ts';
+import type { UserAction } from '../indexers/peopleStore.ts';
+import type { IdentityService } from './identityService.ts';
+import { CorrectionState } from './corrections.ts';
+import { dot, toUnit } from './vec.ts';
+
+/** What undoing an action needs: where its faces were, which identities existed (and their state). */
+interface ActionBody {
+  params: Record<string, unknown>;
+  faces: [string, string | null][];
+  identities: [string, { name: string | null; hidden: boolean; coverFaceId: string | null } | null][];
+  inverse: Correction[];
+}
+
+export class UndoError extends Error {
+  readonly code = 'CANNOT_UNDO';
+}
+
+/**
+ * The user's corrections from the people view, each recorded in the user-action log with what
+ * undoing it needs. Every correction goes through the IdentityService (so later online steps and
+ * reclusters honour it); an undo puts the faces and identities back as they were and appends the
+ * inverse corrections — the correction log and the action log are only ever appended to.
+ */
+export class UserActions {
+  constructor(
+    private readonly db: FaceDatabase,
+    private readonly identities: IdentityService,
+  ) {}
+
+  rename(identityId: string, name: string | null): number {
+    const old = this.requireIdentity(identityId).name;
+    return this.record(
+      'rename',
+      name ? `renamed ${old ?? 'unnamed'} to ${name}` : `cleared the name ${old ?? ''}`,
+      { identityId, name },
+      { identities: [identityId] },
+      () => this.identities.rename(identityId, name),
+    );
+  }
+
+  merge(into: string, from: string): number {
+    const a = this.requireIdentity(into);
+    const b = this.requireIdentity(from);
+    return this.record(
+      'merge',
+      `merged ${label(b)} into ${label(a)}`,
+      { into, from },
+      { identities: [into, from], faces: [...this.faceIdsOf(into), ...this.faceIdsOf(from)] },
+      () => this.identities.merge(into, from),
+    );
+  }
+
+  /** "Not this person": the faces leave their identity and are never put back by a later step. */
+  moveOut(faceIds: string[]): number {
+    const owners = this.ownersOf(faceIds);
+    return this.record(
+      'move_out',
+      `took ${faceIds.length} face${faceIds.length === 1 ? '' : 's'} out of ${owners.map((o) => label(this.requireIdentity(o))).join(', ')}`,
+      { faceIds },
+      { identities: owners, faces: faceIds },
+      () => {
+        for (const f of faceIds) this.identities.moveFace(f, null);
+      },
+    );
+  }
+
+  /** "New person from these" (also "new person" for one face in Review). */
+  split(faceIds: string[], name: string | null = null): { actionId: number; identityId: string } {
+    let identityId = '';
+    const owners = this.ownersOf(faceIds);
+    const actionId = this.record(
+      'split',
+      `made a new person from ${faceIds.length} face${faceIds.length === 1 ? '' : 's'}`,
+      { faceIds, name },
+      { identities: owners, faces: faceIds, created: () => [identityId] },
+      () => {
+        identityId = this.identities.split(faceIds, name).identityId;
+      },
+    );
+    return { actionId, identityId };
+  }
+
+  /** Review: a face goes into the suggested (or any chosen) person. */
+  accept(faceId: string, identityId: string): number {
+    const target = this.requireIdentity(identityId);
+    return this.record(
+      'accept',
+      `put a face into ${label(target)}`,
+      { faceId, identityId },
+      { identities: [identityId, ...this.ownersOf([faceId])], faces: [faceId] },
+      () => this.identities.moveFace(faceId, identityId),
+    );
+  }
+
+  /** Review: the suggestion is wrong; the face is never put into that person by a later step. */
+  reject(faceId: string, identityId: string): number {
+    const target = this.requireIdentity(identityId);
+    return this.record(
+      'reject',
+      `a face is not ${label(target)}`,
+      { faceId, identityId },
+      { faces: [faceId] },
+      () => this.identities.exclude(faceId, identityId),
+    );
+  }
+
+  markDifferent(a: string, b: string): number {
+    const x = this.requireIdentity(a);
+    const y = this.requireIdentity(b);
+    return this.record(
+      'different',
+      `${label(x)} and ${label(y)} are different people`,
+      { a, b },
+      { identities: [a, b] },
+      () => this.identities.markDifferent(a, b),
+    );
+  }
+
+  hide(identityId: string, hidden: boolean): number {
+    const i = this.requireIdentity(identityId);
+    return this.record(
+      hidden ? 'hide' : 'unhide',
+      `${hidden ? 'hid' : 'showed'} ${label(i)}`,
+      { identityId, hidden },
+      { identities: [identityId] },
+      () => this.db.people.setHidden(identityId, hidden),
+    );
+  }
+
+  setCover(identityId: string, faceId: string): number {
+    const i = this.requireIdentity(identityId);
+    if (this.db.getFace(faceId)?.identityId !== identityId)
+      throw new Error(`face ${faceId} is not a face of ${identityId}`);
+    return this.record(
+      'cover',
+      `chose a cover for ${label(i)}`,
+      { identityId, faceId },
+      { identities: [identityId] },
+      () => this.db.people.setCover(identityId, faceId),
+    );
+  }
+
+  list(limit = 50): UserAction[] {
+    return this.db.people.listActions(limit);
+  }
+
+  /** Undoes one action (not an undo, not twice): appends an 'undo' action and the inverse corrections. */
+  undo(actionId: number): number {
+    const action = this.db.people.getAction(actionId);
+    if (!action) throw new UndoError(`no correction ${actionId}`);
+    if (action.kind === 'undo') throw new UndoError('an undo cannot itself be undone; redo the correction');
+    if (action.undoneBy !== null) throw new UndoError(`correction ${actionId} was already undone`);
+    const body = action.body as ActionBody;
+    return this.db.transaction(() => {
+      this.identities.restore(
+        new Map(body.faces),
+        new Map(body.identities.map(([id, s]) => [id, s && { name: s.name }])),
+        body.inverse,
+      );
+      for (const [id, s] of body.identities) {
+        if (!s || !this.db.getIdentity(id)) continue;
+        this.db.people.setHidden(id, s.hidden);
+        this.db.people.setCover(id, s.coverFaceId);
+      }
+      return this.db.people.addAction({
+        kind: 'undo',
+        summary: `undid: ${action.summary}`,
+        body: { params: { actionId } },
+        undoes: actionId,
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /**
+   * Runs a correction and records it: a snapshot of the faces and identities it may change, taken
+   * before, and the corrections that reverse the ones it appended.
+   */
+  private record(
+    kind: string,
+    summary: string,
+    params: Record<string, unknown>,
+    touches: { identities?: string[]; faces?: string[]; created?: () => string[] },
+    run: () => unknown,
+  ): number {
+    return this.db.transaction(() => {
+      const faces = [...new Set(touches.faces ?? [])].map(
+        (f) => [f, this.db.getFace(f)?.identityId ?? null] as [string, string | null],
+      );
+      const identities = [...new Set(touches.identities ?? [])].map((id) => {
+        const i = this.db.getIdentity(id);
+        return [id, i ? { name: i.name, hidden: i.hidden, coverFaceId: i.coverFaceId } : null] as ActionBody['identities'][number];
+      });
+      const before = this.identities.corrections();
+      const firstNew = this.lastCorrectionId() + 1;
+      run();
+      const added = this.db
+        .listCorrections()
+        .filter((c) => c.id >= firstNew)
+        .map((c) => c.correction);
+      for (const id of touches.created?.() ?? []) if (id) identities.push([id, null]);
+      const body: ActionBody = { params, faces, identities, inverse: before.inverseOf(added) };
+      return this.db.people.addAction({ kind, summary, body });
+    });
+  }
+
+  private lastCorrectionId(): number {
+    const all = this.db.listCorrections();
+    return all.length > 0 ? all[all.length - 1]!.id : 0;
+  }
+
+  private faceIdsOf(identityId: string): string[] {
+    return this.db.listFaces({ identityId }).map((f) => f.faceId);
+  }
+
+  private ownersOf(faceIds: string[]): string[] {
+    const out = new Set<string>();
+    for (const id of faceIds) {
+      const f = this.db.getFace(id);
+      if (!f) throw new Error(`no face ${id}`);
+      if (f.identityId) out.add(f.identityId);
+    }
+    return [...out];
+  }
+
+  private requireIdentity(id: string) {
+    const i = this.db.getIdentity(id);
+    if (!i) throw new Error(`no identity ${id}`);
+    return i;
+  }
+}
+
+function label(i: { identityId: string; name: string | null }): string {
+  return i.name ?? `unnamed ${i.identityId.slice(0, 10)}`;
+}
+
+// ---------------------------------------------------------------- suggestions
+
+export interface Suggestion {
+  identityId: string;
+  name: string | null;
+  /** cosine between the face's direction and the identity's template direction */
+  score: number;
+}
+
+/**
+ * Identities a face may belong to, best first: the identities of its nearest faces in the index,
+ * scored by template cosine. Identities it was moved out of (or rejected for) and identities that
+ * already hold a face of its photo (two faces of one photo are two people) are left out.
+ */
+export function suggestionsFor(db: FaceDatabase, faceId: string, k = 3): Suggestion[] {
+  const face = db.getFace(faceId);
+  if (!face) throw new Error(`no face ${faceId}`);
+  const corrections = new CorrectionState(db.listCorrections().map((c) => c.correction));
+  const barred = new Set(
+    db
+      .facesOfPhoto(face.photoId)
+      .filter((f) => f.faceId !== faceId && f.identityId !== null)
+      .map((f) => f.identityId!),
+  );
+  const candidates = new Set<string>();
+  for (const n of db.search(face.embedding, 50)) {
+    const id = db.getFace(n.faceId)?.identityId;
+    if (id && id !== face.identityId && !barred.has(id) && !corrections.excluded(faceId, id))
+      candidates.add(id);
+  }
+  return rankByTemplate(db, toUnit(face.embedding).unit, candidates).slice(0, k);
+}
+
+/** "Looks similar": the identities nearest to this one by template cosine. */
+export function similarIdentities(db: FaceDatabase, identityId: string, k = 5): Suggestion[] {
+  const identity = db.getIdentity(identityId);
+  if (!identity || identity.faceCount === 0) return [];
+  const { unit } = toUnit(identity.template);
+  const candidates = new Set<string>();
+  for (const n of db.search(unit, 100)) {
+    const id = db.getFace(n.faceId)?.identityId;
+    if (id && id !== identityId) candidates.add(id);
+  }
+  return rankByTemplate(db, unit, candidates).slice(0, k);
+}
+
+function rankByTemplate(db: FaceDatabase, unit: Float32Array, ids: Set<string>): Suggestion[] {
+  const out: Suggestion[] = [];
+  for (const id of ids) {
+    const i = db.getIdentity(id);
+    if (!i) continue;
+    out.push({ identityId: id, name: i.name, score: dot(unit, toUnit(i.template).unit) });
+  }
+  return out.sort((a, b) => b.score - a.score || (a.identityId < b.identityId ? -1 : 1));
+}
+
+export type ReviewReason = 'low_quality' | 'ambiguous' | 'no_match';
+
+/**
+ * Why the clustering left a kept face out, in the online rules' terms: too low a quality to start
+ * or join an identity on its own; two identities about equally close (within the attach margin);
+ * or no identity close enough.
+ */
+export function reviewReason(
+  quality: number,
+  suggestions: Suggestion[],
+  p: { coreQuality: number; linkThreshold: number; attachMargin: number },
+): ReviewReason {
+  if (quality < p.coreQuality) return 'low_quality';
+  const [best, next] = suggestions;
+  if (best && next && best.score >= p.linkThreshold && best.score - next.score < p.attachMargin)
+    return 'ambiguous';
+  return 'no_match';
+}
