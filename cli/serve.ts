@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { buildServer, DEFAULT_LIMITS } from '../api/server.ts';
 import { openStore } from '../api/open.ts';
@@ -90,4 +91,37 @@ function intIn(v: string, flag: string, min: number, max: number): number {
 function envInt(name: string, fallback: number): number {
   const v = process.env[name];
   return v ? intIn(v, name, 0, 2 ** 40) : fallback;
+}
+
+/**
+ * `facepipe run --open`: the people view on loopback over the data dir just written (no token:
+ * only this machine can reach it), printed and opened in the default browser; runs until Ctrl-C.
+ */
+export async function servePeopleView(dataDir: string, modelsDir?: string): Promise<void> {
+  const store = await openStore(dataDir, { modelsDir, analyzer: true });
+  const app = await buildServer({ ...store, logger: false });
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  process.stdout.write(`people view: ${address}/  (Ctrl-C to stop)\n`);
+  openInBrowser(`${address}/`);
+  const shutdown = async () => {
+    await app.close();
+    store.db.checkpoint();
+    await store.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown());
+  process.once('SIGTERM', () => void shutdown());
+}
+
+/** Best effort: the URL is printed either way, and a machine without a desktop just ignores this. */
+function openInBrowser(url: string): void {
+  const opener =
+    process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  try {
+    const child = spawn(opener, [url], { stdio: 'ignore', detached: true });
+    child.on('error', () => undefined);
+    child.unref();
+  } catch {
+    // no opener on this machine
+  }
 }

@@ -19,6 +19,7 @@ import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.t
 import { StreamState } from '../pipeline/kafka/streamState.ts';
 import { log } from '../pipeline/log.ts';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
+import { PeopleStore } from '../indexers/peopleStore.ts';
 import { DEAD_LETTER_FILE } from '../pipeline/embedded.ts';
 import { isImageFile, walkImages } from '../pipeline/imageFiles.ts';
 
@@ -112,6 +113,8 @@ export function register(program: Command): void {
       process.env.FACEPIPE_PROVIDER ?? 'cpu',
     )
     .option('--threads <n>', 'inference threads per session', (v) => positiveInt(v, '--threads'))
+    .option('--data <dir>', "data folder whose erased photos (tombstones) this worker leaves alone")
+    .option('--include-erased', 'analyse erased photos anyway')
     .action(async (o: WorkerCliOptions) => runWorker(o));
 
   withKafka(program.command('indexer'))
@@ -144,6 +147,8 @@ export function register(program: Command): void {
     .option('--partitions <n>', 'partitions of the topics if they must be created', (v) =>
       positiveInt(v, '--partitions'),
     )
+    .option('--data <dir>', 'data folder whose erased photos (tombstones) are not published')
+    .option('--include-erased', 'publish erased photos anyway')
     .action(async (paths: string[], o: PublishCliOptions) => {
       const n = await publishFiles(paths, o);
       process.stderr.write(`published ${n} photo events\n`);
@@ -174,6 +179,8 @@ interface WorkerCliOptions extends KafkaCliOptions {
   attempts: number;
   provider: string;
   threads?: number;
+  data?: string;
+  includeErased?: boolean;
 }
 
 export function fetchPolicyFrom(
@@ -207,6 +214,7 @@ async function runWorker(o: WorkerCliOptions): Promise<void> {
     },
     'worker starting',
   );
+  const tombstones = o.data && !o.includeErased ? openTombstones(o.data) : undefined;
   const stopped = untilSignal();
   const worker = await startIngestWorker({
     settings,
@@ -214,6 +222,7 @@ async function runWorker(o: WorkerCliOptions): Promise<void> {
     fetchPolicy: policy,
     maxInFlight: o.concurrency,
     maxAttempts: o.attempts,
+    ...(tombstones ? { erased: (p) => tombstones.erased(p) !== undefined } : {}),
   });
   const sig = await stopped;
   log.info({ signal: sig }, 'draining in-flight photos');
@@ -249,6 +258,8 @@ async function runIndexer(o: IndexerCliOptions): Promise<void> {
 // ───────────────────────────── publish ─────────────────────────────
 
 interface PublishCliOptions extends KafkaCliOptions {
+  data?: string;
+  includeErased?: boolean;
   library?: string;
   tenant?: string;
   idPrefix: string;
@@ -271,8 +282,22 @@ export function photoIdForFile(file: string, prefix = ''): string {
   return prefix + 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 20);
 }
 
+/** The tombstones of a data dir, read-only (another process may be writing the store). */
+function openTombstones(dataDir: string): PeopleStore | undefined {
+  const file = path.join(dataDir, STORE_FILE);
+  if (!existsSync(file)) return undefined;
+  return new PeopleStore(new FaceStore(file, { create: false, readonly: true }).db);
+}
+
 export async function publishFiles(paths: string[], o: PublishCliOptions): Promise<number> {
-  const files = imageFiles(paths);
+  const tombstones = o.data && !o.includeErased ? openTombstones(o.data) : undefined;
+  const files = imageFiles(paths).filter((f) => {
+    if (!tombstones) return true;
+    const contentHash = createHash('sha256').update(readFileSync(f)).digest('hex');
+    const erased = tombstones.erased({ uri: pathToFileURL(f).href, contentHash });
+    if (erased) log.info({ file: f }, 'not published: erased by a user (--include-erased to publish it)');
+    return !erased;
+  });
   const settings = kafkaSettings('publish', overridesFrom(o));
   const kafka = createKafka(settings);
   await ensureTopics(kafka, settings);

@@ -36,6 +36,8 @@ export interface RunOptions {
   recluster?: boolean;
   /** an analyzer to reuse (tests, serve); otherwise one is created and closed here */
   analyzer?: Analyzer;
+  /** analyse photos a user erased too (their tombstones go); by default they are skipped */
+  includeErased?: boolean;
   /** Prometheus ingest counters to feed when the run shares a process with the lookup service */
   metrics?: Pick<ServiceMetrics, 'ingestPhotos' | 'ingestFaces'>;
 }
@@ -44,7 +46,15 @@ export interface RunSummary {
   dir: string;
   dataDir: string;
   modelId: string;
-  photos: { found: number; processed: number; skipped: number; changed: number; failed: number };
+  photos: {
+    found: number;
+    processed: number;
+    skipped: number;
+    changed: number;
+    failed: number;
+    /** photos a user erased, left alone (see --include-erased) */
+    erased: number;
+  };
   faces: { kept: number; dropped: number };
   store: { photos: number; faces: number; kept: number; dropped: number; identities: number };
   identities: number;
@@ -75,6 +85,7 @@ interface Counters {
   skipped: number;
   changed: number;
   failed: number;
+  erased: number;
   kept: number;
   dropped: number;
 }
@@ -105,6 +116,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
       skipped: 0,
       changed: 0,
       failed: 0,
+      erased: 0,
       kept: 0,
       dropped: 0,
     };
@@ -114,7 +126,16 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     const indexing = new PQueue({ concurrency: 1 });
     const deadLetters = path.join(dataDir, DEAD_LETTER_FILE);
 
-    const ctx: PhotoContext = { analyzer, db, identities, dataDir, indexing, counters, deadLetters };
+    const ctx: PhotoContext = {
+      analyzer,
+      db,
+      identities,
+      dataDir,
+      indexing,
+      counters,
+      deadLetters,
+      includeErased: opts.includeErased === true,
+    };
     // A photo that fails for an unexpected reason is recorded like a bad one (code INTERNAL); only
     // a failure to record it (the store itself is broken) stops the run, after the work in flight.
     let fatal: unknown;
@@ -149,7 +170,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     }
     db.checkpoint();
     const store = db.counts();
-    const report = writeReport(db, dataDir, { subtitle: `facepipe run ${opts.dir}` });
+    const report = writeReport(db, dataDir, { subtitle: `facepipe run ${opts.dir}`, params: identities.params });
     const exportFile = opts.exportCsv ? exportAssignments(db, files, opts.exportCsv) : undefined;
     const seconds = (Date.now() - started) / 1000;
     const ingestSeconds = Math.max((ingestDone - ingestStarted) / 1000, 1e-3);
@@ -163,6 +184,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
         skipped: counters.skipped,
         changed: counters.changed,
         failed: counters.failed,
+        erased: counters.erased,
       },
       faces: { kept: counters.kept, dropped: counters.dropped },
       store,
@@ -194,6 +216,7 @@ interface PhotoContext {
   indexing: PQueue;
   counters: Counters;
   deadLetters: string;
+  includeErased: boolean;
 }
 
 async function processPhoto(file: string, ctx: PhotoContext): Promise<void> {
@@ -208,6 +231,14 @@ async function processPhoto(file: string, ctx: PhotoContext): Promise<void> {
     );
   }
   const contentHash = createHash('sha256').update(bytes).digest('hex');
+  // an erased photo stays erased (same path, or a copy of the same bytes) unless the user asks
+  if (db.people.erased({ photoId, uri: file, contentHash })) {
+    if (!ctx.includeErased) {
+      counters.erased++;
+      return;
+    }
+    await ctx.indexing.add(() => db.people.removeTombstones({ photoId, uri: file, contentHash }));
+  }
   const previous = db.getPhoto(photoId);
   if (previous && previous.contentHash === contentHash) {
     counters.skipped++;

@@ -128,7 +128,7 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
       if (!db.getPhoto(photoId)) throw notFound('photo', photoId);
       const { faceIds } = erasePhotos(db, [photoId], 'user');
       removeThumbnails(db.dataDir, faceIds);
-      refreshReport(db, db.dataDir);
+      refreshReport(db, db.dataDir, ctx.params);
       return { photoId, facesForgotten: faceIds.length };
     },
   );

@@ -311,7 +311,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     if (body.get('confirm') !== 'yes') return reply.redirect(`/person/${enc(id)}/erase`, 303);
     const erased = eraseIdentity(db, id, { photos: body.get('photos') === '1' });
     removeThumbnails(db.dataDir, erased.faceIds);
-    refreshReport(db, db.dataDir);
+    refreshReport(db, db.dataDir, ctx.params);
     return reply.redirect('/', 303);
   });
 
@@ -399,7 +399,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     if (body.get('confirm') !== 'yes') return reply.redirect(`/photo/${enc(photo.photoId)}/erase`, 303);
     const erased = erasePhotos(db, [photo.photoId], 'user');
     removeThumbnails(db.dataDir, erased.faceIds);
-    refreshReport(db, db.dataDir);
+    refreshReport(db, db.dataDir, ctx.params);
     return reply.redirect('/', 303);
   });
 
