@@ -121,7 +121,7 @@ function fill(
 }
 
 /** A raw feature near `centre`: direction noise like a real same-identity spread (cosine ≈ 0.7), magnitude 45..85. */
-function noisyFace(centre: Float32Array, rand: () => number): Float32Array {
+export function noisyFace(centre: Float32Array, rand: () => number): Float32Array {
   const out = new Float32Array(DIM);
   const noise = unitVector(rand);
   let n = 0;
@@ -135,7 +135,7 @@ function noisyFace(centre: Float32Array, rand: () => number): Float32Array {
   return out;
 }
 
-function unitVector(rand: () => number): Float32Array {
+export function unitVector(rand: () => number): Float32Array {
   const v = new Float32Array(DIM);
   let n = 0;
   for (let i = 0; i < DIM; i += 2) {
@@ -161,7 +161,7 @@ async function post(url: string, body: string): Promise<void> {
   await res.arrayBuffer();
 }
 
-function timeEach<T>(items: T[], fn: (x: T) => unknown): { p50: number; p99: number; mean: number } {
+export function timeEach<T>(items: T[], fn: (x: T) => unknown): { p50: number; p99: number; mean: number } {
   const ms: number[] = [];
   for (const x of items) {
     const t = process.hrtime.bigint();
@@ -184,7 +184,7 @@ async function timeEachAsync<T>(
   return percentiles(ms);
 }
 
-function percentiles(ms: number[]): { p50: number; p99: number; mean: number } {
+export function percentiles(ms: number[]): { p50: number; p99: number; mean: number } {
   const s = [...ms].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
   const r3 = (x: number) => Math.round(x * 1000) / 1000;

@@ -113,7 +113,7 @@ export function register(program: Command): void {
       process.env.FACEPIPE_PROVIDER ?? 'cpu',
     )
     .option('--threads <n>', 'inference threads per session', (v) => positiveInt(v, '--threads'))
-    .option('--data <dir>', "data folder whose erased photos (tombstones) this worker leaves alone")
+    .option('--data <dir>', 'data folder whose erased photos (tombstones) this worker leaves alone')
     .option('--include-erased', 'analyse erased photos anyway')
     .action(async (o: WorkerCliOptions) => runWorker(o));
 

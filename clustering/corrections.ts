@@ -80,7 +80,9 @@ export class CorrectionState {
       const before = this.pinned.get(faceId);
       if (before === after.pinned.get(faceId)) continue;
       out.push(
-        before === undefined ? { kind: 'face_unpinned', faceId } : { kind: 'face_pinned', faceId, identityId: before },
+        before === undefined
+          ? { kind: 'face_unpinned', faceId }
+          : { kind: 'face_pinned', faceId, identityId: before },
       );
     }
     return out;

@@ -260,7 +260,8 @@ export class IdentityService {
 
   /**
    * "New person from these": the faces leave their identities (remembered as exclusions) and form a
-   * new identity they are pinned to, so later online steps and reclusters keep them there.
+   * new identity they are pinned to and that is marked as a different person from the identities
+   * they left, so later online steps and reclusters keep them there.
    */
   split(faceIds: string[], name: string | null = null): { identityId: string; events: IdentityEvent[] } {
     const faces = faceIds.map((id) => {
@@ -285,6 +286,10 @@ export class IdentityService {
         this.db.addCorrection({ kind: 'face_pinned', faceId: f.faceId, identityId });
         this.assign(f.faceId, identityId, 'user', events);
       }
+      // the user says these faces are someone else: the new person and the ones they left stay
+      // apart, or a recluster would join them again (the named one taking the other's faces)
+      for (const from of new Set(faces.map((f) => f.identityId)))
+        if (from !== null) this.db.addCorrection({ kind: 'cannot_link', a: identityId, b: from });
       if (name) events.push(event('renamed', identityId, 'user', { name }));
       this.db.appendIdentityEvents(events);
     });

@@ -191,7 +191,10 @@ export class UserActions {
       );
       const identities = [...new Set(touches.identities ?? [])].map((id) => {
         const i = this.db.getIdentity(id);
-        return [id, i ? { name: i.name, hidden: i.hidden, coverFaceId: i.coverFaceId } : null] as ActionBody['identities'][number];
+        return [
+          id,
+          i ? { name: i.name, hidden: i.hidden, coverFaceId: i.coverFaceId } : null,
+        ] as ActionBody['identities'][number];
       });
       const before = this.identities.corrections();
       const firstNew = this.lastCorrectionId() + 1;

@@ -111,7 +111,10 @@ export class PeopleStore {
   /** the chosen cover while it is still one of the identity's faces, else the best-quality face */
   coverOf(identityId: string, chosen: string | null): string | null {
     if (chosen) {
-      const still = this.sql('SELECT 1 FROM faces WHERE face_id = ? AND identity_id = ?').get(chosen, identityId);
+      const still = this.sql('SELECT 1 FROM faces WHERE face_id = ? AND identity_id = ?').get(
+        chosen,
+        identityId,
+      );
       if (still) return chosen;
     }
     const best = this.sql(
@@ -150,7 +153,9 @@ export class PeopleStore {
   /** Kept faces no identity holds, best quality first (the review queue). */
   unassignedFaceIds(limit: number, offset: number): { total: number; faceIds: string[] } {
     const total = (
-      this.sql('SELECT count(*) AS n FROM faces WHERE kept = 1 AND identity_id IS NULL').get() as { n: number }
+      this.sql('SELECT count(*) AS n FROM faces WHERE kept = 1 AND identity_id IS NULL').get() as {
+        n: number;
+      }
     ).n;
     const faceIds = (
       this.sql(

@@ -170,7 +170,10 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     }
     db.checkpoint();
     const store = db.counts();
-    const report = writeReport(db, dataDir, { subtitle: `facepipe run ${opts.dir}`, params: identities.params });
+    const report = writeReport(db, dataDir, {
+      subtitle: `facepipe run ${opts.dir}`,
+      params: identities.params,
+    });
     const exportFile = opts.exportCsv ? exportAssignments(db, files, opts.exportCsv) : undefined;
     const seconds = (Date.now() - started) / 1000;
     const ingestSeconds = Math.max((ingestDone - ingestStarted) / 1000, 1e-3);

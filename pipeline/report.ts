@@ -107,7 +107,9 @@ export function renderReport(db: FaceDatabase, dataDir: string, opts: ReportOpti
   if (unassigned.length > 0) {
     parts.push(`<h2>Kept faces without a person (${unassigned.length})</h2>`);
     const rows = unassigned.map((f) => {
-      const why = opts.params ? REASONS[reviewReason(f.quality, suggestionsFor(db, f.faceId), opts.params)] : '';
+      const why = opts.params
+        ? REASONS[reviewReason(f.quality, suggestionsFor(db, f.faceId), opts.params)]
+        : '';
       return (
         `<tr data-unassigned-face="${esc(f.faceId)}"><td>${thumb(f)}</td>` +
         `<td>${photoLink(photos.get(f.photoId), f.photoId)}</td><td>${f.quality.toFixed(2)}</td><td>${esc(why)}</td></tr>`
@@ -162,7 +164,9 @@ const REASONS = {
 /** The photo's file name, linked to the original (a file: URL for a local path). */
 function photoLink(photo: StoredPhoto | undefined, photoId: string): string {
   if (!photo) return `<code>${esc(photoId)}</code>`;
-  const href = /^[a-z][a-z0-9+.-]*:/i.test(photo.uri) ? photo.uri : pathToFileURL(path.resolve(photo.uri)).href;
+  const href = /^[a-z][a-z0-9+.-]*:/i.test(photo.uri)
+    ? photo.uri
+    : pathToFileURL(path.resolve(photo.uri)).href;
   const name = path.basename(photo.uri.replace(/^file:\/\//, ''));
   return `<a href="${esc(href)}" title="${esc(photo.uri)}">${esc(name)}</a>`;
 }

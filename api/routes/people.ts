@@ -96,7 +96,11 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
             properties: {
               faceId: { type: 'string' },
               identityId: { type: 'string', nullable: true },
-              reason: { type: 'string', nullable: true, enum: ['low_quality', 'ambiguous', 'no_match', null] },
+              reason: {
+                type: 'string',
+                nullable: true,
+                enum: ['low_quality', 'ambiguous', 'no_match', null],
+              },
               suggestions: { type: 'array', items: suggestion },
             },
           },
@@ -174,7 +178,10 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
           additionalProperties: false,
           properties: { identityId: { type: 'string', minLength: 1 } },
         },
-        response: { 200: { type: 'object', properties: { actionId: { type: 'integer' } } }, ...errors(400, 401, 404) },
+        response: {
+          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
+          ...errors(400, 401, 404),
+        },
       },
     },
     async (request) => {
@@ -198,7 +205,10 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
           additionalProperties: false,
           properties: { k: { type: 'integer', minimum: 1, maximum: 50, default: 5 } },
         },
-        response: { 200: { type: 'object', properties: { similar: { type: 'array', items: suggestion } } }, ...errors(401, 404) },
+        response: {
+          200: { type: 'object', properties: { similar: { type: 'array', items: suggestion } } },
+          ...errors(401, 404),
+        },
       },
     },
     async (request) => {
@@ -222,7 +232,10 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
           additionalProperties: false,
           properties: { faceId: { type: 'string', minLength: 1 } },
         },
-        response: { 200: { type: 'object', properties: { actionId: { type: 'integer' } } }, ...errors(400, 401, 404, 409) },
+        response: {
+          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
+          ...errors(400, 401, 404, 409),
+        },
       },
     },
     async (request) => {
@@ -247,7 +260,10 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
           additionalProperties: false,
           properties: { hidden: { type: 'boolean' } },
         },
-        response: { 200: { type: 'object', properties: { actionId: { type: 'integer' } } }, ...errors(400, 401, 404) },
+        response: {
+          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
+          ...errors(400, 401, 404),
+        },
       },
     },
     async (request) => {
@@ -269,7 +285,10 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
           additionalProperties: false,
           properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
         },
-        response: { 200: { type: 'object', properties: { corrections: { type: 'array', items: action } } }, ...errors(400, 401) },
+        response: {
+          200: { type: 'object', properties: { corrections: { type: 'array', items: action } } },
+          ...errors(400, 401),
+        },
       },
     },
     async (request) => {
@@ -284,8 +303,15 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       schema: {
         tags: ['corrections'],
         summary: 'Undo a correction: its inverse is appended (the log is never rewritten)',
-        params: { type: 'object', required: ['actionId'], properties: { actionId: { type: 'integer', minimum: 1 } } },
-        response: { 200: { type: 'object', properties: { actionId: { type: 'integer' } } }, ...errors(400, 401, 404, 409) },
+        params: {
+          type: 'object',
+          required: ['actionId'],
+          properties: { actionId: { type: 'integer', minimum: 1 } },
+        },
+        response: {
+          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
+          ...errors(400, 401, 404, 409),
+        },
       },
     },
     async (request) => {
@@ -332,7 +358,8 @@ export function correction<T>(fn: () => T): T {
 function requireKeptFace(db: FaceDatabase, faceId: string) {
   const f = db.getFace(faceId);
   if (!f) throw notFound('face', faceId);
-  if (!f.kept) throw new ApiError(409, 'FACE_DROPPED', 'a dropped low-quality face cannot belong to an identity');
+  if (!f.kept)
+    throw new ApiError(409, 'FACE_DROPPED', 'a dropped low-quality face cannot belong to an identity');
   return f;
 }
 

@@ -72,7 +72,10 @@ export async function registerWebApp(
     isPage: (route) => PAGE_ROUTES.has(route),
     isForm: (route) => FORM_ROUTES.has(route),
   };
-  return { sessions: access, registerPages: (ctx) => void app.register((web) => pagesPlugin(web, ctx, sessions)) };
+  return {
+    sessions: access,
+    registerPages: (ctx) => void app.register((web) => pagesPlugin(web, ctx, sessions)),
+  };
 }
 
 const FORM_ROUTES = new Set<string>();
@@ -104,12 +107,14 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
   web.setErrorHandler(async (err, request, reply) => {
     const { status, body } = toErrorResponse(err);
     if (status >= 500) request.log.error({ err }, 'page failed');
-    const message =
-      (err as { code?: string }).code?.startsWith('FST_CSRF')
-        ? 'This form has expired (or came from another site). Reload the page and try again.'
-        : body.error.message;
+    const message = (err as { code?: string }).code?.startsWith('FST_CSRF')
+      ? 'This form has expired (or came from another site). Reload the page and try again.'
+      : body.error.message;
     const c = await chrome(request, reply, 'Error', 'none');
-    return reply.status(status).type('text/html; charset=utf-8').send(pages.errorPage(c, status, message));
+    return reply
+      .status(status)
+      .type('text/html; charset=utf-8')
+      .send(pages.errorPage(c, status, message));
   });
 
   const chrome = async (
@@ -127,7 +132,10 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
       reviewCount: db.people.unassignedFaceIds(1, 0).total,
       signedIn: sessions.required && sessions.idOf(request) !== undefined,
       notice: action
-        ? { text: action.summary, actionId: action.undoneBy || action.kind === 'undo' ? undefined : action.id }
+        ? {
+            text: action.summary,
+            actionId: action.undoneBy || action.kind === 'undo' ? undefined : action.id,
+          }
         : undefined,
     };
   };
@@ -208,11 +216,23 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     const unnamedFirst = q.unnamed === '1';
     const includeHidden = q.hidden === '1';
     let page = Math.max(1, Math.floor(Number(q.page) || 1));
-    let result = db.people.personPage({ limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE, name, unnamedFirst, includeHidden });
+    let result = db.people.personPage({
+      limit: PAGE_SIZE,
+      offset: (page - 1) * PAGE_SIZE,
+      name,
+      unnamedFirst,
+      includeHidden,
+    });
     const pagesTotal = Math.max(1, Math.ceil(result.total / PAGE_SIZE));
     if (page > pagesTotal) {
       page = pagesTotal;
-      result = db.people.personPage({ limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE, name, unnamedFirst, includeHidden });
+      result = db.people.personPage({
+        limit: PAGE_SIZE,
+        offset: (page - 1) * PAGE_SIZE,
+        name,
+        unnamedFirst,
+        includeHidden,
+      });
     }
     const c = await chrome(request, reply, 'People', 'people');
     return html(
@@ -245,10 +265,12 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
           quality: f.quality,
           cover: f.faceId === cover,
         })),
-        similar: similarIdentities(db, identity.identityId, 6).map((s) => ({
-          ...s,
-          coverFaceId: db.people.coverOf(s.identityId, db.getIdentity(s.identityId)?.coverFaceId ?? null),
-        })),
+        similar: similarIdentities(db, identity.identityId, 6)
+          .filter((s) => s.score > 0)
+          .map((s) => ({
+            ...s,
+            coverFaceId: db.people.coverOf(s.identityId, db.getIdentity(s.identityId)?.coverFaceId ?? null),
+          })),
         names: db.people.names(identity.identityId),
       }),
     );
@@ -263,27 +285,45 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
   form('/person/:identityId/faces', (request, reply, body) => {
     const id = requireIdentity(db, param(request, 'identityId')).identityId;
     const cover = body.get('cover');
-    if (cover) return back(reply, `/person/${enc(id)}`, correction(() => actions.setCover(id, cover)));
+    if (cover)
+      return back(
+        reply,
+        `/person/${enc(id)}`,
+        correction(() => actions.setCover(id, cover)),
+      );
     const faceIds = body.all('face').filter((f) => db.getFace(f)?.identityId === id);
     if (faceIds.length === 0) throw new UserError('Select one or more faces first.');
     if (body.get('action') === 'split') {
       const made = correction(() => actions.split(faceIds, body.get('newName')?.trim() || null));
       return back(reply, `/person/${enc(made.identityId)}`, made.actionId);
     }
-    if (body.get('action') === 'move_out') return back(reply, `/person/${enc(id)}`, correction(() => actions.moveOut(faceIds)));
+    if (body.get('action') === 'move_out')
+      return back(
+        reply,
+        `/person/${enc(id)}`,
+        correction(() => actions.moveOut(faceIds)),
+      );
     throw new UserError('Choose "Not this person" or "New person from these".');
   });
 
   form('/person/:identityId/merge', (request, reply, body) => {
     const id = requireIdentity(db, param(request, 'identityId')).identityId;
     const other = resolvePerson(db, body.get('other') ?? '', id);
-    return back(reply, `/person/${enc(id)}`, correction(() => actions.merge(id, other)));
+    return back(
+      reply,
+      `/person/${enc(id)}`,
+      correction(() => actions.merge(id, other)),
+    );
   });
 
   form('/person/:identityId/different', (request, reply, body) => {
     const id = requireIdentity(db, param(request, 'identityId')).identityId;
     const other = requireIdentity(db, body.get('other') ?? '').identityId;
-    return back(reply, `/person/${enc(id)}`, correction(() => actions.markDifferent(id, other)));
+    return back(
+      reply,
+      `/person/${enc(id)}`,
+      correction(() => actions.markDifferent(id, other)),
+    );
   });
 
   form('/person/:identityId/hide', (request, reply, body) => {
@@ -332,7 +372,10 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
           photoName: photoName(db, f.photoId),
           suggestion: f.suggestion && {
             ...f.suggestion,
-            coverFaceId: db.people.coverOf(f.suggestion.identityId, db.getIdentity(f.suggestion.identityId)?.coverFaceId ?? null),
+            coverFaceId: db.people.coverOf(
+              f.suggestion.identityId,
+              db.getIdentity(f.suggestion.identityId)?.coverFaceId ?? null,
+            ),
           },
         })),
       }),
@@ -346,10 +389,25 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     const focus = String(Math.max(0, Math.floor(Number(body.get('focus')) || 0)));
     const to = `/review?focus=${focus}`;
     const kind = body.get('action');
-    if (kind === 'new') return back(reply, to, correction(() => actions.split([faceId]).actionId));
+    if (kind === 'new')
+      return back(
+        reply,
+        to,
+        correction(() => actions.split([faceId]).actionId),
+      );
     const identityId = requireIdentity(db, body.get('identityId') ?? '').identityId;
-    if (kind === 'accept') return back(reply, to, correction(() => actions.accept(faceId, identityId)));
-    if (kind === 'reject') return back(reply, to, correction(() => actions.reject(faceId, identityId)));
+    if (kind === 'accept')
+      return back(
+        reply,
+        to,
+        correction(() => actions.accept(faceId, identityId)),
+      );
+    if (kind === 'reject')
+      return back(
+        reply,
+        to,
+        correction(() => actions.reject(faceId, identityId)),
+      );
     throw new UserError('Unknown review action.');
   });
 
@@ -422,7 +480,8 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
       .metadata()
       .catch(() => null);
     if (!meta?.width || !meta.height) throw new UserError('That file is not a photo facepipe can read.');
-    if (meta.width * meta.height > ctx.limits.maxPixels) throw new UserError('That photo has too many pixels.');
+    if (meta.width * meta.height > ctx.limits.maxPixels)
+      throw new UserError('That photo has too many pixels.');
     const analysis = await ctx.analyzer.analyzeBytes(bytes, 'query');
     const faces = await Promise.all(
       analysis.faces.map(async (f) => {
@@ -519,7 +578,9 @@ function resolvePerson(db: FaceDatabase, text: string, self: string): string {
   const matches = db.people.findByName(wanted).filter((id) => id !== self);
   if (matches.length === 1) return matches[0]!;
   if (matches.length === 0) throw new UserError(`No other person is called “${wanted}”.`);
-  throw new UserError(`${matches.length} people are called “${wanted}”: merge from their “Looks similar” entry or rename one first.`);
+  throw new UserError(
+    `${matches.length} people are called “${wanted}”: merge from their “Looks similar” entry or rename one first.`,
+  );
 }
 
 function safeNext(next: string | undefined): string {
@@ -540,8 +601,16 @@ function photoName(db: FaceDatabase, photoId: string): string {
 function mimeOf(file: string): string {
   const ext = path.extname(file).toLowerCase();
   return (
-    { '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp', '.gif': 'image/gif', '.avif': 'image/avif', '.tif': 'image/tiff', '.tiff': 'image/tiff' }[ext] ??
-    'application/octet-stream'
+    {
+      '.jpg': 'image/jpeg',
+      '.jpeg': 'image/jpeg',
+      '.png': 'image/png',
+      '.webp': 'image/webp',
+      '.gif': 'image/gif',
+      '.avif': 'image/avif',
+      '.tif': 'image/tiff',
+      '.tiff': 'image/tiff',
+    }[ext] ?? 'application/octet-stream'
   );
 }
 

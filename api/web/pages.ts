@@ -32,7 +32,8 @@ export function personName(p: { name: string | null }): string {
 }
 
 function thumb(faceId: string | null, alt: string, size = 112, lazy = true): string {
-  if (!faceId) return `<span class="thumb empty" style="width:${size}px;height:${size}px" aria-hidden="true"></span>`;
+  if (!faceId)
+    return `<span class="thumb empty" style="width:${size}px;height:${size}px" aria-hidden="true"></span>`;
   return `<img class="thumb" src="/thumbs/${u(faceId)}.jpg" alt="${esc(alt)}" width="${size}" height="${size}"${lazy ? ' loading="lazy"' : ''}>`;
 }
 
@@ -260,7 +261,13 @@ ${button(`${base}/hide`, v.hidden ? 'Show in People again' : 'Hide this person',
 
 export function confirmPage(
   c: Chrome,
-  v: { heading: string; text: string; action: string; options?: { name: string; label: string }[]; back: string },
+  v: {
+    heading: string;
+    text: string;
+    action: string;
+    options?: { name: string; label: string }[];
+    back: string;
+  },
 ): string {
   const options = (v.options ?? [])
     .map(
@@ -306,10 +313,11 @@ export function reviewPage(c: Chrome, v: { total: number; items: ReviewItem[]; o
       const s = f.suggestion;
       const action = `/review/${u(f.faceId)}`;
       const fields = { focus: String(i) };
-      return `<li class="card review-item" tabindex="0" data-face-id="${esc(f.faceId)}" aria-label="Face ${v.offset + i + 1}: ${esc(REASONS[f.reason])}${s ? `, suggested ${esc(personName(s))}` : ''}">
+      return `<li class="card review-item" tabindex="0" data-face-id="${esc(f.faceId)}"${s ? ` data-suggested="${esc(s.identityId)}"` : ''} aria-label="Face ${v.offset + i + 1}: ${esc(REASONS[f.reason])}${s ? `, suggested ${esc(personName(s))}` : ''}">
 <div class="pair">
-${thumb(f.faceId, `Unassigned face from ${f.photoName}`, 112, false)}
-${s ? `<a href="/person/${u(s.identityId)}" class="suggested">${thumb(s.coverFaceId, `Cover face of ${personName(s)}`, 112, false)}</a>` : '<span class="thumb empty" aria-hidden="true"></span>'}
+<figure>${thumb(f.faceId, `Unassigned face from ${f.photoName}`, 112, false)}<figcaption>This face</figcaption></figure>
+<span class="arrow" aria-hidden="true">→</span>
+<figure>${s ? `<a href="/person/${u(s.identityId)}" class="suggested">${thumb(s.coverFaceId, `Cover face of ${personName(s)}`, 112, false)}</a>` : '<span class="thumb empty" aria-hidden="true"></span>'}<figcaption>${s ? esc(personName(s)) : 'No one'}</figcaption></figure>
 </div>
 <p><span class="reason reason-${f.reason}" data-reason="${f.reason}">${esc(f.reason.replace('_', ' '))}</span> <a href="/photo/${u(f.photoId)}">${esc(shortName(f.photoName))}</a> · q ${f.quality.toFixed(2)}</p>
 <p class="suggestion">${s ? `Suggested: <strong>${esc(personName(s))}</strong> <span class="score">${s.score.toFixed(2)}</span>` : 'No suggestion'}</p>
@@ -335,7 +343,13 @@ export interface PhotoView {
   name: string;
   width: number;
   height: number;
-  faces: { faceId: string; bbox: [number, number, number, number]; identityId: string | null; name: string | null; kept: boolean }[];
+  faces: {
+    faceId: string;
+    bbox: [number, number, number, number];
+    identityId: string | null;
+    name: string | null;
+    kept: boolean;
+  }[];
 }
 
 export function photoPage(c: Chrome, v: PhotoView): string {
@@ -369,7 +383,10 @@ export interface SearchFaceView {
   matches: { identityId: string; name: string | null; score: number; coverFaceId: string | null }[];
 }
 
-export function searchPage(c: Chrome, v: { available: boolean; faces?: SearchFaceView[]; fileName?: string }): string {
+export function searchPage(
+  c: Chrome,
+  v: { available: boolean; faces?: SearchFaceView[]; fileName?: string },
+): string {
   const results =
     v.faces === undefined
       ? ''
@@ -405,7 +422,9 @@ ${results}`,
 export function undoPage(c: Chrome, actions: UserAction[]): string {
   const rows = actions
     .map(
-      (a) => `<li class="action${a.undoneBy ? ' undone' : ''}" data-action-id="${a.id}" data-kind="${esc(a.kind)}">
+      (
+        a,
+      ) => `<li class="action${a.undoneBy ? ' undone' : ''}" data-action-id="${a.id}" data-kind="${esc(a.kind)}">
 <time datetime="${esc(a.createdAt)}">${esc(a.createdAt.replace('T', ' ').slice(0, 19))}</time>
 <span class="summary">${esc(a.summary)}</span>
 ${a.kind === 'undo' ? '' : a.undoneBy ? '<span class="badge">undone</span>' : button(`/undo/${a.id}`, 'Undo', c.csrf)}
