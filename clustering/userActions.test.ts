@@ -10,7 +10,8 @@ import { CorrectionState } from './corrections.ts';
 import { IdentityService } from './identityService.ts';
 import { clusterParamsFromManifest, qualityOf } from './params.ts';
 import { referenceCrops, testEmbedderManifest } from './testUtil.ts';
-import { UserActions, reviewReason, similarIdentities, suggestionsFor } from './userActions.ts';
+import { UserActions } from './userActions.ts';
+import { reviewReason, similarIdentities, suggestionsFor } from './suggestions.ts';
 
 const manifest = testEmbedderManifest();
 const params = clusterParamsFromManifest(manifest);

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { pathToFileURL } from 'node:url';
 import type { FaceDatabase, StoredFace, StoredPhoto } from '../indexers/types.ts';
 import type { ClusterParams } from '../clustering/params.ts';
-import { reviewReason, suggestionsFor } from '../clustering/userActions.ts';
+import { reviewReason, suggestionsFor } from '../clustering/suggestions.ts';
 
 /** Aligned face crops are this size (the embedder's input). */
 const ALIGNED_SIZE = 112;

@@ -4,7 +4,7 @@
  * Pure functions of the data they are given, so they are easy to test and to read.
  */
 import type { PersonCard, UserAction } from '../../indexers/peopleStore.ts';
-import type { Suggestion, ReviewReason } from '../../clustering/userActions.ts';
+import type { Suggestion, ReviewReason } from '../../clustering/suggestions.ts';
 
 export interface Chrome {
   title: string;
