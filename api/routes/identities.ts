@@ -3,7 +3,7 @@ import type { FaceDatabase, StoredFace, StoredIdentity } from '../../indexers/ty
 import { ApiError, notFound } from '../errors.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
 import { eraseIdentity } from '../../indexers/erasure.ts';
-import { errorResponses, type RouteContext } from '../server.ts';
+import { errorResponses, type RouteContext } from '../context.ts';
 
 const idParams = {
   type: 'object',

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { FaceDatabase } from '../../indexers/types.ts';
 import type { ClusterParams } from '../../clustering/params.ts';
 import { reviewReason, similarIdentities, suggestionsFor } from '../../clustering/suggestions.ts';
-import { UndoError, type UserActions } from '../../clustering/userActions.ts';
+import { UndoError, type UserActions } from '../../service/userActions.ts';
 import { ApiError, notFound } from '../errors.ts';
 
 /** What the people routes need (kept narrow: no import of the server module). */

@@ -12,7 +12,7 @@ import type { FaceDatabase } from '../../indexers/types.ts';
 import type { ClusterParams } from '../../clustering/params.ts';
 import type { Analyzer } from '../../pipeline/analyze.ts';
 import { similarIdentities } from '../../clustering/suggestions.ts';
-import type { UserActions } from '../../clustering/userActions.ts';
+import type { UserActions } from '../../service/userActions.ts';
 import { eraseIdentity, erasePhotos } from '../../indexers/erasure.ts';
 import { refreshReport, removeThumbnails, thumbPath } from '../../pipeline/report.ts';
 import type { BrowserAccess } from '../auth.ts';

@@ -6,12 +6,12 @@ import { openFaceDatabase } from '../indexers/database.ts';
 import { erasePhotos } from '../indexers/erasure.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
 import { faceIdFor, type FaceRecord } from '../schemas/face.ts';
-import { CorrectionState } from './corrections.ts';
+import { CorrectionState } from '../clustering/corrections.ts';
 import { IdentityService } from './identityService.ts';
-import { clusterParamsFromManifest, qualityOf } from './params.ts';
-import { referenceCrops, testEmbedderManifest } from './testUtil.ts';
+import { clusterParamsFromManifest, qualityOf } from '../clustering/params.ts';
+import { referenceCrops, testEmbedderManifest } from '../clustering/testUtil.ts';
 import { UserActions } from './userActions.ts';
-import { reviewReason, similarIdentities, suggestionsFor } from './suggestions.ts';
+import { reviewReason, similarIdentities, suggestionsFor } from '../clustering/suggestions.ts';
 
 const manifest = testEmbedderManifest();
 const params = clusterParamsFromManifest(manifest);
