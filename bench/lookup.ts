@@ -86,28 +86,9 @@ function fill(
   for (let start = 0; start < faces; start += BATCH) {
     const records: FaceRecord[] = [];
     for (let i = start; i < Math.min(faces, start + BATCH); i++) {
-      const raw = noisyFace(centres[Math.floor(i / FACES_PER_IDENTITY)]!, rand);
-      const magnitude = Math.hypot(...raw);
-      records.push({
-        v: 1,
-        faceId: `f_${i}`,
-        photoId: `p_${i}`,
-        faceIndex: 0,
-        bbox: [0, 0, 100, 100],
-        landmarks: [
-          [30, 40],
-          [70, 40],
-          [50, 60],
-          [35, 80],
-          [65, 80],
-        ],
-        score: 0.9,
-        embedding: Array.from(raw),
-        magnitude,
-        quality: qualityFromMagnitude(calibration, magnitude),
-        kept: true,
-        modelId: 'synthetic-192',
-      });
+      records.push(
+        syntheticRecord(i, noisyFace(centres[Math.floor(i / FACES_PER_IDENTITY)]!, rand), calibration),
+      );
     }
     db.transaction(() => {
       db.upsertFaces(records);
@@ -118,6 +99,35 @@ function fill(
       }
     });
   }
+}
+
+/** Face `i` of a synthetic store (photo `p_i`, id `f_i`) with this raw feature. */
+export function syntheticRecord(
+  i: number,
+  raw: Float32Array,
+  calibration: EmbedderManifest['quality'],
+): FaceRecord {
+  const magnitude = Math.hypot(...raw);
+  return {
+    v: 1,
+    faceId: `f_${i}`,
+    photoId: `p_${i}`,
+    faceIndex: 0,
+    bbox: [0, 0, 100, 100],
+    landmarks: [
+      [30, 40],
+      [70, 40],
+      [50, 60],
+      [35, 80],
+      [65, 80],
+    ],
+    score: 0.9,
+    embedding: Array.from(raw),
+    magnitude,
+    quality: qualityFromMagnitude(calibration, magnitude),
+    kept: true,
+    modelId: 'synthetic-192',
+  };
 }
 
 /** A raw feature near `centre`: direction noise like a real same-identity spread (cosine ≈ 0.7), magnitude 45..85. */

@@ -9,10 +9,9 @@ import { IdentityService } from '../service/identityService.ts';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
 import { buildServer } from '../api/server.ts';
 import { rng } from '../core/random.ts';
-import { qualityFromMagnitude } from '../pipeline/qualityGate.ts';
 import { thumbPath } from '../pipeline/report.ts';
-import { loadManifest, resolveModelsDir } from '../pipeline/models.ts';
-import { noisyFace, percentiles, timeEach, unitVector } from './lookup.ts';
+import { loadManifest, resolveModelsDir, type EmbedderManifest } from '../pipeline/models.ts';
+import { noisyFace, percentiles, syntheticRecord, timeEach, unitVector } from './lookup.ts';
 
 /**
  * The people grid at 10,000 identities (3 faces each, every face with a thumbnail on disk): the
@@ -85,7 +84,7 @@ async function fill(
   db: ReturnType<typeof openFaceDatabase>,
   identities: number,
   rand: () => number,
-  calibration: { dropBelowMagnitude: number; magnitudeRange: number[] },
+  calibration: EmbedderManifest['quality'],
 ): Promise<void> {
   // one real JPEG crop, copied for every face: the grid serves files from disk like a real data dir
   const jpeg = path.join(db.dataDir, 'sample.jpg');
@@ -99,28 +98,9 @@ async function fill(
   for (let start = 0; start < total; start += BATCH) {
     const records: FaceRecord[] = [];
     for (let i = start; i < Math.min(total, start + BATCH); i++) {
-      const raw = noisyFace(centres[Math.floor(i / FACES_PER_IDENTITY)]!, rand);
-      const magnitude = Math.hypot(...raw);
-      records.push({
-        v: 1,
-        faceId: `f_${i}`,
-        photoId: `p_${i}`,
-        faceIndex: 0,
-        bbox: [0, 0, 100, 100],
-        landmarks: [
-          [30, 40],
-          [70, 40],
-          [50, 60],
-          [35, 80],
-          [65, 80],
-        ],
-        score: 0.9,
-        embedding: Array.from(raw),
-        magnitude,
-        quality: qualityFromMagnitude(calibration as never, magnitude),
-        kept: true,
-        modelId: 'synthetic-192',
-      });
+      records.push(
+        syntheticRecord(i, noisyFace(centres[Math.floor(i / FACES_PER_IDENTITY)]!, rand), calibration),
+      );
       copyFileSync(jpeg, thumbPath(db.dataDir, `f_${i}`));
     }
     db.transaction(() => {

@@ -77,25 +77,21 @@ export class PeopleStore {
       this.db.prepare(`SELECT count(*) AS n FROM identities ${filter}`).get(params) as { n: number }
     ).n;
     const order = (q.unnamedFirst ? '(name IS NOT NULL), ' : '') + 'face_count DESC, identity_id';
+    // only columns of the covering index here; the chosen cover is read for the page's rows alone
     const rows = this.db
       .prepare(
-        `SELECT identity_id, name, face_count, hidden, cover_face_id FROM identities ${filter}
+        `SELECT identity_id, name, face_count, hidden FROM identities ${filter}
          ORDER BY ${order} LIMIT @limit OFFSET @offset`,
       )
-      .all(params) as {
-      identity_id: string;
-      name: string | null;
-      face_count: number;
-      hidden: number;
-      cover_face_id: string | null;
-    }[];
+      .all(params) as { identity_id: string; name: string | null; face_count: number; hidden: number }[];
+    const chosen = this.sql('SELECT cover_face_id FROM identities WHERE identity_id = ?').pluck();
     const people = rows.map((r) => ({
       identityId: r.identity_id,
       name: r.name,
       faceCount: r.face_count,
       photoCount: this.photoCount(r.identity_id),
       hidden: r.hidden === 1,
-      coverFaceId: this.coverOf(r.identity_id, r.cover_face_id),
+      coverFaceId: this.coverOf(r.identity_id, chosen.get(r.identity_id) as string | null),
     }));
     return { total, people };
   }
