@@ -148,19 +148,26 @@ export class PeopleStore {
 
   /** Kept faces no identity holds, best quality first (the review queue). */
   unassignedFaceIds(limit: number, offset: number): { total: number; faceIds: string[] } {
-    const total = (
-      this.sql('SELECT count(*) AS n FROM faces WHERE kept = 1 AND identity_id IS NULL').get() as {
-        n: number;
-      }
-    ).n;
+    const total = this.unassignedCount();
     const faceIds = (
       this.sql(
-        'SELECT face_id FROM faces WHERE kept = 1 AND identity_id IS NULL ORDER BY quality DESC, face_id LIMIT ? OFFSET ?',
+        'SELECT face_id FROM faces INDEXED BY faces_unassigned WHERE kept = 1 AND identity_id IS NULL ORDER BY quality DESC, face_id LIMIT ? OFFSET ?',
       )
         .raw()
         .all(limit, offset) as [string][]
     ).map((r) => r[0]);
     return { total, faceIds };
+  }
+
+  /** how many faces wait in Review (every page's menu shows it; a partial index answers it) */
+  unassignedCount(): number {
+    return (
+      this.sql(
+        'SELECT count(*) AS n FROM faces INDEXED BY faces_unassigned WHERE kept = 1 AND identity_id IS NULL',
+      ).get() as {
+        n: number;
+      }
+    ).n;
   }
 
   // ---- user actions -----------------------------------------------------------------------------

@@ -71,6 +71,8 @@ const MIGRATIONS: string[] = [
   -- the people grid's covering index: count, filter (hidden, name) and order (largest first) without
   -- reading the identity rows (each holds a 1.5 KB template); only the page shown is read
   CREATE INDEX identities_grid ON identities (hidden, face_count DESC, identity_id, name);
+  -- the review queue (and its count in every page's menu): kept faces no identity holds
+  CREATE INDEX faces_unassigned ON faces (quality DESC, face_id) WHERE kept = 1 AND identity_id IS NULL;
   CREATE TABLE user_actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, summary TEXT NOT NULL, body TEXT NOT NULL,
     undoes INTEGER, created_at TEXT NOT NULL

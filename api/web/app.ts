@@ -130,7 +130,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
       title,
       section,
       csrf: await reply.generateCsrf(),
-      reviewCount: db.people.unassignedFaceIds(1, 0).total,
+      reviewCount: db.people.unassignedCount(),
       signedIn: sessions.required && sessions.idOf(request) !== undefined,
       notice: action
         ? {
