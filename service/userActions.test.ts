@@ -1,80 +1,20 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openFaceDatabase } from '../indexers/database.ts';
 import { erasePhotos } from '../indexers/erasure.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
-import { faceIdFor, type FaceRecord } from '../schemas/face.ts';
 import { CorrectionState } from '../clustering/corrections.ts';
-import { IdentityService } from './identityService.ts';
-import { clusterParamsFromManifest, qualityOf } from '../clustering/params.ts';
-import { referenceCrops, testEmbedderManifest } from '../clustering/testUtil.ts';
-import { UserActions } from './userActions.ts';
 import { reviewReason, similarIdentities, suggestionsFor } from '../clustering/suggestions.ts';
+import { clusteredCrops, params, type ClusteredCrops } from './testUtil.ts';
 
-const manifest = testEmbedderManifest();
-const params = clusterParamsFromManifest(manifest);
-const crops = referenceCrops(params.qualityRange);
-const MODEL = manifest.name;
-const dirs: string[] = [];
-const open: FaceDatabase[] = [];
+const open: ClusteredCrops[] = [];
 
 afterEach(() => {
-  for (const db of open.splice(0)) db.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const c of open.splice(0)) c.close();
 });
 
-function record(photoId: string, raw: number[]): FaceRecord {
-  const bbox: [number, number, number, number] = [10, 10, 100, 100];
-  const magnitude = Math.hypot(...raw);
-  return {
-    v: 1,
-    faceId: faceIdFor(photoId, MODEL, bbox),
-    photoId,
-    faceIndex: 0,
-    bbox,
-    landmarks: [
-      [40, 50],
-      [70, 50],
-      [55, 70],
-      [42, 90],
-      [70, 90],
-    ],
-    score: 0.9,
-    embedding: raw,
-    magnitude,
-    quality: qualityOf(magnitude, params.qualityRange),
-    kept: true,
-    modelId: MODEL,
-  };
-}
-
-/** the 40 real crops, clustered; person (amy, …) → identity */
-function clustered() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-actions-'));
-  dirs.push(dir);
-  const db = openFaceDatabase(dir, { modelId: MODEL, dim: manifest.embeddingDim, progress: false });
-  open.push(db);
-  const records = crops.faces.map((f, i) => record(f.id, crops.raw[i]!));
-  db.upsertFaces(records);
-  for (const r of records)
-    db.upsertPhoto({
-      photoId: r.photoId,
-      uri: `/photos/${r.photoId}.png`,
-      library: null,
-      width: 112,
-      height: 112,
-      contentHash: `h_${r.photoId}`,
-      status: 'done',
-      error: null,
-    });
-  const identities = new IdentityService(db, params);
-  identities.recluster();
-  const personOf = new Map(records.map((r, i) => [r.faceId, crops.truth[i]!]));
-  const who = new Map<string, string>();
-  for (const [faceId, person] of personOf) who.set(person, db.getFace(faceId)!.identityId!);
-  return { db, identities, actions: new UserActions(db, identities), who, personOf };
+function clustered(): ClusteredCrops {
+  const c = clusteredCrops();
+  open.push(c);
+  return c;
 }
 
 const facesOf = (db: FaceDatabase, id: string) =>
