@@ -150,7 +150,13 @@ describe('people view in a browser', () => {
     done.merged.amyFaces = s.identities.get(who.get('amy')!)!.faces;
     done.merged.bernadetteFaces = s.identities.get(who.get('bernadette')!)!.faces;
     await personPage('amy');
+    // the README's picture shows two faces selected, as a user about to split or move them out
+    const boxes = page.locator('li.face input[type=checkbox]');
+    await boxes.nth(4).check();
+    await boxes.nth(5).check();
     await screenshot(page, 'person');
+    await boxes.nth(4).uncheck();
+    await boxes.nth(5).uncheck();
     await page.fill('#merge-other', 'Bernadette');
     await page.click('form.merge button[type=submit]');
     await page.waitForURL(/done=\d+/);
