@@ -1,3 +1,10 @@
+/**
+ * The embedded main job (`facepipe run`): photos from a folder, no Kafka. Where a photo's bytes go:
+ * read here → pipeline/analyze.ts (decode, detect, align, embed, magnitude gate) → face records
+ * with thumbnails → service/ingestStep.ts (store + index, online assignment) → the batch recluster
+ * of service/identityService.ts → pipeline/report.ts. Failures are DeadLetter records, in the store
+ * and in `<data>/dead-letter.jsonl`.
+ */
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { walkImages as walkImagesUnder } from '../pipeline/imageFiles.ts';
@@ -7,16 +14,18 @@ import PQueue from 'p-queue';
 import cliProgress from 'cli-progress';
 import {
   createAnalyzer,
-  toFaceRecord,
+  faceRecordsOf,
   AnalyzeError,
   type Analyzer,
   type PhotoAnalysis,
 } from '../pipeline/analyze.ts';
 import { log } from '../core/log.ts';
-import { removeThumbnails, writeReport, writeThumbnail } from '../pipeline/report.ts';
-import { indexFaceRecords } from '../service/ingestStep.ts';
+import { writeReport } from '../pipeline/report.ts';
+import { ingestFailure, ingestPhoto, type IngestTarget } from '../service/ingestStep.ts';
+import { photoIdForFile, SCHEMA_VERSION } from '../schemas/face.ts';
+import type { DeadLetter, DeadLetterStage } from '../schemas/deadLetter.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
-import type { IdentityService } from '../service/identityService.ts';
+import type { FaceRecord } from '../schemas/face.ts';
 import { DEFAULT_DATA_DIR, openDataDir } from './dataDir.ts';
 import type { ServiceMetrics } from '../api/metrics.ts';
 
@@ -38,10 +47,10 @@ export interface RunOptions {
   progress?: boolean;
   /** run the batch recluster after ingest when anything changed (default true) */
   recluster?: boolean;
-  /** an analyzer to reuse (tests, serve); otherwise one is created and closed here */
-  analyzer?: Analyzer;
   /** analyse photos a user erased too (their tombstones go); by default they are skipped */
   includeErased?: boolean;
+  /** an analyzer to reuse (tests, serve); otherwise one is created and closed here */
+  analyzer?: Analyzer;
   /** Prometheus ingest counters to feed when the run shares a process with the lookup service */
   metrics?: Pick<ServiceMetrics, 'ingestPhotos' | 'ingestFaces'>;
 }
@@ -73,11 +82,6 @@ export interface RunSummary {
   facesPerSecond: number;
 }
 
-/** Deterministic photo id from the absolute path: the same file is the same photo on every run. */
-export function photoIdForPath(file: string): string {
-  return 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 24);
-}
-
 /** Image files under `dir`, sorted, as paths joined onto `dir` as given; hidden entries and `skip` are left out. */
 export function walkImages(dir: string, skip?: string): string[] {
   return walkImagesUnder(dir, { skip });
@@ -95,11 +99,11 @@ interface Counters {
 }
 
 /**
- * `facepipe run`: walk a folder, analyse every new or changed photo, index and assign its faces,
- * recluster, then write the report (and the CSV). The same stages as the Kafka path in one process:
- * analysis runs `concurrency` photos at a time (their faces share embedding batches), the index
- * stage is a single writer behind a queue of one, and each analysis slot waits for its photo to be
- * indexed, so memory stays bounded whatever the folder size.
+ * `facepipe run`: walk a folder, analyse every new or changed photo, hand it to the ingest step
+ * (service/ingestStep.ts, the same one the Kafka indexer calls), recluster, then write the report
+ * (and the CSV). Analysis runs `concurrency` photos at a time (their faces share embedding batches);
+ * the ingest step runs one photo at a time in walk order, and each analysis slot waits for its
+ * photo to be ingested, so memory stays bounded whatever the folder size.
  */
 export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
   const started = Date.now();
@@ -134,38 +138,45 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     const bar = startProgress(files.length, opts.progress ?? process.stderr.isTTY === true);
     const concurrency = Math.max(1, opts.concurrency ?? 4);
     const analysis = new PQueue({ concurrency });
-    const indexing = new PQueue({ concurrency: 1 });
     const deadLetters = path.join(dataDir, DEAD_LETTER_FILE);
-
-    const ctx: PhotoContext = {
-      analyzer,
+    const target: IngestTarget = {
       db,
       identities,
       dataDir,
-      indexing,
-      counters,
-      deadLetters,
-      includeErased: opts.includeErased === true,
+      deadLetters: {
+        record: (d) => {
+          appendFileSync(deadLetters, JSON.stringify(d) + '\n');
+          return true;
+        },
+      },
     };
+    const ctx: PhotoContext = { analyzer, db, target, counters, includeErased: opts.includeErased === true };
     // A photo that fails for an unexpected reason is recorded like a bad one (code INTERNAL); only
     // a failure to record it (the store itself is broken) stops the run, after the work in flight.
+    // Photos are analysed `concurrency` at a time but ingested one by one in walk order (each waits
+    // for the one before it), so online assignment sees the same sequence on every run.
     let fatal: unknown;
+    let previous: Promise<void> = Promise.resolve();
     for (const file of files) {
       if (fatal) break;
       await analysis.onSizeLessThan(concurrency);
+      const turn = previous;
+      let done!: () => void;
+      previous = new Promise<void>((resolve) => (done = resolve));
       void analysis.add(async () => {
         try {
-          await processPhoto(file, ctx);
+          const ingest = await analysePhoto(file, ctx);
+          await turn;
+          if (!fatal) ingest();
         } catch (err) {
-          await indexing
-            .add(() => recordFailure(ctx, file, photoIdForPath(file), null, err))
-            .catch((e: unknown) => (fatal ??= e));
+          fatal ??= err;
+        } finally {
+          done();
         }
         bar?.increment(1, rates(counters, ingestStarted));
       });
     }
     await analysis.onIdle();
-    await indexing.onIdle();
     if (fatal) {
       bar?.stop();
       throw fatal;
@@ -225,114 +236,98 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
 interface PhotoContext {
   analyzer: Analyzer;
   db: FaceDatabase;
-  identities: IdentityService;
-  dataDir: string;
-  indexing: PQueue;
-  counters: Counters;
-  deadLetters: string;
+  target: IngestTarget;
   includeErased: boolean;
+  counters: Counters;
 }
 
-async function processPhoto(file: string, ctx: PhotoContext): Promise<void> {
+/**
+ * Reads and analyses one photo; returns what ingests it (the ingest step, service/ingestStep.ts),
+ * to be run in walk order. An unchanged photo is skipped; one that cannot be read or analysed
+ * becomes a dead letter. Only a failure of the store itself escapes (and stops the run).
+ */
+async function analysePhoto(file: string, ctx: PhotoContext): Promise<() => void> {
   const { db, counters } = ctx;
-  const photoId = photoIdForPath(file);
+  const photoId = photoIdForFile(file);
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
   } catch (err) {
-    return ctx.indexing.add(() =>
-      recordFailure(ctx, file, photoId, null, new AnalyzeError('READ_FAILED', (err as Error).message)),
-    );
+    return () => recordFailure(ctx, file, photoId, null, 'fetch', err);
   }
   const contentHash = createHash('sha256').update(bytes).digest('hex');
   // an erased photo stays erased (same path, or a copy of the same bytes) unless the user asks
-  if (db.people.erased({ photoId, uri: file, contentHash })) {
-    if (!ctx.includeErased) {
-      counters.erased++;
-      return;
-    }
-    await ctx.indexing.add(() => db.people.removeTombstones({ photoId, uri: file, contentHash }));
+  const erased = db.people.erased({ photoId, uri: file, contentHash }) !== undefined;
+  if (erased && !ctx.includeErased) {
+    counters.erased++;
+    return () => {};
   }
   const previous = db.getPhoto(photoId);
+  // the same bytes give the same result: a failed photo that did not change fails again
   if (previous && previous.contentHash === contentHash) {
     counters.skipped++;
     counters.metrics?.ingestPhotos.inc({ status: 'skipped' });
-    return;
+    return () => {};
   }
   let analysis: PhotoAnalysis;
+  let faces: FaceRecord[];
   try {
     analysis = await ctx.analyzer.analyzeBytes(bytes, photoId);
+    faces = await faceRecordsOf(photoId, ctx.analyzer.modelId, analysis);
   } catch (err) {
-    return ctx.indexing.add(() => recordFailure(ctx, file, photoId, contentHash, err));
+    return () => recordFailure(ctx, file, photoId, contentHash, 'analyze', err);
   }
-  const records = analysis.faces.map((f) => toFaceRecord(photoId, ctx.analyzer.modelId, f));
-  await Promise.all(
-    analysis.faces.map((f, i) => writeThumbnail(ctx.dataDir, records[i]!.faceId, f.alignedRgb)),
-  );
-  await ctx.indexing.add(() => {
-    // Changed content: the old faces are forgotten first (their ids may differ from the new ones).
-    if (previous) {
-      const stale = db
-        .facesOfPhoto(photoId)
-        .map((f) => f.faceId)
-        .filter((id) => !records.some((r) => r.faceId === id));
-      db.forgetPhoto(photoId);
-      removeThumbnails(ctx.dataDir, stale);
-      counters.changed++;
-    }
-    indexFaceRecords(db, ctx.identities, records);
-    // The photo row goes last: it is the "done" marker a re-run trusts.
-    db.upsertPhoto({
-      photoId,
-      uri: file,
-      library: null,
-      width: analysis.width,
-      height: analysis.height,
-      contentHash,
-      status: 'done',
-      error: null,
+  return () => {
+    if (erased) db.people.removeTombstones({ photoId, uri: file, contentHash });
+    const outcome = ingestPhoto(ctx.target, {
+      photo: {
+        v: SCHEMA_VERSION,
+        photoId,
+        uri: file,
+        width: analysis.width,
+        height: analysis.height,
+        contentHash,
+        modelId: ctx.analyzer.modelId,
+        faceIds: faces.map((f) => f.faceId),
+        at: new Date().toISOString(),
+      },
+      faces,
     });
+    if (previous) counters.changed++;
     counters.processed++;
-    for (const r of records) {
-      if (r.kept) counters.kept++;
-      else counters.dropped++;
-      counters.metrics?.ingestFaces.inc({ kept: String(r.kept) });
-    }
+    counters.kept += outcome.kept;
+    counters.dropped += outcome.dropped;
+    counters.metrics?.ingestFaces.inc({ kept: 'true' }, outcome.kept);
+    counters.metrics?.ingestFaces.inc({ kept: 'false' }, outcome.dropped);
     counters.metrics?.ingestPhotos.inc({ status: 'done' });
-  });
+  };
 }
 
-/** A photo that cannot be processed is recorded (store + dead-letter file) and the run carries on. */
+/** A photo that cannot be processed becomes a dead letter (store + dead-letter file); the run carries on. */
 function recordFailure(
   ctx: PhotoContext,
   file: string,
   photoId: string,
   contentHash: string | null,
+  stage: DeadLetterStage,
   err: unknown,
 ): void {
-  const code = err instanceof AnalyzeError ? err.code : 'INTERNAL';
+  const code = err instanceof AnalyzeError ? err.code : stage === 'fetch' ? 'READ_FAILED' : 'INTERNAL';
   const reason = (err as Error).message ?? String(err);
   if (code === 'INTERNAL') log.error({ err, file }, 'photo failed');
   else log.warn({ file, code, reason }, 'photo skipped: cannot be analysed');
-  if (ctx.db.getPhoto(photoId)) {
-    removeThumbnails(
-      ctx.dataDir,
-      ctx.db.facesOfPhoto(photoId).map((f) => f.faceId),
-    );
-    ctx.db.forgetPhoto(photoId);
-  }
-  ctx.db.upsertPhoto({
+  const deadLetter: DeadLetter = {
+    v: SCHEMA_VERSION,
+    id: `file:${photoId}`,
     photoId,
     uri: file,
-    library: null,
-    width: null,
-    height: null,
-    contentHash,
-    status: 'failed',
-    error: `${code}: ${reason}`,
-  });
-  const record = { v: 1, photoId, uri: file, stage: 'analyze', code, reason, at: new Date().toISOString() };
-  appendFileSync(ctx.deadLetters, JSON.stringify(record) + '\n');
+    stage,
+    code,
+    reason,
+    attempts: 1,
+    at: new Date().toISOString(),
+  };
+  ingestFailure(ctx.target, deadLetter, { uri: file, contentHash });
   ctx.counters.failed++;
   ctx.counters.metrics?.ingestPhotos.inc({ status: 'failed' });
 }
@@ -345,7 +340,7 @@ function recordFailure(
 export function exportAssignments(db: FaceDatabase, files: string[], out: string): string {
   const lines = ['photo,face,identity,width,height'];
   for (const file of files) {
-    const faces = db.facesOfPhoto(photoIdForPath(file)).sort((a, b) => a.faceIndex - b.faceIndex);
+    const faces = db.facesOfPhoto(photoIdForFile(file)).sort((a, b) => a.faceIndex - b.faceIndex);
     for (const f of faces)
       lines.push(
         [

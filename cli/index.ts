@@ -43,7 +43,19 @@ function recoverySummary(r: RecoveryInfo): Record<string, unknown> {
 export function register(program: Command): void {
   const index = program
     .command('index')
-    .description('the vector index of a data dir: verify, rebuild, compact');
+    .description('the vector index of a data dir: verify, rebuild, compact, migrate-ids');
+
+  index
+    .command('migrate-ids')
+    .description(
+      'give the photos (and faces) of an older `facepipe publish` the current photo ids; run with no indexer running',
+    )
+    .requiredOption('--data <dir>', 'data directory')
+    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
+    .action(async (opts: { data: string; models?: string }) => {
+      const { migrateDataDirPhotoIds } = await import('../app/dataDir.ts');
+      process.stdout.write(JSON.stringify(await migrateDataDirPhotoIds(opts.data, opts.models)) + '\n');
+    });
 
   index
     .command('verify')

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { IMAGE_EXTENSIONS } from '../pipeline/imageFiles.ts';
+import { FacepipeError } from '../core/errors.ts';
 
 /**
  * Option parsers shared by every command, and the error a command throws for a mistake the user
@@ -10,11 +11,9 @@ import { IMAGE_EXTENSIONS } from '../pipeline/imageFiles.ts';
  */
 
 /** A usage or environment mistake: one line on stderr saying what is wrong and what to do, exit 2. */
-export class UsageError extends Error {
-  readonly code = 'USAGE';
+export class UsageError extends FacepipeError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'UsageError';
+    super('USAGE', message, { cause: options?.cause });
   }
 }
 

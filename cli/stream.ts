@@ -13,6 +13,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { PhotoEvent, type PhotoEventInput } from '../schemas/photoEvent.ts';
+import { photoIdForFile } from '../schemas/face.ts';
 import { kafkaSettings, type KafkaOverrides } from '../pipeline/kafka/config.ts';
 import { createKafka, createProducer, ensureTopics } from '../pipeline/kafka/client.ts';
 import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.ts';
@@ -118,7 +119,7 @@ export function register(program: Command): void {
     .option('--tenant <name>', 'tenant')
     .option(
       '--id-prefix <p>',
-      'prefix of the photo ids (ids are the prefix + a hash of the absolute path)',
+      'prefix of the photo ids (ids are the prefix + the id `facepipe run` gives the file: a hash of its absolute path)',
       '',
     )
     .option('--partitions <n>', 'partitions of the topics if they must be created', positiveInt)
@@ -256,11 +257,6 @@ export function imageFiles(paths: string[]): string[] {
   return out;
 }
 
-/** The photo id of a file: stable for the same absolute path, so re-publishing is idempotent. */
-export function photoIdForFile(file: string, prefix = ''): string {
-  return prefix + 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 20);
-}
-
 /** The tombstones of a data dir, read-only (another process may be writing the store). */
 function openTombstones(dataDir: string): PeopleStore | undefined {
   const file = path.join(dataDir, STORE_FILE);
@@ -273,7 +269,11 @@ export async function publishFiles(paths: string[], o: PublishCliOptions): Promi
   const files = imageFiles(paths).filter((f) => {
     if (!tombstones) return true;
     const contentHash = createHash('sha256').update(readFileSync(f)).digest('hex');
-    const erased = tombstones.erased({ uri: pathToFileURL(f).href, contentHash });
+    const erased = tombstones.erased({
+      photoId: photoIdForFile(f, o.idPrefix),
+      uri: pathToFileURL(f).href,
+      contentHash,
+    });
     if (erased) log.info({ file: f }, 'not published: erased by a user (--include-erased to publish it)');
     return !erased;
   });

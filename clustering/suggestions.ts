@@ -16,7 +16,7 @@ export interface Suggestion {
  */
 export function suggestionsFor(db: FaceDatabase, faceId: string, k = 3): Suggestion[] {
   const face = db.getFace(faceId);
-  if (!face) throw new Error(`no face ${faceId}`);
+  if (!face) return [];
   const corrections = new CorrectionState(db.listCorrections().map((c) => c.correction));
   const barred = new Set(
     db

@@ -18,6 +18,7 @@ import type {
   StoredPhoto,
   VerifyReport,
 } from './types.ts';
+import { FacepipeError } from '../core/errors.ts';
 
 export { StoreCorruptError } from './store.ts';
 
@@ -103,14 +104,13 @@ export function openFaceDatabase(dataDir: string, opts: OpenOptions): EmbeddedFa
 }
 
 /** A data dir with no store: the user pointed a command at the wrong folder, or has not run yet. */
-export class NoStoreError extends Error {
-  readonly code = 'NO_STORE';
+export class NoStoreError extends FacepipeError {
   constructor(readonly dataDir: string) {
     super(
+      'NO_STORE',
       `no facepipe store in ${dataDir} (no ${STORE_FILE}): pass the --data folder a \`facepipe run\` or indexer wrote, ` +
         `or run \`facepipe run <photos> --data ${dataDir}\` first`,
     );
-    this.name = 'NoStoreError';
   }
 }
 

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { FacepipeError } from '../core/errors.ts';
 
 /**
  * Model folders: a model is an ONNX file plus its entry in a JSON manifest. Every model-dependent
@@ -12,15 +13,13 @@ import { z } from 'zod';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A missing or malformed model folder, manifest or model file; names the file and the field. */
-export class ModelConfigError extends Error {
-  readonly code = 'MODEL_CONFIG';
+export class ModelConfigError extends FacepipeError {
   constructor(
     message: string,
     readonly file?: string,
     readonly field?: string,
   ) {
-    super(message);
-    this.name = 'ModelConfigError';
+    super('MODEL_CONFIG', message);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Correction, FaceDatabase } from '../indexers/types.ts';
 import type { UserAction } from '../indexers/peopleStore.ts';
 import type { IdentityService } from './identityService.ts';
+import { NotFoundError, RejectedError } from './errors.ts';
 
 /** What undoing an action needs: where its faces were, which identities existed (and their state). */
 interface ActionBody {
@@ -10,8 +11,11 @@ interface ActionBody {
   inverse: Correction[];
 }
 
-export class UndoError extends Error {
-  readonly code = 'CANNOT_UNDO';
+/** A correction that cannot be undone (already undone, or an undo itself): CANNOT_UNDO, a 409. */
+export class UndoError extends RejectedError {
+  constructor(message: string) {
+    super('CANNOT_UNDO', message);
+  }
 }
 
 /**
@@ -129,7 +133,7 @@ export class UserActions {
   setCover(identityId: string, faceId: string): number {
     const i = this.requireIdentity(identityId);
     if (this.db.getFace(faceId)?.identityId !== identityId)
-      throw new Error(`face ${faceId} is not a face of ${identityId}`);
+      throw new RejectedError('CORRECTION_REJECTED', `face ${faceId} is not a face of ${identityId}`);
     return this.record(
       'cover',
       `chose a cover for ${label(i)}`,
@@ -146,7 +150,7 @@ export class UserActions {
   /** Undoes one action (not an undo, not twice): appends an 'undo' action and the inverse corrections. */
   undo(actionId: number): number {
     const action = this.db.people.getAction(actionId);
-    if (!action) throw new UndoError(`no correction ${actionId}`);
+    if (!action) throw new NotFoundError('correction', String(actionId));
     if (action.kind === 'undo') throw new UndoError('an undo cannot itself be undone; redo the correction');
     if (action.undoneBy !== null) throw new UndoError(`correction ${actionId} was already undone`);
     const body = action.body as ActionBody;
@@ -220,7 +224,7 @@ export class UserActions {
     const out = new Set<string>();
     for (const id of faceIds) {
       const f = this.db.getFace(id);
-      if (!f) throw new Error(`no face ${id}`);
+      if (!f) throw new NotFoundError('face', id);
       if (f.identityId) out.add(f.identityId);
     }
     return [...out];
@@ -228,7 +232,7 @@ export class UserActions {
 
   private requireIdentity(id: string) {
     const i = this.db.getIdentity(id);
-    if (!i) throw new Error(`no identity ${id}`);
+    if (!i) throw new NotFoundError('identity', id);
     return i;
   }
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { FaceDatabase } from '../../indexers/types.ts';
 import type { ClusterParams } from '../../clustering/params.ts';
 import { reviewReason, similarIdentities, suggestionsFor } from '../../clustering/suggestions.ts';
-import { UndoError, type UserActions } from '../../service/userActions.ts';
+import type { UserActions } from '../../service/userActions.ts';
 import { ApiError, notFound } from '../errors.ts';
 
 /** What the people routes need (kept narrow: no import of the server module). */
@@ -73,7 +73,7 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
     async (request, reply) => {
       const { faceIds, name } = request.body as { faceIds: string[]; name?: string | null };
       for (const f of faceIds) requireKeptFace(db, f);
-      const { identityId, actionId } = correction(() => actions.split([...new Set(faceIds)], name ?? null));
+      const { identityId, actionId } = actions.split([...new Set(faceIds)], name ?? null);
       return reply.status(201).send({ identityId, actionId });
     },
   );
@@ -184,7 +184,7 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       const { identityId } = request.body as { identityId: string };
       requireKeptFace(db, faceId);
       requireIdentity(db, identityId);
-      return { actionId: correction(() => actions.reject(faceId, identityId)) };
+      return { actionId: actions.reject(faceId, identityId) };
     },
   );
 
@@ -238,7 +238,7 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       const { faceId } = request.body as { faceId: string };
       requireIdentity(db, identityId);
       requireKeptFace(db, faceId);
-      return { actionId: correction(() => actions.setCover(identityId, faceId)) };
+      return { actionId: actions.setCover(identityId, faceId) };
     },
   );
 
@@ -265,7 +265,7 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       const { identityId } = request.params as { identityId: string };
       const { hidden } = request.body as { hidden: boolean };
       requireIdentity(db, identityId);
-      return { actionId: correction(() => actions.hide(identityId, hidden)) };
+      return { actionId: actions.hide(identityId, hidden) };
     },
   );
 
@@ -311,14 +311,7 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
     },
     async (request) => {
       const { actionId } = request.params as { actionId: number };
-      try {
-        return { actionId: actions.undo(actionId) };
-      } catch (err) {
-        if (err instanceof UndoError && /^no correction/.test(err.message))
-          throw new ApiError(404, 'CORRECTION_NOT_FOUND', err.message);
-        if (err instanceof UndoError) throw new ApiError(409, err.code, err.message);
-        throw err;
-      }
+      return { actionId: actions.undo(actionId) };
     },
   );
 }
@@ -338,16 +331,6 @@ export function reviewQueue(db: FaceDatabase, params: ClusterParams, limit: numb
     };
   });
   return { total, faces };
-}
-
-/** Corrections the identity service refuses (e.g. a merge of "different people") are 409s. */
-export function correction<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof ApiError) throw err;
-    throw new ApiError(409, 'CORRECTION_REJECTED', (err as Error).message);
-  }
 }
 
 function requireKeptFace(db: FaceDatabase, faceId: string) {

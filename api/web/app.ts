@@ -286,45 +286,27 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
   form('/person/:identityId/faces', (request, reply, body) => {
     const id = requireIdentity(db, param(request, 'identityId')).identityId;
     const cover = body.get('cover');
-    if (cover)
-      return back(
-        reply,
-        `/person/${enc(id)}`,
-        correction(() => actions.setCover(id, cover)),
-      );
+    if (cover) return back(reply, `/person/${enc(id)}`, actions.setCover(id, cover));
     const faceIds = body.all('face').filter((f) => db.getFace(f)?.identityId === id);
     if (faceIds.length === 0) throw new UserError('Select one or more faces first.');
     if (body.get('action') === 'split') {
-      const made = correction(() => actions.split(faceIds, body.get('newName')?.trim() || null));
+      const made = actions.split(faceIds, body.get('newName')?.trim() || null);
       return back(reply, `/person/${enc(made.identityId)}`, made.actionId);
     }
-    if (body.get('action') === 'move_out')
-      return back(
-        reply,
-        `/person/${enc(id)}`,
-        correction(() => actions.moveOut(faceIds)),
-      );
+    if (body.get('action') === 'move_out') return back(reply, `/person/${enc(id)}`, actions.moveOut(faceIds));
     throw new UserError('Choose "Not this person" or "New person from these".');
   });
 
   form('/person/:identityId/merge', (request, reply, body) => {
     const id = requireIdentity(db, param(request, 'identityId')).identityId;
     const other = resolvePerson(db, body.get('other') ?? '', id);
-    return back(
-      reply,
-      `/person/${enc(id)}`,
-      correction(() => actions.merge(id, other)),
-    );
+    return back(reply, `/person/${enc(id)}`, actions.merge(id, other));
   });
 
   form('/person/:identityId/different', (request, reply, body) => {
     const id = requireIdentity(db, param(request, 'identityId')).identityId;
     const other = requireIdentity(db, body.get('other') ?? '').identityId;
-    return back(
-      reply,
-      `/person/${enc(id)}`,
-      correction(() => actions.markDifferent(id, other)),
-    );
+    return back(reply, `/person/${enc(id)}`, actions.markDifferent(id, other));
   });
 
   form('/person/:identityId/hide', (request, reply, body) => {
@@ -390,25 +372,10 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     const focus = String(Math.max(0, Math.floor(Number(body.get('focus')) || 0)));
     const to = `/review?focus=${focus}`;
     const kind = body.get('action');
-    if (kind === 'new')
-      return back(
-        reply,
-        to,
-        correction(() => actions.split([faceId]).actionId),
-      );
+    if (kind === 'new') return back(reply, to, actions.split([faceId]).actionId);
     const identityId = requireIdentity(db, body.get('identityId') ?? '').identityId;
-    if (kind === 'accept')
-      return back(
-        reply,
-        to,
-        correction(() => actions.accept(faceId, identityId)),
-      );
-    if (kind === 'reject')
-      return back(
-        reply,
-        to,
-        correction(() => actions.reject(faceId, identityId)),
-      );
+    if (kind === 'accept') return back(reply, to, actions.accept(faceId, identityId));
+    if (kind === 'reject') return back(reply, to, actions.reject(faceId, identityId));
     throw new UserError('Unknown review action.');
   });
 
@@ -514,7 +481,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
   form('/undo/:actionId', (request, reply) => {
     const id = Number(param(request, 'actionId'));
     if (!Number.isInteger(id) || id < 1) throw new NotFound('No such correction.');
-    const undoId = correction(() => actions.undo(id));
+    const undoId = actions.undo(id);
     return back(reply, '/undo', undoId);
   });
 }
@@ -530,18 +497,6 @@ class UserError extends Error {
 class NotFound extends Error {
   readonly statusCode = 404;
   readonly code = 'NOT_FOUND';
-}
-
-/** A correction the identity service refuses (e.g. merging "different people") is a 409 page. */
-function correction<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    const e = new Error((err as Error).message) as Error & { statusCode: number; code: string };
-    e.statusCode = 409;
-    e.code = 'CORRECTION_REJECTED';
-    throw e;
-  }
 }
 
 /** An urlencoded form body (repeated keys become arrays). */
