@@ -14,14 +14,15 @@ export const params = clusterParamsFromManifest(manifest);
 const crops = referenceCrops(params.qualityRange);
 const MODEL = manifest.name;
 
-function record(photoId: string, raw: number[]): FaceRecord {
-  const bbox: [number, number, number, number] = [10, 10, 100, 100];
+/** A face record of one of the crop embeddings, as the pipeline would store it. */
+export function cropRecord(photoId: string, raw: number[], faceIndex = 0): FaceRecord {
+  const bbox: [number, number, number, number] = [10 + 110 * faceIndex, 10, 100, 100];
   const magnitude = Math.hypot(...raw);
   return {
     v: 1,
     faceId: faceIdFor(photoId, MODEL, bbox),
     photoId,
-    faceIndex: 0,
+    faceIndex,
     bbox,
     landmarks: [
       [40, 50],
@@ -34,7 +35,7 @@ function record(photoId: string, raw: number[]): FaceRecord {
     embedding: raw,
     magnitude,
     quality: qualityOf(magnitude, params.qualityRange),
-    kept: true,
+    kept: magnitude >= params.dropBelowMagnitude,
     modelId: MODEL,
   };
 }
@@ -53,7 +54,7 @@ export interface ClusteredCrops {
 export function clusteredCrops(): ClusteredCrops {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-crops-'));
   const db = openFaceDatabase(dir, { modelId: MODEL, dim: manifest.embeddingDim, progress: false });
-  const records = crops.faces.map((f, i) => record(f.id, crops.raw[i]!));
+  const records = crops.faces.map((f, i) => cropRecord(f.id, crops.raw[i]!));
   db.upsertFaces(records);
   for (const r of records)
     db.upsertPhoto({

@@ -332,28 +332,23 @@ describe('people view in a browser', () => {
   });
 
   it('run does not bring an erased photo back; --include-erased does', async () => {
-    const again = await runCliJson<{ photos: { erased: number; processed: number } }>([
-      'run',
-      examplesArg,
-      '--data',
-      data,
-      '--json',
-      '--no-progress',
-    ]);
+    const run = (...extra: string[]) =>
+      runCliJson<{ photos: { erased: number; processed: number } }>([
+        'run',
+        examplesArg,
+        '--data',
+        data,
+        '--json',
+        '--no-progress',
+        ...extra,
+      ]);
+    const again = await run();
     expect(again.photos.erased).toBe(1);
     expect(again.photos.processed).toBe(0);
     let s = readStore(data);
     expect(s.photos.has(done.erased.photoId)).toBe(false);
     expect([...s.faces.values()].some((f) => f.photoId === done.erased.photoId)).toBe(false);
-    const back = await runCliJson<{ photos: { erased: number; processed: number } }>([
-      'run',
-      examplesArg,
-      '--data',
-      data,
-      '--json',
-      '--no-progress',
-      '--include-erased',
-    ]);
+    const back = await run('--include-erased');
     expect(back.photos.processed).toBe(1);
     s = readStore(data);
     expect(s.photos.has(done.erased.photoId)).toBe(true);
