@@ -264,19 +264,31 @@ function openTombstones(dataDir: string): PeopleStore | undefined {
   return new PeopleStore(new FaceStore(file, { create: false, readonly: true }).db);
 }
 
-export async function publishFiles(paths: string[], o: PublishCliOptions): Promise<number> {
-  const tombstones = o.data && !o.includeErased ? openTombstones(o.data) : undefined;
-  const files = imageFiles(paths).filter((f) => {
-    if (!tombstones) return true;
-    const contentHash = createHash('sha256').update(readFileSync(f)).digest('hex');
-    const erased = tombstones.erased({
-      photoId: photoIdForFile(f, o.idPrefix),
-      uri: pathToFileURL(f).href,
-      contentHash,
+/** The files a user has not erased in `dataDir` (its tombstones: by photo id, path or content). */
+export function withoutErased(files: string[], dataDir: string, idPrefix = ''): string[] {
+  const file = path.join(dataDir, STORE_FILE);
+  if (!existsSync(file)) return files;
+  const store = new FaceStore(file, { create: false, readonly: true });
+  try {
+    const tombstones = new PeopleStore(store.db);
+    return files.filter((f) => {
+      const contentHash = createHash('sha256').update(readFileSync(f)).digest('hex');
+      const erased = tombstones.erased({
+        photoId: photoIdForFile(f, idPrefix),
+        uri: pathToFileURL(f).href,
+        contentHash,
+      });
+      if (erased) log.info({ file: f }, 'not published: erased by a user (--include-erased to publish it)');
+      return !erased;
     });
-    if (erased) log.info({ file: f }, 'not published: erased by a user (--include-erased to publish it)');
-    return !erased;
-  });
+  } finally {
+    store.close();
+  }
+}
+
+export async function publishFiles(paths: string[], o: PublishCliOptions): Promise<number> {
+  const all = imageFiles(paths);
+  const files = o.data && !o.includeErased ? withoutErased(all, o.data, o.idPrefix) : all;
   const settings = kafkaSettings('publish', overridesFrom(o));
   const kafka = createKafka(settings);
   await ensureTopics(kafka, settings);
