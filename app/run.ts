@@ -49,6 +49,11 @@ export interface RunOptions {
   recluster?: boolean;
   /** analyse photos a user erased too (their tombstones go); by default they are skipped */
   includeErased?: boolean;
+  /** how far a rebuild of the index is, when opening needs one (the CLI draws the bar) */
+  onRebuildProgress?: (done: number, total: number) => void;
+  /** execution provider and inference-thread niceness of the analyzer created here (app/config.ts) */
+  provider?: 'cpu' | 'cuda';
+  inferenceNice?: number;
   /** an analyzer to reuse (tests, serve); otherwise one is created and closed here */
   analyzer?: Analyzer;
   /** Prometheus ingest counters to feed when the run shares a process with the lookup service */
@@ -112,11 +117,18 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
   const dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   const files = walkImages(opts.dir, dataDir);
-  const analyzer = opts.analyzer ?? (await createAnalyzer({ modelsDir: opts.modelsDir }));
+  const analyzer =
+    opts.analyzer ??
+    (await createAnalyzer({
+      modelsDir: opts.modelsDir,
+      provider: opts.provider,
+      inferenceNice: opts.inferenceNice,
+    }));
   const opened = await openDataDir(dataDir, {
     modelsDir: opts.modelsDir,
     create: true,
     embedder: analyzer.modelId,
+    onRebuildProgress: opts.onRebuildProgress,
   }).catch(async (err: unknown) => {
     if (!opts.analyzer) await analyzer.close();
     throw err;

@@ -28,7 +28,6 @@ describe('worker and erased photos', () => {
     db = openFaceDatabase(path.join(tmp, 'data'), {
       modelId: analyzer.modelId,
       dim: analyzer.dim,
-      progress: false,
     });
     const photoId = photoIdForFile(erasedFile);
     db.upsertPhoto({

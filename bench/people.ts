@@ -32,7 +32,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
   const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-bench-people-'));
   const rand = rng(7);
   try {
-    const db = openFaceDatabase(dir, { modelId: 'synthetic-192', dim: DIM, progress: false });
+    const db = openFaceDatabase(dir, { modelId: 'synthetic-192', dim: DIM });
     const t0 = Date.now();
     await fill(db, identities, rand, manifest.quality);
     const fillSeconds = (Date.now() - t0) / 1000;

@@ -41,17 +41,6 @@ export function finiteNumber(value: string): number {
   return n;
 }
 
-/** An integer from an environment variable, or `fallback` when unset; a bad value is a UsageError. */
-export function envInteger(name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  const value = process.env[name];
-  if (value === undefined || value === '') return fallback;
-  try {
-    return integerIn(min, max)(value);
-  } catch (err) {
-    throw new UsageError(`${name}=${value} is invalid: ${(err as Error).message}`);
-  }
-}
-
 /** `dir` must be an existing folder; `role` says what it is for, in the one-line error. */
 export function requireFolder(dir: string, role: string): void {
   if (!existsSync(dir)) throw new UsageError(`no such folder: ${dir} (${role})`);

@@ -18,7 +18,7 @@ describe('publish and erased photos', () => {
 
   it('leaves out an erased photo (by path and by content), keeps the rest', () => {
     const data = path.join(tmp, 'data');
-    const db = openFaceDatabase(data, { modelId: 'm', dim: 4, progress: false });
+    const db = openFaceDatabase(data, { modelId: 'm', dim: 4 });
     const erased = path.join(amy, '1.png');
     const photoId = photoIdForFile(erased);
     db.upsertPhoto({

@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import cliProgress from 'cli-progress';
 import type { FaceRecord } from '../schemas/face.ts';
 import { SIDECAR_FILE, currentIndexPath, loadCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { DEFAULT_HNSW, HnswIndex, type HnswParams, type LabelHit } from './hnswIndex.ts';
@@ -33,8 +32,8 @@ export interface OpenOptions {
   ef?: number;
   /** rebuild the index without tombstones once they exceed this share of its nodes (default 0.2) */
   compactShare?: number;
-  /** show a progress bar while rebuilding (default: when stderr is a terminal) */
-  progress?: boolean;
+  /** told how far a rebuild from the store is (faces done, faces in all); the CLI draws the bar */
+  onRebuildProgress?: (done: number, total: number) => void;
   /** checkpoint automatically after this many changes since the last one (default 0: only on close/checkpoint()) */
   checkpointEvery?: number;
   log?: IndexLogger;
@@ -163,7 +162,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   private readonly params: HnswParams;
   private readonly compactShare: number;
   private readonly checkpointEvery: number;
-  private readonly progress: boolean;
+  private readonly onRebuildProgress?: (done: number, total: number) => void;
   private readonly log: IndexLogger;
   /** label → faceId of every searchable vector */
   private labels = new Map<number, string>();
@@ -190,7 +189,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     };
     this.compactShare = opts.compactShare ?? 0.2;
     this.checkpointEvery = opts.checkpointEvery ?? 0;
-    this.progress = opts.progress ?? Boolean(process.stderr.isTTY);
+    this.onRebuildProgress = opts.onRebuildProgress;
     this.log = opts.log ?? indexLog;
     this.recover();
   }
@@ -296,24 +295,15 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     const seq = this.store.seq();
     const index = HnswIndex.create(this.dim, { ...this.params }, Math.max(1024, Math.ceil(total * 1.1)));
     const labels = new Map<number, string>();
-    const bar = this.progress
-      ? new cliProgress.SingleBar(
-          {
-            stream: process.stderr,
-            format: 'rebuilding index [{bar}] {value}/{total} faces {eta_formatted}',
-          },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
-    bar?.start(total, 0);
+    const progress = this.onRebuildProgress;
+    progress?.(0, total);
     let n = 0;
     for (const face of this.store.iterateKept()) {
       index.upsert(face.label, face.embedding);
       labels.set(face.label, face.faceId);
-      if (++n % 500 === 0) bar?.update(n);
+      if (++n % 500 === 0) progress?.(n, total);
     }
-    bar?.update(n);
-    bar?.stop();
+    progress?.(n, total);
     // only now is the new index served
     this.index = index;
     this.labels = labels;

@@ -31,8 +31,10 @@ export interface AnalyzerOptions {
   /** detector / embedder by manifest name (default: the first of each task) */
   detector?: string;
   embedder?: string;
-  /** execution provider: 'cuda' falls back to CPU with one log line when unavailable */
+  /** execution provider: 'cuda' falls back to CPU with one log line when unavailable (default cpu) */
   provider?: 'cpu' | 'cuda';
+  /** niceness of the inference threads on Linux (default 10; 0 = off): keeps the event loop responsive */
+  inferenceNice?: number;
   /** onnxruntime intra-op threads per session (default: min(4, CPUs / workers)) */
   threads?: number;
   /** inference worker threads (default 1) */
@@ -120,14 +122,6 @@ function settingsFrom(opts: AnalyzerOptions, detector: DetectorManifest): Settin
   };
 }
 
-/**
- * FACEPIPE_PROVIDER=cuda asks every command (run, serve, worker, analyze, calibrate) for the CUDA
- * provider without a flag each; anything else means CPU.
- */
-function providerFromEnv(): 'cpu' | 'cuda' {
-  return process.env.FACEPIPE_PROVIDER?.toLowerCase() === 'cuda' ? 'cuda' : 'cpu';
-}
-
 function sessionSpecs(
   opts: AnalyzerOptions,
   dir: string,
@@ -137,7 +131,7 @@ function sessionSpecs(
 ) {
   const threads = opts.threads ?? Math.max(1, Math.min(4, Math.floor(os.availableParallelism() / workers)));
   const common = {
-    provider: opts.provider ?? providerFromEnv(),
+    provider: opts.provider ?? 'cpu',
     intraOpThreads: threads,
     interOpThreads: 1,
   } as const;
@@ -196,6 +190,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     minThreads: workers,
     maxThreads: workers,
     idleTimeout: 60_000,
+    workerData: { nice: opts.inferenceNice ?? 10 },
   });
   let embedderInfo: SessionInfo;
   try {

@@ -31,7 +31,7 @@ const record = cropRecord;
 function cropDatabase(): { db: FaceDatabase; ids: string[]; truthOf: Map<string, string> } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-cluster-'));
   dirs.push(dir);
-  const db = openFaceDatabase(dir, { modelId: MODEL, dim: manifest.embeddingDim, progress: false });
+  const db = openFaceDatabase(dir, { modelId: MODEL, dim: manifest.embeddingDim });
   open.push(db);
   const records = crops.faces.map((f, i) => record(f.id, crops.raw[i]));
   db.upsertFaces(records);

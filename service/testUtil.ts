@@ -53,7 +53,7 @@ export interface ClusteredCrops {
 /** A data dir holding the 40 real crops of the examples (one photo each), reclustered. */
 export function clusteredCrops(): ClusteredCrops {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-crops-'));
-  const db = openFaceDatabase(dir, { modelId: MODEL, dim: manifest.embeddingDim, progress: false });
+  const db = openFaceDatabase(dir, { modelId: MODEL, dim: manifest.embeddingDim });
   const records = crops.faces.map((f, i) => cropRecord(f.id, crops.raw[i]!));
   db.upsertFaces(records);
   for (const r of records)

@@ -4,12 +4,19 @@ import { notFound } from '../errors.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
 import { eraseIdentity } from '../../indexers/erasure.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
+import {
+  IdentityParams,
+  jsonSchema,
+  ListIdentitiesQuery,
+  OtherIdentityBody,
+  EraseIdentityQuery,
+  RenameBody,
+  type Out,
+  type Typed,
+} from '../schemas.ts';
 
-const idParams = {
-  type: 'object',
-  required: ['identityId'],
-  properties: { identityId: { type: 'string', minLength: 1 } },
-} as const;
+const idParams = jsonSchema(IdentityParams);
+type IdParams = Out<typeof IdentityParams>;
 
 const identitySummary = {
   type: 'object',
@@ -52,30 +59,18 @@ const identityDetail = {
   },
 };
 
-const otherIdentityBody = {
-  type: 'object',
-  required: ['other'],
-  additionalProperties: false,
-  properties: { other: { type: 'string', minLength: 1 } },
-} as const;
+const otherIdentityBody = jsonSchema(OtherIdentityBody);
 
 export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { db } = ctx;
 
-  app.get(
+  app.get<Typed<unknown, Out<typeof ListIdentitiesQuery>>>(
     '/identities',
     {
       schema: {
         tags: ['identities'],
         summary: 'List identities, largest first',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-            offset: { type: 'integer', minimum: 0, default: 0 },
-          },
-        },
+        querystring: jsonSchema(ListIdentitiesQuery),
         response: {
           200: {
             type: 'object',
@@ -86,7 +81,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       },
     },
     async (request) => {
-      const { limit, offset } = request.query as { limit: number; offset: number };
+      const { limit, offset } = request.query;
       const photosOf = photoSetsByIdentity(db.listFaces({ kept: true }));
       const all = db
         .listIdentities()
@@ -100,7 +95,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
     },
   );
 
-  app.get(
+  app.get<Typed<IdParams>>(
     '/identities/:identityId',
     {
       schema: {
@@ -110,35 +105,30 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
         response: { 200: identityDetail, ...errorResponses(401, 404) },
       },
     },
-    async (request) => detail(db, requireIdentity(db, (request.params as { identityId: string }).identityId)),
+    async (request) => detail(db, requireIdentity(db, request.params.identityId)),
   );
 
-  app.patch(
+  app.patch<Typed<IdParams, unknown, Out<typeof RenameBody>>>(
     '/identities/:identityId',
     {
       schema: {
         tags: ['identities'],
         summary: 'Rename an identity (null clears the name); names survive reclustering',
         params: idParams,
-        body: {
-          type: 'object',
-          required: ['name'],
-          additionalProperties: false,
-          properties: { name: { type: 'string', minLength: 1, maxLength: 200, nullable: true } },
-        },
+        body: jsonSchema(RenameBody),
         response: { 200: identityDetail, ...errorResponses(400, 401, 404) },
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { name } = request.body as { name: string | null };
+      const { identityId } = request.params;
+      const { name } = request.body;
       requireIdentity(db, identityId);
       ctx.actions.rename(identityId, name);
       return detail(db, requireIdentity(db, identityId));
     },
   );
 
-  app.post(
+  app.post<Typed<IdParams, unknown, Out<typeof OtherIdentityBody>>>(
     '/identities/:identityId/merge',
     {
       schema: {
@@ -150,14 +140,14 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { other } = request.body as { other: string };
+      const { identityId } = request.params;
+      const { other } = request.body;
       ctx.actions.merge(identityId, other);
       return detail(db, requireIdentity(db, identityId));
     },
   );
 
-  app.post(
+  app.post<Typed<IdParams, unknown, Out<typeof OtherIdentityBody>>>(
     '/identities/:identityId/different',
     {
       schema: {
@@ -179,14 +169,14 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { other } = request.body as { other: string };
+      const { identityId } = request.params;
+      const { other } = request.body;
       ctx.actions.markDifferent(identityId, other);
       return { identityId, other, different: true };
     },
   );
 
-  app.delete(
+  app.delete<Typed<IdParams, Out<typeof EraseIdentityQuery>>>(
     '/identities/:identityId',
     {
       schema: {
@@ -194,11 +184,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
         summary:
           'Forget an identity: its faces (records and vectors) are erased too; with photos=true every photo it appears in is erased (tombstoned)',
         params: idParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { photos: { type: 'boolean', default: false } },
-        },
+        querystring: jsonSchema(EraseIdentityQuery),
         response: {
           200: {
             type: 'object',
@@ -213,8 +199,8 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { photos } = request.query as { photos: boolean };
+      const { identityId } = request.params;
+      const { photos } = request.query;
       requireIdentity(db, identityId);
       const erased = eraseIdentity(db, identityId, { photos });
       removeThumbnails(db.dataDir, erased.faceIds);
