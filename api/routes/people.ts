@@ -4,6 +4,21 @@ import type { ClusterParams } from '../../clustering/params.ts';
 import { reviewReason, similarIdentities, suggestionsFor } from '../../clustering/suggestions.ts';
 import type { UserActions } from '../../service/userActions.ts';
 import { ApiError, notFound } from '../errors.ts';
+import {
+  ActionParams,
+  CorrectionsQuery,
+  CoverBody,
+  FaceParams,
+  HiddenBody,
+  IdentityParams,
+  PageQuery,
+  RejectBody,
+  SimilarQuery,
+  SplitBody,
+  jsonSchema,
+  type Out,
+  type Typed,
+} from '../schemas.ts';
 
 /** What the people routes need (kept narrow: no import of the server module). */
 export interface PeopleRouteContext {
@@ -13,11 +28,6 @@ export interface PeopleRouteContext {
 }
 
 const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, { $ref: 'Error#' }]));
-const idParams = {
-  type: 'object',
-  required: ['identityId'],
-  properties: { identityId: { type: 'string', minLength: 1 } },
-} as const;
 const suggestion = {
   type: 'object',
   properties: {
@@ -46,21 +56,13 @@ const action = {
 export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteContext): void {
   const { db, actions } = ctx;
 
-  app.post(
+  app.post<Typed<unknown, unknown, Out<typeof SplitBody>>>(
     '/identities',
     {
       schema: {
         tags: ['identities'],
         summary: 'New person from these faces (split): they leave their identities and stay together',
-        body: {
-          type: 'object',
-          required: ['faceIds'],
-          additionalProperties: false,
-          properties: {
-            faceIds: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, maxItems: 10000 },
-            name: { type: 'string', minLength: 1, maxLength: 200, nullable: true },
-          },
-        },
+        body: jsonSchema(SplitBody),
         response: {
           201: {
             type: 'object',
@@ -71,20 +73,20 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       },
     },
     async (request, reply) => {
-      const { faceIds, name } = request.body as { faceIds: string[]; name?: string | null };
+      const { faceIds, name } = request.body;
       for (const f of faceIds) requireKeptFace(db, f);
       const { identityId, actionId } = actions.split([...new Set(faceIds)], name ?? null);
       return reply.status(201).send({ identityId, actionId });
     },
   );
 
-  app.get(
+  app.get<Typed<Out<typeof FaceParams>>>(
     '/faces/:faceId/suggestions',
     {
       schema: {
         tags: ['faces'],
         summary: 'Identities this face may belong to, best first, and why it is unassigned',
-        params: { type: 'object', required: ['faceId'], properties: { faceId: { type: 'string' } } },
+        params: jsonSchema(FaceParams),
         response: {
           200: {
             type: 'object',
@@ -104,7 +106,7 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       },
     },
     async (request) => {
-      const { faceId } = request.params as { faceId: string };
+      const { faceId } = request.params;
       const face = requireKeptFace(db, faceId);
       const suggestions = suggestionsFor(db, faceId);
       return {
@@ -116,20 +118,13 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
     },
   );
 
-  app.get(
+  app.get<Typed<unknown, Out<ReturnType<typeof PageQuery>>>>(
     '/faces/unassigned',
     {
       schema: {
         tags: ['faces'],
         summary: 'Kept faces no identity holds (best quality first), with reason and suggestion',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
-            offset: { type: 'integer', minimum: 0, default: 0 },
-          },
-        },
+        querystring: jsonSchema(PageQuery(500, 50)),
         response: {
           200: {
             type: 'object',
@@ -155,24 +150,19 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       },
     },
     async (request) => {
-      const { limit, offset } = request.query as { limit: number; offset: number };
+      const { limit, offset } = request.query;
       return reviewQueue(db, ctx.params, limit, offset);
     },
   );
 
-  app.post(
+  app.post<Typed<Out<typeof FaceParams>, unknown, Out<typeof RejectBody>>>(
     '/faces/:faceId/reject',
     {
       schema: {
         tags: ['faces'],
         summary: 'This face is not that identity: never put there by a later step',
-        params: { type: 'object', required: ['faceId'], properties: { faceId: { type: 'string' } } },
-        body: {
-          type: 'object',
-          required: ['identityId'],
-          additionalProperties: false,
-          properties: { identityId: { type: 'string', minLength: 1 } },
-        },
+        params: jsonSchema(FaceParams),
+        body: jsonSchema(RejectBody),
         response: {
           200: { type: 'object', properties: { actionId: { type: 'integer' } } },
           ...errors(400, 401, 404),
@@ -180,26 +170,22 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       },
     },
     async (request) => {
-      const { faceId } = request.params as { faceId: string };
-      const { identityId } = request.body as { identityId: string };
+      const { faceId } = request.params;
+      const { identityId } = request.body;
       requireKeptFace(db, faceId);
       requireIdentity(db, identityId);
       return { actionId: actions.reject(faceId, identityId) };
     },
   );
 
-  app.get(
+  app.get<Typed<Out<typeof IdentityParams>, Out<typeof SimilarQuery>>>(
     '/identities/:identityId/similar',
     {
       schema: {
         tags: ['identities'],
         summary: 'Looks similar: the nearest identities by template cosine',
-        params: idParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { k: { type: 'integer', minimum: 1, maximum: 50, default: 5 } },
-        },
+        params: jsonSchema(IdentityParams),
+        querystring: jsonSchema(SimilarQuery),
         response: {
           200: { type: 'object', properties: { similar: { type: 'array', items: suggestion } } },
           ...errors(401, 404),
@@ -207,26 +193,21 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { k } = request.query as { k: number };
+      const { identityId } = request.params;
+      const { k } = request.query;
       requireIdentity(db, identityId);
       return { similar: similarIdentities(db, identityId, k) };
     },
   );
 
-  app.put(
+  app.put<Typed<Out<typeof IdentityParams>, unknown, Out<typeof CoverBody>>>(
     '/identities/:identityId/cover',
     {
       schema: {
         tags: ['identities'],
         summary: "Choose the identity's cover face (one of its faces)",
-        params: idParams,
-        body: {
-          type: 'object',
-          required: ['faceId'],
-          additionalProperties: false,
-          properties: { faceId: { type: 'string', minLength: 1 } },
-        },
+        params: jsonSchema(IdentityParams),
+        body: jsonSchema(CoverBody),
         response: {
           200: { type: 'object', properties: { actionId: { type: 'integer' } } },
           ...errors(400, 401, 404, 409),
@@ -234,27 +215,22 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { faceId } = request.body as { faceId: string };
+      const { identityId } = request.params;
+      const { faceId } = request.body;
       requireIdentity(db, identityId);
       requireKeptFace(db, faceId);
       return { actionId: actions.setCover(identityId, faceId) };
     },
   );
 
-  app.put(
+  app.put<Typed<Out<typeof IdentityParams>, unknown, Out<typeof HiddenBody>>>(
     '/identities/:identityId/hidden',
     {
       schema: {
         tags: ['identities'],
         summary: 'Hide an identity from the people view (or show it again)',
-        params: idParams,
-        body: {
-          type: 'object',
-          required: ['hidden'],
-          additionalProperties: false,
-          properties: { hidden: { type: 'boolean' } },
-        },
+        params: jsonSchema(IdentityParams),
+        body: jsonSchema(HiddenBody),
         response: {
           200: { type: 'object', properties: { actionId: { type: 'integer' } } },
           ...errors(400, 401, 404),
@@ -262,24 +238,20 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { hidden } = request.body as { hidden: boolean };
+      const { identityId } = request.params;
+      const { hidden } = request.body;
       requireIdentity(db, identityId);
       return { actionId: actions.hide(identityId, hidden) };
     },
   );
 
-  app.get(
+  app.get<Typed<unknown, Out<typeof CorrectionsQuery>>>(
     '/corrections',
     {
       schema: {
         tags: ['corrections'],
         summary: 'The latest user corrections, newest first',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
-        },
+        querystring: jsonSchema(CorrectionsQuery),
         response: {
           200: { type: 'object', properties: { corrections: { type: 'array', items: action } } },
           ...errors(400, 401),
@@ -287,22 +259,18 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       },
     },
     async (request) => {
-      const { limit } = request.query as { limit: number };
+      const { limit } = request.query;
       return { corrections: actions.list(limit) };
     },
   );
 
-  app.post(
+  app.post<Typed<Out<typeof ActionParams>>>(
     '/corrections/:actionId/undo',
     {
       schema: {
         tags: ['corrections'],
         summary: 'Undo a correction: its inverse is appended (the log is never rewritten)',
-        params: {
-          type: 'object',
-          required: ['actionId'],
-          properties: { actionId: { type: 'integer', minimum: 1 } },
-        },
+        params: jsonSchema(ActionParams),
         response: {
           200: { type: 'object', properties: { actionId: { type: 'integer' } } },
           ...errors(400, 401, 404, 409),
@@ -310,7 +278,7 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
       },
     },
     async (request) => {
-      const { actionId } = request.params as { actionId: number };
+      const { actionId } = request.params;
       return { actionId: actions.undo(actionId) };
     },
   );

@@ -31,6 +31,15 @@ export interface WebContext {
   limits: { maxUploadBytes: number; maxPixels: number };
 }
 
+/** What fastify hands a page or form handler: path parameters, the query, a urlencoded form body. */
+type Fields = Record<string, string | string[] | undefined>;
+interface WebRoute {
+  Params: Record<string, string>;
+  Querystring: Record<string, string | undefined>;
+  Body: Fields;
+}
+type WebRequest = FastifyRequest<WebRoute>;
+
 const PAGE_SIZE = 48;
 const REVIEW_PAGE = 30;
 const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
@@ -87,10 +96,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
   await web.register(formbody, { bodyLimit: 256 * 1024 });
   await web.register(csrf, {
     cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, signed: true },
-    getToken: (req: FastifyRequest) =>
-      ((req.body as Record<string, string> | undefined)?._csrf ??
-        (req.query as Record<string, string> | undefined)?._csrf ??
-        req.headers['x-csrf-token']) as string,
+    getToken: (req: FastifyRequest) => csrfTokenOf(req as WebRequest),
   });
 
   const assets = loadAssets();
@@ -111,7 +117,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     const message = (err as { code?: string }).code?.startsWith('FST_CSRF')
       ? 'This form has expired (or came from another site). Reload the page and try again.'
       : body.error.message;
-    const c = await chrome(request, reply, 'Error', 'none');
+    const c = await chrome(request as WebRequest, reply, 'Error', 'none');
     return reply
       .status(status)
       .type('text/html; charset=utf-8')
@@ -119,12 +125,12 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
   });
 
   const chrome = async (
-    request: FastifyRequest,
+    request: WebRequest,
     reply: FastifyReply,
     title: string,
     section: pages.Chrome['section'],
   ): Promise<pages.Chrome> => {
-    const done = Number((request.query as Record<string, string> | undefined)?.done);
+    const done = Number(request.query?.done);
     const action = Number.isInteger(done) && done > 0 ? db.people.getAction(done) : undefined;
     return {
       title,
@@ -146,23 +152,25 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     reply.redirect(actionId ? `${to}${to.includes('?') ? '&' : '?'}done=${actionId}` : to, 303);
   const form = (
     route: string,
-    handler: (request: FastifyRequest, reply: FastifyReply, body: FormBody) => Promise<unknown> | unknown,
+    handler: (request: WebRequest, reply: FastifyReply, body: FormBody) => Promise<unknown> | unknown,
   ) => {
     FORM_ROUTES.add(route);
-    web.post(route, { preHandler: web.csrfProtection, schema: { hide: true } }, async (request, reply) =>
-      handler(request, reply, new FormBody(request.body)),
+    web.post<WebRoute>(
+      route,
+      { preHandler: web.csrfProtection, schema: { hide: true } },
+      async (request, reply) => handler(request, reply, new FormBody(request.body)),
     );
   };
 
   // ---- sign in -----------------------------------------------------------------------------------
 
-  web.get('/login', { schema: { hide: true } }, async (request, reply) => {
-    const next = safeNext((request.query as Record<string, string>).next);
+  web.get<WebRoute>('/login', { schema: { hide: true } }, async (request, reply) => {
+    const next = safeNext(request.query.next);
     if (!sessions.required || sessions.idOf(request)) return reply.redirect(next, 303);
     return html(reply, pages.loginPage({ next }));
   });
 
-  web.post('/login', { schema: { hide: true } }, async (request, reply) => {
+  web.post<WebRoute>('/login', { schema: { hide: true } }, async (request, reply) => {
     const body = new FormBody(request.body);
     const next = safeNext(body.get('next'));
     if (!sessions.required) return reply.redirect(next, 303);
@@ -182,14 +190,14 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
 
   // ---- assets, thumbnails, photos ----------------------------------------------------------------
 
-  web.get('/assets/:file', { schema: { hide: true } }, async (request, reply) => {
-    const asset = assets.get((request.params as { file: string }).file);
+  web.get<WebRoute>('/assets/:file', { schema: { hide: true } }, async (request, reply) => {
+    const asset = assets.get(param(request, 'file'));
     if (!asset) return reply.status(404).type('text/plain').send('not found');
     return cached(request, reply, asset.etag, asset.type, asset.body);
   });
 
-  web.get('/thumbs/:file', { schema: { hide: true } }, async (request, reply) => {
-    const file = (request.params as { file: string }).file;
+  web.get<WebRoute>('/thumbs/:file', { schema: { hide: true } }, async (request, reply) => {
+    const file = param(request, 'file');
     const faceId = file.endsWith('.jpg') ? file.slice(0, -4) : '';
     // only faces the store still holds: an erased face's crop is never served, even if a file lingers
     if (!faceId || !db.getFace(faceId)) return reply.status(404).type('text/plain').send('no such face');
@@ -200,8 +208,8 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     return cached(request, reply, etag, 'image/jpeg', () => readFile(p));
   });
 
-  web.get('/photo/:photoId/image', { schema: { hide: true } }, async (request, reply) => {
-    const photo = db.getPhoto((request.params as { photoId: string }).photoId);
+  web.get<WebRoute>('/photo/:photoId/image', { schema: { hide: true } }, async (request, reply) => {
+    const photo = db.getPhoto(param(request, 'photoId'));
     const file = photo && photo.status === 'done' ? photoFile(photo.uri) : null;
     if (!file || !existsSync(file)) return reply.status(404).type('text/plain').send('photo not available');
     const st = statSync(file);
@@ -211,8 +219,8 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
 
   // ---- People ------------------------------------------------------------------------------------
 
-  web.get('/', { schema: { hide: true } }, async (request, reply) => {
-    const q = request.query as Record<string, string | undefined>;
+  web.get<WebRoute>('/', { schema: { hide: true } }, async (request, reply) => {
+    const q = request.query;
     const name = (q.q ?? '').trim().slice(0, 200);
     const unnamedFirst = q.unnamed === '1';
     const includeHidden = q.hidden === '1';
@@ -244,8 +252,8 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
 
   // ---- Person ------------------------------------------------------------------------------------
 
-  web.get('/person/:identityId', { schema: { hide: true } }, async (request, reply) => {
-    const identity = requireIdentity(db, (request.params as { identityId: string }).identityId);
+  web.get<WebRoute>('/person/:identityId', { schema: { hide: true } }, async (request, reply) => {
+    const identity = requireIdentity(db, param(request, 'identityId'));
     const faces = db
       .listFaces({ identityId: identity.identityId })
       .sort((a, b) => b.quality - a.quality || (a.faceId < b.faceId ? -1 : 1));
@@ -314,7 +322,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     return back(reply, `/person/${enc(id)}`, actions.hide(id, body.get('hidden') === '1'));
   });
 
-  web.get('/person/:identityId/erase', { schema: { hide: true } }, async (request, reply) => {
+  web.get<WebRoute>('/person/:identityId/erase', { schema: { hide: true } }, async (request, reply) => {
     const identity = requireIdentity(db, param(request, 'identityId'));
     const c = await chrome(request, reply, 'Erase a person', 'people');
     return html(
@@ -340,8 +348,8 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
 
   // ---- Review ------------------------------------------------------------------------------------
 
-  web.get('/review', { schema: { hide: true } }, async (request, reply) => {
-    const q = request.query as Record<string, string | undefined>;
+  web.get<WebRoute>('/review', { schema: { hide: true } }, async (request, reply) => {
+    const q = request.query;
     const offset = Math.max(0, Math.floor(Number(q.offset) || 0));
     const queue = reviewQueue(db, ctx.params, REVIEW_PAGE, offset);
     const c = await chrome(request, reply, 'Review', 'review');
@@ -381,7 +389,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
 
   // ---- Photo -------------------------------------------------------------------------------------
 
-  web.get('/photo/:photoId', { schema: { hide: true } }, async (request, reply) => {
+  web.get<WebRoute>('/photo/:photoId', { schema: { hide: true } }, async (request, reply) => {
     const photo = db.getPhoto(param(request, 'photoId'));
     if (!photo) throw new NotFound('No such photo (it may have been erased).');
     const faces = db.facesOfPhoto(photo.photoId);
@@ -404,7 +412,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     );
   });
 
-  web.get('/photo/:photoId/erase', { schema: { hide: true } }, async (request, reply) => {
+  web.get<WebRoute>('/photo/:photoId/erase', { schema: { hide: true } }, async (request, reply) => {
     const photo = db.getPhoto(param(request, 'photoId'));
     if (!photo) throw new NotFound('No such photo (it may have been erased).');
     const c = await chrome(request, reply, 'Erase a photo', 'none');
@@ -431,49 +439,53 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
 
   // ---- Search ------------------------------------------------------------------------------------
 
-  web.get('/search', { schema: { hide: true } }, async (request, reply) => {
+  web.get<WebRoute>('/search', { schema: { hide: true } }, async (request, reply) => {
     const c = await chrome(request, reply, 'Search', 'search');
     return html(reply, pages.searchPage(c, { available: ctx.analyzer !== undefined }));
   });
 
   FORM_ROUTES.add('/search');
-  web.post('/search', { preHandler: web.csrfProtection, schema: { hide: true } }, async (request, reply) => {
-    if (!ctx.analyzer) throw new UserError('This server was started without models.');
-    if (!request.isMultipart()) throw new UserError('Choose a photo to search with.');
-    const file = await request.file();
-    if (!file) throw new UserError('Choose a photo to search with.');
-    const bytes = await file.toBuffer();
-    if (bytes.length === 0) throw new UserError('That file is empty.');
-    const meta = await sharp(bytes, { limitInputPixels: false })
-      .metadata()
-      .catch(() => null);
-    if (!meta?.width || !meta.height) throw new UserError('That file is not a photo facepipe can read.');
-    if (meta.width * meta.height > ctx.limits.maxPixels)
-      throw new UserError('That photo has too many pixels.');
-    const analysis = await ctx.analyzer.analyzeBytes(bytes, 'query');
-    const faces = await Promise.all(
-      analysis.faces.map(async (f) => {
-        const hits = f.kept ? searchByVector(db, f.embedding, 3, ctx.params.qualityRange).identities : [];
-        return {
-          crop: await cropDataUrl(f.alignedRgb),
-          quality: f.quality,
-          kept: f.kept,
-          matches: hits.map((h) => ({
-            identityId: h.identityId,
-            name: h.name,
-            score: h.score,
-            coverFaceId: db.people.coverOf(h.identityId, db.getIdentity(h.identityId)?.coverFaceId ?? null),
-          })),
-        };
-      }),
-    );
-    const c = await chrome(request, reply, 'Search', 'search');
-    return html(reply, pages.searchPage(c, { available: true, faces, fileName: file.filename }));
-  });
+  web.post<WebRoute>(
+    '/search',
+    { preHandler: web.csrfProtection, schema: { hide: true } },
+    async (request, reply) => {
+      if (!ctx.analyzer) throw new UserError('This server was started without models.');
+      if (!request.isMultipart()) throw new UserError('Choose a photo to search with.');
+      const file = await request.file();
+      if (!file) throw new UserError('Choose a photo to search with.');
+      const bytes = await file.toBuffer();
+      if (bytes.length === 0) throw new UserError('That file is empty.');
+      const meta = await sharp(bytes, { limitInputPixels: false })
+        .metadata()
+        .catch(() => null);
+      if (!meta?.width || !meta.height) throw new UserError('That file is not a photo facepipe can read.');
+      if (meta.width * meta.height > ctx.limits.maxPixels)
+        throw new UserError('That photo has too many pixels.');
+      const analysis = await ctx.analyzer.analyzeBytes(bytes, 'query');
+      const faces = await Promise.all(
+        analysis.faces.map(async (f) => {
+          const hits = f.kept ? searchByVector(db, f.embedding, 3, ctx.params.qualityRange).identities : [];
+          return {
+            crop: await cropDataUrl(f.alignedRgb),
+            quality: f.quality,
+            kept: f.kept,
+            matches: hits.map((h) => ({
+              identityId: h.identityId,
+              name: h.name,
+              score: h.score,
+              coverFaceId: db.people.coverOf(h.identityId, db.getIdentity(h.identityId)?.coverFaceId ?? null),
+            })),
+          };
+        }),
+      );
+      const c = await chrome(request, reply, 'Search', 'search');
+      return html(reply, pages.searchPage(c, { available: true, faces, fileName: file.filename }));
+    },
+  );
 
   // ---- Undo --------------------------------------------------------------------------------------
 
-  web.get('/undo', { schema: { hide: true } }, async (request, reply) => {
+  web.get<WebRoute>('/undo', { schema: { hide: true } }, async (request, reply) => {
     const c = await chrome(request, reply, 'Undo', 'undo');
     return html(reply, pages.undoPage(c, actions.list(50)));
   });
@@ -515,8 +527,19 @@ class FormBody {
   }
 }
 
-function param(request: FastifyRequest, name: string): string {
-  return (request.params as Record<string, string>)[name] ?? '';
+function param(request: WebRequest, name: string): string {
+  return request.params[name] ?? '';
+}
+
+/** The CSRF token of a form: its `_csrf` field, the query (multipart forms) or a header. */
+function csrfTokenOf(request: WebRequest): string | undefined {
+  const field = request.body?._csrf;
+  const header = request.headers['x-csrf-token'];
+  return (
+    (Array.isArray(field) ? field[0] : field) ??
+    request.query?._csrf ??
+    (Array.isArray(header) ? header[0] : header)
+  );
 }
 
 const enc = encodeURIComponent;
