@@ -3,7 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { cropsDir, examplesArg, runCli, runCliJson, startServe, type ServeProcess } from '../e2e/helpers.ts';
+import { spawn } from 'node:child_process';
+import {
+  cropsDir,
+  examplesArg,
+  repoRoot,
+  runCli,
+  runCliJson,
+  startServe,
+  type ServeProcess,
+} from '../e2e/helpers.ts';
 import { thumbPath } from '../../pipeline/report.ts';
 import { identitiesByCropPerson, launchBrowser, readStore, screenshot } from './browser.ts';
 
@@ -353,5 +362,46 @@ describe('people view in a browser', () => {
     s = readStore(data);
     expect(s.photos.has(done.erased.photoId)).toBe(true);
     expect(s.tombstones.some((t) => t.photoId === done.erased.photoId)).toBe(false);
+  });
+
+  it('report.html stays a readable offline snapshot: names, photos linked to the originals, reasons, the app', () => {
+    const html = readFileSync(path.join(data, 'report.html'), 'utf8');
+    for (const name of Object.values(NAMES)) expect(html).toContain(`<strong>${name}</strong>`);
+    expect(html).toMatch(/<a href="file:\/\/[^"]+bbt1\.jpg"[^>]*>bbt1\.jpg<\/a>/);
+    expect(html).toContain('facepipe serve --data');
+    const s = readStore(data);
+    const unassigned = [...s.faces].filter(([, f]) => f.kept && f.identityId === null);
+    for (const [faceId] of unassigned) expect(html).toContain(`data-unassigned-face="${faceId}"`);
+    if (unassigned.length > 0) expect(html).toMatch(/low quality: |ambiguous: |no match: /);
+    expect(html).not.toMatch(/<(script|link)\b[^>]*(src|href)="https?:/);
+  });
+
+  it('run --open serves the people view on loopback and prints its address', async () => {
+    const child = spawn(
+      process.execPath,
+      ['bin/facepipe.mjs', 'run', examplesArg, '--data', data, '--open'],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, FACEPIPE_LOG_LEVEL: 'warn', PATH: '' }, // no browser opener: the URL is what counts
+      },
+    );
+    try {
+      const address = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /people view: (http:\/\/127\.0\.0\.1:\d+)\//.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on('close', (code) => reject(new Error(`run --open exited ${code}: ${out}`)));
+      });
+      expect(address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const res = await fetch(address + '/');
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('<h1>People</h1>');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((done) => (child.exitCode !== null ? done(null) : child.once('close', done)));
+    }
   });
 });
