@@ -70,10 +70,12 @@ export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}
       dim: chosen.embeddingDim,
       onRebuildProgress: opts.onRebuildProgress,
     });
-  } else
+  } else if (!existsSync(dir))
     throw new DataDirError(
       `data folder not found: ${dir} (run \`facepipe run <photos> --data ${dataDir}\` first)`,
     );
+  // a folder without a store: the database says so, with what to run
+  else db = openExistingDatabase(dir, { onRebuildProgress: opts.onRebuildProgress });
   try {
     if (opts.legacyPhotoIds !== 'allow') {
       const legacy = legacyPhotoIds(db);

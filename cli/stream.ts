@@ -20,11 +20,11 @@ import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.t
 import { StreamState } from '../pipeline/kafka/streamState.ts';
 import { log } from '../core/log.ts';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
-import { PeopleStore } from '../indexers/peopleStore.ts';
+import { PeopleStore } from '../indexers/store/people.ts';
 import { DEAD_LETTER_FILE } from '../app/run.ts';
 import { NoStoreError } from '../indexers/database.ts';
 import { isImageFile, walkImages } from '../pipeline/imageFiles.ts';
-import { positiveInt, requireDataDir } from './options.ts';
+import { positiveInt, requireDataDir, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
 import { rebuildProgressBar } from './progress.ts';
 
@@ -178,7 +178,7 @@ async function runWorker(o: WorkerCliOptions, config: FacepipeConfig): Promise<v
   const settings = kafkaSettings('worker', overridesFrom(o), config.kafka);
   const policy = fetchPolicyFrom(o, config.fetch);
   const analyzer = await createAnalyzer({
-    modelsDir: o.models ?? config.modelsDir,
+    modelsDir: modelsDirFrom(o.models, config),
     provider: o.provider,
     inferenceNice: config.inferenceNice,
     ...(o.threads ? { threads: o.threads } : {}),
@@ -222,7 +222,7 @@ async function runIndexer(o: IndexerCliOptions, config: FacepipeConfig): Promise
   const { startIndexer } = await import('../app/indexer.ts');
   const settings = kafkaSettings('indexer', overridesFrom(o), config.kafka);
   const opened = await openDataDir(o.data, {
-    modelsDir: o.models ?? config.modelsDir,
+    modelsDir: modelsDirFrom(o.models, config),
     create: true,
     onRebuildProgress: rebuildProgressBar(),
   });

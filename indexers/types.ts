@@ -1,5 +1,5 @@
 import type { FaceRecord } from '../schemas/face.ts';
-import type { PeopleStore } from './peopleStore.ts';
+import type { PeopleStore } from './store/people.ts';
 
 /** A neighbour returned by a vector search: cosine similarity of the unit vectors. */
 export interface Neighbour {

@@ -1,5 +1,5 @@
 import type { Correction, FaceDatabase } from '../indexers/types.ts';
-import type { UserAction } from '../indexers/peopleStore.ts';
+import type { UserAction } from '../indexers/store/people.ts';
 import type { IdentityService } from './identityService.ts';
 import { NotFoundError, RejectedError } from './errors.ts';
 

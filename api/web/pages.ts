@@ -3,7 +3,7 @@
  * without JavaScript; app.js only adds keyboard shortcuts, drag-and-drop and confirm prompts).
  * Pure functions of the data they are given, so they are easy to test and to read.
  */
-import type { PersonCard, UserAction } from '../../indexers/peopleStore.ts';
+import type { PersonCard, UserAction } from '../../indexers/store/people.ts';
 import type { Suggestion, ReviewReason } from '../../clustering/suggestions.ts';
 
 export interface Chrome {

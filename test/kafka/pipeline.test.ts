@@ -161,7 +161,7 @@ async function expectEventsMatchStore(
   for (const n of seeds.values()) expect(n).toBe(1);
   const store = new FaceStore(path.join(dataDir, STORE_FILE), { create: false, readonly: true });
   try {
-    const faces = store.listFaces({ kept: true });
+    const faces = store.faces.listFaces({ kept: true });
     for (const f of faces) expect(assignment.get(f.faceId) ?? null, f.faceId).toBe(f.identityId);
     expect(faces.filter((f) => f.identityId !== null).length).toBeGreaterThan(0);
   } finally {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
-import { PeopleStore, type Tombstone } from '../../indexers/peopleStore.ts';
+import { PeopleStore, type Tombstone } from '../../indexers/store/people.ts';
 import type { Correction } from '../../indexers/types.ts';
 import { cropIdentity, repoRoot } from '../e2e/helpers.ts';
 
@@ -43,9 +43,9 @@ export function readStore(dataDir: string): StoreSnapshot {
   const store = new FaceStore(path.join(dataDir, STORE_FILE), { create: false, readonly: true });
   try {
     const people = new PeopleStore(store.db);
-    const photos = new Map(store.listPhotos().map((p) => [p.photoId, { uri: p.uri }]));
+    const photos = new Map(store.photos.listPhotos().map((p) => [p.photoId, { uri: p.uri }]));
     const faces = new Map(
-      store.listFaces().map((f) => [
+      store.faces.listFaces().map((f) => [
         f.faceId,
         {
           identityId: f.identityId,
@@ -56,7 +56,7 @@ export function readStore(dataDir: string): StoreSnapshot {
       ]),
     );
     const identities = new Map(
-      store.listIdentities().map((i) => [
+      store.identities.listIdentities().map((i) => [
         i.identityId,
         {
           name: i.name,
@@ -69,7 +69,7 @@ export function readStore(dataDir: string): StoreSnapshot {
       identities,
       faces,
       photos,
-      corrections: store.listCorrections().map((c) => c.correction),
+      corrections: store.identities.listCorrections().map((c) => c.correction),
       tombstones: people.listTombstones(),
     };
   } finally {
