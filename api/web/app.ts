@@ -464,7 +464,12 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
       const analysis = await ctx.analyzer.analyzeBytes(bytes, 'query');
       const faces = await Promise.all(
         analysis.faces.map(async (f) => {
-          const hits = f.kept ? searchByVector(db, f.embedding, 3, ctx.params.qualityRange).identities : [];
+          // a match is a person the face points towards (cosine above 0), best first
+          const hits = f.kept
+            ? searchByVector(db, f.embedding, 3, ctx.params.qualityRange).identities.filter(
+                (h) => h.score > 0,
+              )
+            : [];
           return {
             crop: await cropDataUrl(f.alignedRgb),
             quality: f.quality,
