@@ -3,7 +3,7 @@ import { runEmbedded, type RunSummary } from '../app/run.ts';
 import { servePeopleView } from './serve.ts';
 import { noImagesLine, positiveInt, requireFolder, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
-import { rebuildProgressBar } from './progress.ts';
+import { rebuildProgressBar, runProgressBar } from './progress.ts';
 
 export function register(program: Command, config: FacepipeConfig): void {
   program
@@ -40,7 +40,7 @@ export function register(program: Command, config: FacepipeConfig): void {
         concurrency: o.concurrency,
         recluster: o.recluster,
         includeErased: o.includeErased === true,
-        progress: o.progress && process.stderr.isTTY === true,
+        onProgress: runProgressBar(o.progress && process.stderr.isTTY === true),
       });
       if (summary.photos.found === 0) process.stderr.write(noImagesLine('run', dir));
       process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary));
