@@ -8,6 +8,7 @@ import type { IdentityService } from '../service/identityService.ts';
 import type { ClusterParams } from '../clustering/params.ts';
 import type { Analyzer } from '../pipeline/analyze.ts';
 import type { ServiceMetrics } from './metrics.ts';
+import type { UserActions } from '../service/userActions.ts';
 
 export interface ServerLimits {
   /** largest accepted upload, bytes (default 10 MiB) */
@@ -31,6 +32,8 @@ export interface RouteContext {
   analyzer?: Analyzer;
   limits: ServerLimits;
   metrics: ServiceMetrics;
+  /** user corrections, recorded for undo (the people view and the correction routes) */
+  actions: UserActions;
 }
 
 /** Standard error responses for the OpenAPI description. */

@@ -18,6 +18,9 @@ import { registerSearchRoutes } from './routes/search.ts';
 import { registerIdentityRoutes } from './routes/identities.ts';
 import { registerFaceRoutes } from './routes/faces.ts';
 import { registerSystemRoutes } from './routes/system.ts';
+import { registerPeopleRoutes } from './routes/people.ts';
+import { registerWebApp } from './web/app.ts';
+import { UserActions } from '../service/userActions.ts';
 
 export { DEFAULT_LIMITS, type ServerLimits } from './context.ts';
 
@@ -47,7 +50,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // The API speaks JSON and multipart only: any other body is a 415, not a schema error.
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
-  installAuth(app, deps.token);
+  const web = await registerWebApp(app, { token: deps.token });
+  installAuth(app, deps.token, web.sessions);
   instrument(app, metrics);
   await app.register(multipart, {
     limits: { fileSize: limits.maxUploadBytes, files: 1, fields: 10, parts: 11 },
@@ -72,10 +76,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     analyzer: deps.analyzer,
     limits,
     metrics,
+    actions: new UserActions(deps.db, deps.identities),
   };
   registerSystemRoutes(app, ctx);
   registerSearchRoutes(app, ctx);
   registerIdentityRoutes(app, ctx);
   registerFaceRoutes(app, ctx);
+  registerPeopleRoutes(app, ctx);
+  web.registerPages(ctx);
   return app;
 }

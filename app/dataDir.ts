@@ -60,7 +60,9 @@ export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}
   const manifest = loadManifest(modelsDir);
   const exists = existsSync(path.join(dir, STORE_FILE));
   let db: EmbeddedFaceDatabase;
-  if (exists) db = openExistingDatabase(dir, { onRebuildProgress: opts.onRebuildProgress });
+  // a folder without a store: the store layer says so ("no facepipe store in …", a user mistake)
+  if (exists || (existsSync(dir) && !opts.create))
+    db = openExistingDatabase(dir, { onRebuildProgress: opts.onRebuildProgress });
   else if (opts.create) {
     const chosen = selectModels(manifest, opts.embedder ? { embedder: opts.embedder } : {}).embedder;
     db = openFaceDatabase(dir, {

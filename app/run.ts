@@ -46,6 +46,8 @@ export interface RunOptions {
   onProgress?: (p: RunProgress) => void;
   /** run the batch recluster after ingest when anything changed (default true) */
   recluster?: boolean;
+  /** analyse photos a user erased too (their tombstones go); by default they are skipped */
+  includeErased?: boolean;
   /** how far a rebuild of the index is, when opening needs one (the CLI draws the bar) */
   onRebuildProgress?: (done: number, total: number) => void;
   /** execution provider and inference-thread niceness of the analyzer created here (app/config.ts) */
@@ -68,7 +70,15 @@ export interface RunSummary {
   dir: string;
   dataDir: string;
   modelId: string;
-  photos: { found: number; processed: number; skipped: number; changed: number; failed: number };
+  photos: {
+    found: number;
+    processed: number;
+    skipped: number;
+    changed: number;
+    failed: number;
+    /** photos a user erased, left alone (see --include-erased) */
+    erased: number;
+  };
   faces: { kept: number; dropped: number };
   store: { photos: number; faces: number; kept: number; dropped: number; identities: number };
   identities: number;
@@ -94,6 +104,7 @@ interface Counters {
   skipped: number;
   changed: number;
   failed: number;
+  erased: number;
   kept: number;
   dropped: number;
 }
@@ -138,6 +149,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
       skipped: 0,
       changed: 0,
       failed: 0,
+      erased: 0,
       kept: 0,
       dropped: 0,
     };
@@ -156,7 +168,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
         },
       },
     };
-    const ctx: PhotoContext = { analyzer, db, target, counters };
+    const ctx: PhotoContext = { analyzer, db, target, counters, includeErased: opts.includeErased === true };
     // A photo that fails for an unexpected reason is recorded like a bad one (code INTERNAL); only
     // a failure to record it (the store itself is broken) stops the run, after the work in flight.
     // Photos are analysed `concurrency` at a time but ingested one by one in walk order (each waits
@@ -196,7 +208,10 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     }
     db.checkpoint();
     const store = db.counts();
-    const report = writeReport(db, dataDir, { subtitle: `facepipe run ${opts.dir}` });
+    const report = writeReport(db, dataDir, {
+      subtitle: `facepipe run ${opts.dir}`,
+      params: identities.params,
+    });
     const exportFile = opts.exportCsv ? exportAssignments(db, files, opts.exportCsv) : undefined;
     const seconds = (Date.now() - started) / 1000;
     const ingestSeconds = Math.max((ingestDone - ingestStarted) / 1000, 1e-3);
@@ -210,6 +225,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
         skipped: counters.skipped,
         changed: counters.changed,
         failed: counters.failed,
+        erased: counters.erased,
       },
       faces: { kept: counters.kept, dropped: counters.dropped },
       store,
@@ -237,6 +253,7 @@ interface PhotoContext {
   analyzer: Analyzer;
   db: FaceDatabase;
   target: IngestTarget;
+  includeErased: boolean;
   counters: Counters;
 }
 
@@ -255,6 +272,12 @@ async function analysePhoto(file: string, ctx: PhotoContext): Promise<() => void
     return () => recordFailure(ctx, file, photoId, null, 'fetch', err);
   }
   const contentHash = createHash('sha256').update(bytes).digest('hex');
+  // an erased photo stays erased (same path, or a copy of the same bytes) unless the user asks
+  const erased = db.people.erased({ photoId, uri: file, contentHash }) !== undefined;
+  if (erased && !ctx.includeErased) {
+    counters.erased++;
+    return () => {};
+  }
   const previous = db.getPhoto(photoId);
   // the same bytes give the same result: a failed photo that did not change fails again
   if (previous && previous.contentHash === contentHash) {
@@ -271,6 +294,7 @@ async function analysePhoto(file: string, ctx: PhotoContext): Promise<() => void
     return () => recordFailure(ctx, file, photoId, contentHash, 'analyze', err);
   }
   return () => {
+    if (erased) db.people.removeTombstones({ photoId, uri: file, contentHash });
     const outcome = ingestPhoto(ctx.target, {
       photo: {
         v: SCHEMA_VERSION,

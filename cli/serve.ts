@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { DEFAULT_LIMITS } from '../api/server.ts';
 import { startService } from '../app/serve.ts';
@@ -65,4 +66,39 @@ interface ServeOptions {
   maxUploadBytes: number;
   maxPixels: number;
   maxK: number;
+}
+/**
+ * `facepipe run --open`: the people view on loopback over the data dir just written (no token:
+ * only this machine can reach it), printed and opened in the default browser; runs until Ctrl-C.
+ */
+export async function servePeopleView(dataDir: string, modelsDir?: string): Promise<void> {
+  const service = await startService({
+    dataDir,
+    modelsDir,
+    port: 0,
+    host: '127.0.0.1',
+    limits: DEFAULT_LIMITS,
+    logger: false,
+  });
+  process.stdout.write(`people view: ${service.address}/  (Ctrl-C to stop)\n`);
+  openInBrowser(`${service.address}/`);
+  const shutdown = async () => {
+    await service.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown());
+  process.once('SIGTERM', () => void shutdown());
+}
+
+/** Best effort: the URL is printed either way, and a machine without a desktop just ignores this. */
+function openInBrowser(url: string): void {
+  const opener =
+    process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  try {
+    const child = spawn(opener, [url], { stdio: 'ignore', detached: true });
+    child.on('error', () => undefined);
+    child.unref();
+  } catch {
+    // no opener on this machine
+  }
 }

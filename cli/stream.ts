@@ -7,6 +7,7 @@
  * count is what the indexer of that data dir has seen; the embedded path's `<data>/dead-letter.jsonl`
  * (`facepipe run`) is counted too, once per photo and code.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,6 +20,7 @@ import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.t
 import { StreamState } from '../pipeline/kafka/streamState.ts';
 import { log } from '../core/log.ts';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
+import { PeopleStore } from '../indexers/store/people.ts';
 import { DEAD_LETTER_FILE } from '../app/run.ts';
 import { NoStoreError } from '../indexers/database.ts';
 import { isImageFile, walkImages } from '../pipeline/imageFiles.ts';
@@ -91,6 +93,8 @@ export function register(program: Command, config: FacepipeConfig): void {
     .option('--attempts <n>', 'tries of a transient failure before it becomes a dead letter', positiveInt, 3)
     .option('--provider <p>', 'cpu or cuda (default: FACEPIPE_PROVIDER or cpu)', config.provider)
     .option('--threads <n>', 'inference threads per session', positiveInt)
+    .option('--data <dir>', 'data folder whose erased photos (tombstones) this worker leaves alone')
+    .option('--include-erased', 'analyse erased photos anyway')
     .action(async (o: WorkerCliOptions) => runWorker(o, config));
 
   withKafka(program.command('indexer'))
@@ -116,6 +120,8 @@ export function register(program: Command, config: FacepipeConfig): void {
       '',
     )
     .option('--partitions <n>', 'partitions of the topics if they must be created', positiveInt)
+    .option('--data <dir>', 'data folder whose erased photos (tombstones) are not published')
+    .option('--include-erased', 'publish erased photos anyway')
     .action(async (paths: string[], o: PublishCliOptions) => {
       const n = await publishFiles(paths, o, config);
       process.stderr.write(`published ${n} photo events\n`);
@@ -149,6 +155,8 @@ interface WorkerCliOptions extends KafkaCliOptions {
   attempts: number;
   provider: string;
   threads?: number;
+  data?: string;
+  includeErased?: boolean;
 }
 
 export function fetchPolicyFrom(
@@ -184,6 +192,7 @@ async function runWorker(o: WorkerCliOptions, config: FacepipeConfig): Promise<v
     },
     'worker starting',
   );
+  const tombstones = o.data && !o.includeErased ? openTombstones(o.data) : undefined;
   const stopped = untilSignal();
   const worker = await startIngestWorker({
     settings,
@@ -191,6 +200,7 @@ async function runWorker(o: WorkerCliOptions, config: FacepipeConfig): Promise<v
     fetchPolicy: policy,
     maxInFlight: o.concurrency,
     maxAttempts: o.attempts,
+    ...(tombstones ? { erased: (p) => tombstones.erased(p) !== undefined } : {}),
   });
   const sig = await stopped;
   log.info({ signal: sig }, 'draining in-flight photos');
@@ -231,6 +241,8 @@ async function runIndexer(o: IndexerCliOptions, config: FacepipeConfig): Promise
 // ───────────────────────────── publish ─────────────────────────────
 
 interface PublishCliOptions extends KafkaCliOptions {
+  data?: string;
+  includeErased?: boolean;
   library?: string;
   tenant?: string;
   idPrefix: string;
@@ -248,12 +260,42 @@ export function imageFiles(paths: string[]): string[] {
   return out;
 }
 
+/** The tombstones of a data dir, read-only (another process may be writing the store). */
+function openTombstones(dataDir: string): PeopleStore | undefined {
+  const file = path.join(dataDir, STORE_FILE);
+  if (!existsSync(file)) return undefined;
+  return new PeopleStore(new FaceStore(file, { create: false, readonly: true }).db);
+}
+
+/** The files a user has not erased in `dataDir` (its tombstones: by photo id, path or content). */
+export function withoutErased(files: string[], dataDir: string, idPrefix = ''): string[] {
+  const file = path.join(dataDir, STORE_FILE);
+  if (!existsSync(file)) return files;
+  const store = new FaceStore(file, { create: false, readonly: true });
+  try {
+    const tombstones = new PeopleStore(store.db);
+    return files.filter((f) => {
+      const contentHash = createHash('sha256').update(readFileSync(f)).digest('hex');
+      const erased = tombstones.erased({
+        photoId: photoIdForFile(f, idPrefix),
+        uri: pathToFileURL(f).href,
+        contentHash,
+      });
+      if (erased) log.info({ file: f }, 'not published: erased by a user (--include-erased to publish it)');
+      return !erased;
+    });
+  } finally {
+    store.close();
+  }
+}
+
 export async function publishFiles(
   paths: string[],
   o: PublishCliOptions,
   config: FacepipeConfig,
 ): Promise<number> {
-  const files = imageFiles(paths);
+  const all = imageFiles(paths);
+  const files = o.data && !o.includeErased ? withoutErased(all, o.data, o.idPrefix) : all;
   const settings = kafkaSettings('publish', overridesFrom(o), config.kafka);
   const kafka = createKafka(settings);
   await ensureTopics(kafka, settings);

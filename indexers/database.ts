@@ -5,6 +5,7 @@ import { SIDECAR_FILE, currentIndexPath, loadCheckpoint, writeCheckpoint } from 
 import { DEFAULT_HNSW, HnswIndex, type HnswParams, type LabelHit } from './hnswIndex.ts';
 import { indexLog, type IndexLogger } from './log.ts';
 import { FaceStore, STORE_FILE } from './store.ts';
+import { PeopleStore } from './store/people.ts';
 import type {
   Correction,
   FaceDatabase,
@@ -154,6 +155,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   readonly modelId: string;
   readonly dim: number;
   readonly storePath: string;
+  readonly people: PeopleStore;
   recovery!: RecoveryInfo;
 
   private index!: HnswIndex;
@@ -179,6 +181,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     this.modelId = opts.modelId;
     this.dim = opts.dim;
     this.storePath = store.file;
+    this.people = new PeopleStore(store.db);
     this.params = {
       M: opts.M ?? DEFAULT_HNSW.M,
       efConstruction: opts.efConstruction ?? DEFAULT_HNSW.efConstruction,

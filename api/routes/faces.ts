@@ -4,6 +4,7 @@ import { notFound } from '../errors.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
 import { FaceParams, jsonSchema, MoveFaceBody, PhotoParams, type Out, type Typed } from '../schemas.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
+import { erasePhotos } from '../../indexers/erasure.ts';
 
 const face = {
   type: 'object',
@@ -57,7 +58,8 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
     async (request) => {
       const { faceId } = request.params;
       const { identityId } = request.body;
-      ctx.identities.moveFace(faceId, identityId);
+      if (identityId === null) ctx.actions.moveOut([faceId]);
+      else ctx.actions.accept(faceId, identityId);
       return faceView(db.getFace(faceId)!);
     },
   );
@@ -99,7 +101,8 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
     {
       schema: {
         tags: ['photos'],
-        summary: 'Forget a photo: the photo record and its faces (records and vectors) are erased',
+        summary:
+          'Erase a photo: the photo record and its faces (records and vectors) go, and a tombstone keeps run, worker and publish from analysing it again',
         params: jsonSchema(PhotoParams),
         response: {
           200: {
@@ -113,12 +116,10 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
     async (request) => {
       const { photoId } = request.params;
       if (!db.getPhoto(photoId)) throw notFound('photo', photoId);
-      const faceIds = db.facesOfPhoto(photoId).map((f) => f.faceId);
-      const facesForgotten = db.forgetPhoto(photoId);
-      db.checkpoint();
+      const { faceIds } = erasePhotos(db, [photoId], 'user');
       removeThumbnails(db.dataDir, faceIds);
-      refreshReport(db, db.dataDir);
-      return { photoId, facesForgotten };
+      refreshReport(db, db.dataDir, ctx.params);
+      return { photoId, facesForgotten: faceIds.length };
     },
   );
 }

@@ -2,12 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { FaceDatabase, StoredFace, StoredIdentity } from '../../indexers/types.ts';
 import { notFound } from '../errors.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
+import { eraseIdentity } from '../../indexers/erasure.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
 import {
   IdentityParams,
   jsonSchema,
   ListIdentitiesQuery,
   OtherIdentityBody,
+  EraseIdentityQuery,
   RenameBody,
   type Out,
   type Typed,
@@ -121,7 +123,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       const { identityId } = request.params;
       const { name } = request.body;
       requireIdentity(db, identityId);
-      ctx.identities.rename(identityId, name);
+      ctx.actions.rename(identityId, name);
       return detail(db, requireIdentity(db, identityId));
     },
   );
@@ -140,7 +142,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
     async (request) => {
       const { identityId } = request.params;
       const { other } = request.body;
-      ctx.identities.merge(identityId, other);
+      ctx.actions.merge(identityId, other);
       return detail(db, requireIdentity(db, identityId));
     },
   );
@@ -169,22 +171,28 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
     async (request) => {
       const { identityId } = request.params;
       const { other } = request.body;
-      ctx.identities.markDifferent(identityId, other);
+      ctx.actions.markDifferent(identityId, other);
       return { identityId, other, different: true };
     },
   );
 
-  app.delete<Typed<IdParams>>(
+  app.delete<Typed<IdParams, Out<typeof EraseIdentityQuery>>>(
     '/identities/:identityId',
     {
       schema: {
         tags: ['identities'],
-        summary: 'Forget an identity: its faces (records and vectors) are erased too',
+        summary:
+          'Forget an identity: its faces (records and vectors) are erased too; with photos=true every photo it appears in is erased (tombstoned)',
         params: idParams,
+        querystring: jsonSchema(EraseIdentityQuery),
         response: {
           200: {
             type: 'object',
-            properties: { identityId: { type: 'string' }, facesForgotten: { type: 'integer' } },
+            properties: {
+              identityId: { type: 'string' },
+              facesForgotten: { type: 'integer' },
+              photosErased: { type: 'integer' },
+            },
           },
           ...errorResponses(401, 404),
         },
@@ -192,19 +200,12 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
     },
     async (request) => {
       const { identityId } = request.params;
+      const { photos } = request.query;
       requireIdentity(db, identityId);
-      const faceIds = db.listFaces({ identityId }).map((f) => f.faceId);
-      const facesForgotten = db.transaction(() => {
-        const n = db.forgetIdentity(identityId);
-        db.appendIdentityEvents([
-          { v: 1, type: 'deleted', identityId, cause: 'user', at: new Date().toISOString() },
-        ]);
-        return n;
-      });
-      db.checkpoint();
-      removeThumbnails(db.dataDir, faceIds);
-      refreshReport(db, db.dataDir);
-      return { identityId, facesForgotten };
+      const erased = eraseIdentity(db, identityId, { photos });
+      removeThumbnails(db.dataDir, erased.faceIds);
+      refreshReport(db, db.dataDir, ctx.params);
+      return { identityId, facesForgotten: erased.faceIds.length, photosErased: erased.photos.length };
     },
   );
 }

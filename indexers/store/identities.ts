@@ -12,6 +12,8 @@ interface IdentityRow {
   template: Buffer;
   created_at: string;
   updated_at: string;
+  hidden: number;
+  cover_face_id: string | null;
 }
 
 export class IdentityTable {
@@ -114,5 +116,7 @@ function toIdentity(r: IdentityRow): StoredIdentity {
     template: Float32Array.from(bufferToFloat64(r.template)),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    hidden: r.hidden === 1,
+    coverFaceId: r.cover_face_id,
   };
 }

@@ -37,6 +37,29 @@ export const MIGRATIONS: string[] = [
   CREATE TABLE corrections (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, created_at TEXT NOT NULL);
   CREATE TABLE identity_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, created_at TEXT NOT NULL);
   `,
+  // 2: the people view (people.ts): hidden identities, a chosen cover face, the
+  // user-action log that undo appends to, and tombstones of erased photos
+  `
+  ALTER TABLE identities ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE identities ADD COLUMN cover_face_id TEXT;
+  -- the people grid's covering index: count, filter (hidden, name) and order (largest first) without
+  -- reading the identity rows (each holds a 1.5 KB template); only the page shown is read
+  CREATE INDEX identities_grid ON identities (hidden, face_count DESC, identity_id, name);
+  -- the review queue (and its count in every page's menu): kept faces no identity holds
+  CREATE INDEX faces_unassigned ON faces (quality DESC, face_id) WHERE kept = 1 AND identity_id IS NULL;
+  CREATE TABLE user_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, summary TEXT NOT NULL, body TEXT NOT NULL,
+    undoes INTEGER, created_at TEXT NOT NULL
+  );
+  CREATE INDEX user_actions_undoes ON user_actions (undoes);
+  CREATE TABLE tombstones (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, photo_id TEXT NOT NULL, uri TEXT NOT NULL, content_hash TEXT,
+    cause TEXT NOT NULL, erased_at TEXT NOT NULL
+  );
+  CREATE INDEX tombstones_photo ON tombstones (photo_id);
+  CREATE INDEX tombstones_uri ON tombstones (uri);
+  CREATE INDEX tombstones_hash ON tombstones (content_hash);
+  `,
 ];
 
 /**
