@@ -13,6 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { hnswFileProblem } from './hnswFile.ts';
 import { HnswIndex, type HnswParams } from './hnswIndex.ts';
 
 /**
@@ -150,23 +151,10 @@ export function removeStaleIndexFiles(dataDir: string, keep: string | null, grac
   }
 }
 
-/** Dimension recorded in an hnswlib index header (label_offset − offsetData = data size). */
-function headerDim(file: string): number | undefined {
-  const fd = openSync(file, 'r');
-  try {
-    const head = Buffer.alloc(96);
-    if (readSync(fd, head, 0, 96, 0) < 96) return undefined;
-    const labelOffset = Number(head.readBigUInt64LE(32));
-    const offsetData = Number(head.readBigUInt64LE(40));
-    return (labelOffset - offsetData) / 4;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * Loads the checkpoint if it is whole and matches the store; otherwise says why not. hnswlib
- * trusts its file header, so nothing reaches it before the checksum and dimension are confirmed.
+ * trusts its file, so nothing reaches it before the checksum and the whole structure (header
+ * fields, sizes, links) are confirmed.
  */
 export function loadCheckpoint(
   dataDir: string,
@@ -200,9 +188,9 @@ export function loadCheckpoint(
     };
   if (fileChecksum(file) !== sidecar.checksum)
     return { ok: false, reason: 'index file checksum mismatch (corrupt)' };
-  const dim = headerDim(file);
-  if (dim !== expect.dim)
-    return { ok: false, reason: `index file header dimension ${dim} ≠ store dimension ${expect.dim}` };
+  // a matching checksum only says the file is the one written: not that hnswlib can load it safely
+  const problem = hnswFileProblem(file, { dim: expect.dim, M: sidecar.M });
+  if (problem) return { ok: false, reason: problem };
   try {
     const params = { ...expect.params, M: sidecar.M, efConstruction: sidecar.efConstruction };
     return { ok: true, index: HnswIndex.load(file, expect.dim, params), sidecar };

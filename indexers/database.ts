@@ -2,7 +2,13 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { FaceRecord } from '../schemas/face.ts';
-import { SIDECAR_FILE, currentIndexPath, loadCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import {
+  SIDECAR_FILE,
+  currentIndexPath,
+  loadCheckpoint,
+  writeCheckpoint,
+  type LoadResult,
+} from './checkpoint.ts';
 import { DEFAULT_HNSW, HnswIndex, type HnswParams, type LabelHit } from './hnswIndex.ts';
 import { indexLog, type IndexLogger } from './log.ts';
 import { FaceStore, STORE_FILE } from './store.ts';
@@ -36,6 +42,11 @@ export interface OpenOptions {
   /** checkpoint automatically after this many changes since the last one (default 0: only on close/checkpoint()) */
   checkpointEvery?: number;
   log?: IndexLogger;
+  /**
+   * rebuild the index from the store without reading the checkpoint at all (`index rebuild`: the
+   * repair must work whatever state the old file is in)
+   */
+  ignoreCheckpoint?: boolean;
 }
 
 export type ExistingOpenOptions = Partial<Omit<OpenOptions, 'modelId' | 'dim'>>;
@@ -151,6 +162,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   private readonly checkpointEvery: number;
   private readonly progress: boolean;
   private readonly log: IndexLogger;
+  private readonly ignoreCheckpoint: boolean;
   /** label → faceId of every searchable vector */
   private labels = new Map<number, string>();
   /** store sequence the in-memory index reflects */
@@ -177,6 +189,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     this.checkpointEvery = opts.checkpointEvery ?? 0;
     this.progress = opts.progress ?? Boolean(process.stderr.isTTY);
     this.log = opts.log ?? indexLog;
+    this.ignoreCheckpoint = opts.ignoreCheckpoint ?? false;
     this.recover();
   }
 
@@ -186,12 +199,14 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   private recover(): void {
     const started = Date.now();
     const storeSeq = this.store.seq();
-    const loaded = loadCheckpoint(this.dataDir, {
-      modelId: this.modelId,
-      dim: this.dim,
-      storeSeq,
-      params: { ...this.params },
-    });
+    const loaded: LoadResult = this.ignoreCheckpoint
+      ? { ok: false, reason: 'rebuild requested (the old index file is not read)' }
+      : loadCheckpoint(this.dataDir, {
+          modelId: this.modelId,
+          dim: this.dim,
+          storeSeq,
+          params: { ...this.params },
+        });
     if (loaded.ok) {
       const replayed = this.adopt(loaded.index, loaded.sidecar.seq);
       this.checkpointSeq = loaded.sidecar.seq;
