@@ -7,7 +7,7 @@ import {
   type AnalyzedFace,
   type PhotoAnalysis,
 } from '../pipeline/analyze.ts';
-import { log } from '../pipeline/log.ts';
+import { log } from '../core/log.ts';
 import { walkImages } from '../pipeline/imageFiles.ts';
 import { ModelConfigError } from '../pipeline/models.ts';
 

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { log } from '../pipeline/log.ts';
+import { log } from '../core/log.ts';
 import { loadManifest, resolveModelsDir } from '../pipeline/models.ts';
 import {
   clusterParamsFromManifest,

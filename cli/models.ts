@@ -2,7 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { AnalyzeError, createAnalyzer, type AnalyzedFace, type Analyzer } from '../pipeline/analyze.ts';
-import { log } from '../pipeline/log.ts';
+import { log } from '../core/log.ts';
 import { walkImages } from '../pipeline/imageFiles.ts';
 import {
   listModels,

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_DATA_DIR, runEmbedded, type RunSummary } from '../pipeline/embedded.ts';
+import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
+import { runEmbedded, type RunSummary } from '../app/run.ts';
 
 export function register(program: Command): void {
   program

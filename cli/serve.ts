@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { buildServer, DEFAULT_LIMITS } from '../api/server.ts';
-import { openStore } from '../api/open.ts';
-import { DEFAULT_DATA_DIR } from '../pipeline/embedded.ts';
-import { log } from '../pipeline/log.ts';
+import { DEFAULT_LIMITS } from '../api/server.ts';
+import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
+import { startService } from '../app/serve.ts';
+import { log } from '../core/log.ts';
 
 export function register(program: Command): void {
   program
@@ -41,27 +41,22 @@ export function register(program: Command): void {
       DEFAULT_LIMITS.maxK,
     )
     .action(async (o: ServeOptions) => {
-      const store = await openStore(o.data, {
-        modelsDir: o.models,
-        analyzer: true,
-        analyzerMaxPixels: o.maxPixels,
-        analyzerMaxBytes: o.maxUploadBytes,
-      });
       const token = o.token ?? process.env.FACEPIPE_TOKEN ?? undefined;
-      const app = await buildServer({
-        ...store,
+      const service = await startService({
+        dataDir: o.data,
+        modelsDir: o.models,
+        port: o.port,
+        host: o.host,
         token: token || undefined,
         limits: { maxUploadBytes: o.maxUploadBytes, maxPixels: o.maxPixels, maxK: o.maxK },
         logger: { level: process.env.FACEPIPE_LOG_LEVEL ?? 'info', stream: process.stderr },
       });
-      const address = await app.listen({ port: o.port, host: o.host });
+      const address = service.address;
       // The listening address is command output (scripts and tests read it); logs stay on stderr.
       process.stdout.write(JSON.stringify({ listening: address, auth: Boolean(token) }) + '\n');
       const shutdown = async (signal: string) => {
         log.info({ signal }, 'shutting down');
-        await app.close();
-        store.db.checkpoint();
-        await store.close();
+        await service.close();
         process.exit(0);
       };
       process.once('SIGINT', () => void shutdown('SIGINT'));

@@ -17,9 +17,9 @@ import { kafkaSettings, type KafkaOverrides } from '../pipeline/kafka/config.ts'
 import { createKafka, createProducer, ensureTopics } from '../pipeline/kafka/client.ts';
 import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.ts';
 import { StreamState } from '../pipeline/kafka/streamState.ts';
-import { log } from '../pipeline/log.ts';
+import { log } from '../core/log.ts';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
-import { DEAD_LETTER_FILE } from '../pipeline/embedded.ts';
+import { DEAD_LETTER_FILE } from '../app/run.ts';
 import { isImageFile, walkImages } from '../pipeline/imageFiles.ts';
 
 interface KafkaCliOptions {
@@ -190,7 +190,7 @@ export function fetchPolicyFrom(
 async function runWorker(o: WorkerCliOptions): Promise<void> {
   if (o.provider !== 'cpu' && o.provider !== 'cuda') throw new Error('--provider must be cpu or cuda');
   const { createAnalyzer } = await import('../pipeline/analyze.ts');
-  const { startIngestWorker } = await import('../pipeline/ingestWorker.ts');
+  const { startIngestWorker } = await import('../app/worker.ts');
   const settings = kafkaSettings('worker', overridesFrom(o));
   const policy = fetchPolicyFrom(o);
   const analyzer = await createAnalyzer({
@@ -231,17 +231,18 @@ interface IndexerCliOptions extends KafkaCliOptions {
 }
 
 async function runIndexer(o: IndexerCliOptions): Promise<void> {
-  const { openIndexerStore } = await import('../pipeline/kafka/indexerStore.ts');
-  const { startIndexer } = await import('../pipeline/kafka/indexerConsumer.ts');
+  const { openDataDir } = await import('../app/dataDir.ts');
+  const { startIndexer } = await import('../app/indexer.ts');
   const settings = kafkaSettings('indexer', overridesFrom(o));
-  const { db, identities } = openIndexerStore(o.data, o.models);
+  const opened = await openDataDir(o.data, { modelsDir: o.models, create: true });
+  const { db, identities } = opened;
   const state = new StreamState(o.data);
   const stopped = untilSignal();
   const indexer = await startIndexer({ settings, db, identities, state, checkpointEveryMs: o.checkpointMs });
   const sig = await stopped;
   log.info({ signal: sig }, 'indexer stopping');
   await indexer.stop();
-  db.close();
+  await opened.close();
   state.close();
   process.exit(0);
 }

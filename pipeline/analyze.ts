@@ -8,7 +8,7 @@ import { toOriginal, type Detection } from './detect.ts';
 import { DEFAULT_BATCH_DELAY_MS, DEFAULT_BATCH_SIZE, Embedder, type FaceEmbedding } from './embed.ts';
 import { AnalyzeError } from './errors.ts';
 import type { DetectTask, SessionInfo } from './inferenceWorker.ts';
-import { log } from './log.ts';
+import { log } from '../core/log.ts';
 import {
   loadManifest,
   ModelConfigError,

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { StoredFace } from '../../indexers/types.ts';
 import { ApiError, notFound } from '../errors.ts';
-import { errorResponses, type RouteContext } from '../server.ts';
+import { errorResponses, type RouteContext } from '../context.ts';
 import { requireIdentity } from './identities.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
 

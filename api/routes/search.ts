@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import sharp from 'sharp';
 import { ApiError, notFound } from '../errors.ts';
 import { searchByVector, type SearchResult } from '../search.ts';
-import { errorResponses, type RouteContext } from '../server.ts';
+import { errorResponses, type RouteContext } from '../context.ts';
 
 const faceHit = {
   type: 'object',

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HtmlValidate } from 'html-validate';
 import { bcubedF } from '../../clustering/metrics.ts';
-import type { RunSummary } from '../../pipeline/embedded.ts';
+import type { RunSummary } from '../../app/run.ts';
 import { cropIdentity, cropsDir, examplesArg, parseCsv, runCliJson } from './helpers.ts';
 
 // `facepipe run examples` end to end, as a user runs it: one real process per run.

@@ -1,5 +1,5 @@
 /**
- * The streaming pipeline against a real Kafka broker (test/kafka/broker.ts; KAFKA_BROKERS to use
+ * The streaming pipeline against a real Kafka broker (devkit/kafkaBroker.ts; KAFKA_BROKERS to use
  * one already running): `facepipe worker` and `facepipe indexer` run as child processes, photos
  * go in on the photos topic, the store and the identity-events / dead-letter topics are checked.
  * Each test uses its own topics and consumer groups (a unique prefix) and its own data dir.
@@ -16,9 +16,9 @@ import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
 import { kafkaSettings, type KafkaSettings } from '../../pipeline/kafka/config.ts';
 import { createKafka, ensureTopics } from '../../pipeline/kafka/client.ts';
 import { StreamState } from '../../pipeline/kafka/streamState.ts';
-import { EVENT_SEQ_HEADER } from '../../pipeline/kafka/indexerConsumer.ts';
+import { EVENT_SEQ_HEADER } from '../../app/indexer.ts';
 import { FACES_TOPIC_TYPE_HEADER } from '../../schemas/photoEvent.ts';
-import { startBroker, freePorts, type TestBroker } from './broker.ts';
+import { startBroker, freePorts, type TestBroker } from '../../devkit/kafkaBroker.ts';
 import {
   groupPhotoEvents,
   groupsDir,
@@ -36,7 +36,7 @@ import {
   uniquePrefix,
   waitFor,
   type Proc,
-} from './harness.ts';
+} from '../../devkit/kafkaHarness.ts';
 
 const PARTITIONS = 4;
 let broker: TestBroker;

@@ -9,7 +9,7 @@ import type { IdentityEvent } from '../schemas/identityEvent.ts';
 import type { PhotoResult } from '../schemas/photoEvent.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
 
-/** The online-assignment part of clustering/identityService.ts's IdentityService. */
+/** The online-assignment part of service/identityService.ts's IdentityService. */
 export interface OnlineAssigner {
   assignNew(faceIds: string[]): IdentityEvent[];
 }

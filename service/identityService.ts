@@ -1,19 +1,19 @@
 import type { FaceDatabase, StoredFace, StoredIdentity } from '../indexers/types.ts';
 import { SCHEMA_VERSION } from '../schemas/face.ts';
 import type { IdentityEvent } from '../schemas/identityEvent.ts';
-import { clusterBatch } from './batch.ts';
-import { CorrectionState } from './corrections.ts';
+import { clusterBatch } from '../clustering/batch.ts';
+import { CorrectionState } from '../clustering/corrections.ts';
 import {
   decideOnline,
   type IdentityStats,
   type OnlineContext,
   type OnlineDecision,
   type OnlineNeighbour,
-} from './online.ts';
-import { qualityOf, type ClusterParams } from './params.ts';
-import { mapStableIds, newIdentityId } from './stableIds.ts';
-import type { ClusterFace } from './types.ts';
-import { toUnit } from './vec.ts';
+} from '../clustering/online.ts';
+import { qualityOf, type ClusterParams } from '../clustering/params.ts';
+import { mapStableIds, newIdentityId } from '../clustering/stableIds.ts';
+import type { ClusterFace } from '../clustering/types.ts';
+import { toUnit } from '../clustering/vec.ts';
 
 type Cause = IdentityEvent['cause'];
 

@@ -1,6 +1,6 @@
 /**
  * The indexer: the single writer of one data dir. It consumes the faces topic (FaceRecords and
- * PhotoResults) and the dead-letter topic, writes them to the store through pipeline/indexerStage.ts
+ * PhotoResults) and the dead-letter topic, writes them to the store through service/ingestStep.ts
  * (store + HNSW, then online identity assignment), then publishes the new
  * entries of the store's identity-event log and only then commits the batch's offsets.
  *
@@ -11,16 +11,16 @@
  * the `facepipe-seq` header for consumers that want to drop repeats).
  */
 import type { Batch, EachBatchPayload, Message } from 'kafkajs';
-import { FaceRecord } from '../../schemas/face.ts';
-import { PhotoResult, FACES_TOPIC_TYPE_HEADER } from '../../schemas/photoEvent.ts';
-import { DeadLetter } from '../../schemas/deadLetter.ts';
-import type { FaceDatabase } from '../../indexers/types.ts';
-import { assignNewFaces, recordPhoto, storeFaceRecords, type OnlineAssigner } from '../indexerStage.ts';
-import { buildDeadLetter, type RawMessage } from './deadLetters.ts';
-import { log } from '../log.ts';
-import type { KafkaSettings } from './config.ts';
-import { createKafka, createProducer, ensureTopics, sendAcked } from './client.ts';
-import type { StreamState } from './streamState.ts';
+import { FaceRecord } from '../schemas/face.ts';
+import { PhotoResult, FACES_TOPIC_TYPE_HEADER } from '../schemas/photoEvent.ts';
+import { DeadLetter } from '../schemas/deadLetter.ts';
+import type { FaceDatabase } from '../indexers/types.ts';
+import { assignNewFaces, recordPhoto, storeFaceRecords, type OnlineAssigner } from '../service/ingestStep.ts';
+import { buildDeadLetter, type RawMessage } from '../pipeline/kafka/deadLetters.ts';
+import { log } from '../core/log.ts';
+import type { KafkaSettings } from '../pipeline/kafka/config.ts';
+import { createKafka, createProducer, ensureTopics, sendAcked } from '../pipeline/kafka/client.ts';
+import type { StreamState } from '../pipeline/kafka/streamState.ts';
 
 export const EVENT_SEQ_HEADER = 'facepipe-seq';
 

@@ -1,24 +1,28 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { walkImages as walkImagesUnder } from './imageFiles.ts';
+import { walkImages as walkImagesUnder } from '../pipeline/imageFiles.ts';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import cliProgress from 'cli-progress';
-import { createAnalyzer, toFaceRecord, AnalyzeError, type Analyzer, type PhotoAnalysis } from './analyze.ts';
-import { log } from './log.ts';
-import { removeThumbnails, writeReport, writeThumbnail } from './report.ts';
-import { indexFaceRecords } from './indexerStage.ts';
-import { openFaceDatabase } from '../indexers/database.ts';
+import {
+  createAnalyzer,
+  toFaceRecord,
+  AnalyzeError,
+  type Analyzer,
+  type PhotoAnalysis,
+} from '../pipeline/analyze.ts';
+import { log } from '../core/log.ts';
+import { removeThumbnails, writeReport, writeThumbnail } from '../pipeline/report.ts';
+import { indexFaceRecords } from '../service/ingestStep.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
-import { IdentityService } from '../clustering/identityService.ts';
-import { clusterParamsFromManifest } from '../clustering/params.ts';
+import type { IdentityService } from '../service/identityService.ts';
+import { DEFAULT_DATA_DIR, openDataDir } from './dataDir.ts';
 import type { ServiceMetrics } from '../api/metrics.ts';
 
 /** Files the walker picks up (sharp decodes these); anything else in the folder is ignored. */
 /** Dead-letter records of photos that could not be processed, one JSON object per line. */
 export const DEAD_LETTER_FILE = 'dead-letter.jsonl';
-export const DEFAULT_DATA_DIR = './facepipe-data';
 
 export interface RunOptions {
   /** folder to walk for photos (recursively) */
@@ -94,9 +98,16 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
   mkdirSync(dataDir, { recursive: true });
   const files = walkImages(opts.dir, dataDir);
   const analyzer = opts.analyzer ?? (await createAnalyzer({ modelsDir: opts.modelsDir }));
-  const db = openFaceDatabase(dataDir, { modelId: analyzer.modelId, dim: analyzer.dim });
+  const opened = await openDataDir(dataDir, {
+    modelsDir: opts.modelsDir,
+    create: true,
+    embedder: analyzer.modelId,
+  }).catch(async (err: unknown) => {
+    if (!opts.analyzer) await analyzer.close();
+    throw err;
+  });
+  const { db, identities } = opened;
   try {
-    const identities = new IdentityService(db, clusterParamsFromManifest(analyzer.manifest));
     // rates count from here: model loading and index recovery are start-up, not throughput
     const ingestStarted = Date.now();
     const counters: Counters = {
@@ -181,7 +192,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     );
     return summary;
   } finally {
-    db.close();
+    await opened.close();
     if (!opts.analyzer) await analyzer.close();
   }
 }

@@ -14,13 +14,13 @@ import type { EachBatchPayload, KafkaMessage, Message } from 'kafkajs';
 import { z } from 'zod';
 import { PhotoEvent, PhotoResult, FACES_TOPIC_TYPE_HEADER } from '../schemas/photoEvent.ts';
 import type { DeadLetterStage } from '../schemas/deadLetter.ts';
-import { buildDeadLetter, type RawMessage } from './kafka/deadLetters.ts';
+import { buildDeadLetter, type RawMessage } from '../pipeline/kafka/deadLetters.ts';
 import { SCHEMA_VERSION } from '../schemas/face.ts';
-import { AnalyzeError, toFaceRecord, type Analyzer } from './analyze.ts';
-import { fetchPhoto, FetchError, type FetchPolicy } from './fetchPhoto.ts';
-import { log } from './log.ts';
-import type { KafkaSettings } from './kafka/config.ts';
-import { createKafka, createProducer, ensureTopics, sendAcked } from './kafka/client.ts';
+import { AnalyzeError, toFaceRecord, type Analyzer } from '../pipeline/analyze.ts';
+import { fetchPhoto, FetchError, type FetchPolicy } from '../pipeline/fetchPhoto.ts';
+import { log } from '../core/log.ts';
+import type { KafkaSettings } from '../pipeline/kafka/config.ts';
+import { createKafka, createProducer, ensureTopics, sendAcked } from '../pipeline/kafka/client.ts';
 
 /** What one photos-topic message turns into: messages for one topic. */
 export interface Publication {

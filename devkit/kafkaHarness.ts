@@ -9,9 +9,9 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
-import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
+import { FaceStore, STORE_FILE } from '../indexers/store.ts';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** the bundled sample photos: the worker's file root in these tests */
 export const examplesDir = path.join(repoRoot, 'examples');
 export const groupsDir = path.join(examplesDir, 'faceapi-groups');

@@ -7,9 +7,9 @@ import type { FaceDatabase } from '../indexers/types.ts';
 import { faceIdFor, type FaceRecord } from '../schemas/face.ts';
 import { IdentityEvent } from '../schemas/identityEvent.ts';
 import { IdentityService } from './identityService.ts';
-import { evaluate } from './metrics.ts';
-import { clusterParamsFromManifest, qualityOf } from './params.ts';
-import { groupPhotoFaces, referenceCrops, testEmbedderManifest } from './testUtil.ts';
+import { evaluate } from '../clustering/metrics.ts';
+import { clusterParamsFromManifest, qualityOf } from '../clustering/params.ts';
+import { groupPhotoFaces, referenceCrops, testEmbedderManifest } from '../clustering/testUtil.ts';
 
 const manifest = testEmbedderManifest();
 const params = clusterParamsFromManifest(manifest);

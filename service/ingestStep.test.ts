@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openFaceDatabase, type EmbeddedFaceDatabase } from '../indexers/database.ts';
 import { faceRecord, tempDataDir } from '../indexers/testUtil.ts';
-import { IdentityService } from '../clustering/identityService.ts';
+import { IdentityService } from './identityService.ts';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
-import { loadManifest } from './models.ts';
-import { indexFaceRecords, recordPhoto, storeFaceRecords } from './indexerStage.ts';
+import { loadManifest } from '../pipeline/models.ts';
+import { indexFaceRecords, recordPhoto, storeFaceRecords } from './ingestStep.ts';
 import type { FaceRecord } from '../schemas/face.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
