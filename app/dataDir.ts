@@ -49,14 +49,14 @@ export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}
   const manifest = loadManifest(modelsDir);
   const exists = existsSync(path.join(dir, STORE_FILE));
   let db: EmbeddedFaceDatabase;
-  if (exists) db = openExistingDatabase(dir);
-  else if (opts.create) {
+  if (exists || !opts.create) {
+    // an existing store is opened as it is (a file SQLite cannot read is refused, never replaced);
+    // without one, a command that only reads says there is no store there
+    db = openExistingDatabase(dir);
+  } else {
     const chosen = selectModels(manifest, opts.embedder ? { embedder: opts.embedder } : {}).embedder;
     db = openFaceDatabase(dir, { modelId: chosen.name, dim: chosen.embeddingDim });
-  } else
-    throw new DataDirError(
-      `data folder not found: ${dir} (run \`facepipe run <photos> --data ${dataDir}\` first)`,
-    );
+  }
   try {
     if (opts.embedder && opts.embedder !== db.modelId)
       throw new DataDirError(

@@ -10,6 +10,7 @@ import {
 import { log } from '../core/log.ts';
 import { walkImages } from '../pipeline/imageFiles.ts';
 import { ModelConfigError } from '../pipeline/models.ts';
+import { noImagesLine, positiveInt } from './options.ts';
 
 /**
  * `facepipe analyze <file|dir>... [--models DIR] [--embeddings]`: one JSON line per face on
@@ -26,12 +27,6 @@ interface AnalyzeCliOptions {
   workers?: number;
   provider?: 'cpu' | 'cuda';
   concurrency: number;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
 }
 
 function provider(value: string): 'cpu' | 'cuda' {
@@ -154,6 +149,11 @@ async function runAnalyze(inputs: string[], opts: AnalyzeCliOptions): Promise<vo
   }
   try {
     const files = expandInputs(inputs);
+    if (files.length === 0) {
+      // like `run`: nothing to do is said, and is not a failure
+      process.stderr.write(noImagesLine('analyze', inputs.join(', ')));
+      return;
+    }
     const started = Date.now();
     const { processed, failed, faces } = await analyzePhotos(
       analyzer,

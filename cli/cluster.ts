@@ -13,6 +13,7 @@ import { readNpy } from '../clustering/npy.ts';
 import { formatAssignments, readAssignments } from '../clustering/csv.ts';
 import { facesFromMatrix, METHODS, runMethod, type Method } from '../clustering/methods.ts';
 import { evaluate, type Label } from '../clustering/metrics.ts';
+import { finiteNumber, positiveInt } from './options.ts';
 
 /**
  * `facepipe cluster --embeddings X.npy [--ids ids.txt] --out assignments.csv [--method ...]`:
@@ -35,18 +36,6 @@ interface ClusterCliOptions {
   models?: string;
   embedder?: string;
   progress?: boolean;
-}
-
-function number(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
-  return n;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
 }
 
 function range(value: string): [number, number] {
@@ -190,7 +179,11 @@ export function register(program: Command): void {
       'assignments CSV to write (id,cluster; empty cluster = unassigned or dropped)',
     )
     .option('--method <name>', `quality (default) | single | core | cw`, method, 'quality' as Method)
-    .option('--min-magnitude <a>', 'drop faces below this magnitude (default: embedder manifest)', number)
+    .option(
+      '--min-magnitude <a>',
+      'drop faces below this magnitude (default: embedder manifest)',
+      finiteNumber,
+    )
     .option(
       '--quality-range <lo,hi>',
       'magnitude range mapped to quality 0..1 (default: embedder manifest)',
@@ -200,7 +193,7 @@ export function register(program: Command): void {
     .option(
       '--threshold <cos>',
       'link threshold τ (quality) or cosine threshold (baselines); default: manifest',
-      number,
+      finiteNumber,
     )
     .option('--min-faces <n>', 'core method: neighbours needed to be a core (default 3)', positiveInt)
     .option('--models <dir>', 'models folder with the embedder manifest')

@@ -12,6 +12,7 @@ import {
   type DetectorManifest,
   type EmbedderManifest,
 } from '../pipeline/models.ts';
+import { positiveInt } from './options.ts';
 
 /**
  * `facepipe models list` — the models of a models folder with their contracts.
@@ -521,12 +522,6 @@ export async function runCalibrate(
   log.info({ model: report.model, photos: report.photos, faces: report.faces }, 'calibration finished');
   out(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
   return report;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
 }
 
 export function register(program: Command): void {

@@ -3,6 +3,7 @@ import cliProgress from 'cli-progress';
 import { DEFAULT_DATA_DIR, openDataDir } from '../app/dataDir.ts';
 import { reclusterStore } from '../app/recluster.ts';
 import { log } from '../core/log.ts';
+import { requireDataDir } from './options.ts';
 
 export function register(program: Command): void {
   program
@@ -17,6 +18,7 @@ export function register(program: Command): void {
     )
     .option('--no-progress', 'no progress bar')
     .action(async (o: { data: string; models?: string; progress: boolean }) => {
+      requireDataDir(o.data);
       const store = await openDataDir(o.data, { modelsDir: o.models });
       try {
         const bar =

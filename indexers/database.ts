@@ -112,10 +112,22 @@ export function openFaceDatabase(dataDir: string, opts: OpenOptions): EmbeddedFa
   }
 }
 
+/** A data dir with no store: the user pointed a command at the wrong folder, or has not run yet. */
+export class NoStoreError extends Error {
+  readonly code = 'NO_STORE';
+  constructor(readonly dataDir: string) {
+    super(
+      `no facepipe store in ${dataDir} (no ${STORE_FILE}): pass the --data folder a \`facepipe run\` or indexer wrote, ` +
+        `or run \`facepipe run <photos> --data ${dataDir}\` first`,
+    );
+    this.name = 'NoStoreError';
+  }
+}
+
 /** Opens a data dir that must already hold a store; model id and dimension come from its metadata. */
 export function openExistingDatabase(dataDir: string, opts: ExistingOpenOptions = {}): EmbeddedFaceDatabase {
   const storePath = path.join(dataDir, STORE_FILE);
-  if (!existsSync(storePath)) throw new Error(`no facepipe store in ${dataDir} (expected ${storePath})`);
+  if (!existsSync(storePath)) throw new NoStoreError(dataDir);
   const store = new FaceStore(storePath, { create: false });
   try {
     const modelId = store.getMeta(META_MODEL);

@@ -14,7 +14,7 @@ import { DeadLetter } from '../../schemas/deadLetter.ts';
 import { FACES_TOPIC_TYPE_HEADER } from '../../schemas/photoEvent.ts';
 import { kafkaSettings } from '../../pipeline/kafka/config.ts';
 import { createKafka, ensureTopics } from '../../pipeline/kafka/client.ts';
-import { startBroker, type TestBroker } from './broker.ts';
+import { startBroker, type TestBroker } from '../../devkit/kafkaBroker.ts';
 import {
   examplesDir,
   groupPhotoEvents,
@@ -28,7 +28,7 @@ import {
   uniquePrefix,
   waitFor,
   type Proc,
-} from './harness.ts';
+} from '../../devkit/kafkaHarness.ts';
 
 const PARTITIONS = 4;
 let broker: TestBroker;
