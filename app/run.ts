@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { walkImages as walkImagesUnder } from '../pipeline/imageFiles.ts';
-import { readFile } from 'node:fs/promises';
+import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { walkImageTree, type SkippedPath } from '../pipeline/imageFiles.ts';
+import { appendLine, diskFullAt, isDiskFull } from '../core/files.ts';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import cliProgress from 'cli-progress';
 import {
   createAnalyzer,
   toFaceRecord,
+  readPhotoFile,
   AnalyzeError,
   type Analyzer,
   type PhotoAnalysis,
@@ -16,6 +17,8 @@ import { log } from '../core/log.ts';
 import { removeThumbnails, writeReport, writeThumbnail } from '../pipeline/report.ts';
 import { indexFaceRecords } from '../service/ingestStep.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
+import type { EmbeddedFaceDatabase } from '../indexers/database.ts';
+import { STORE_FILE } from '../indexers/store.ts';
 import type { IdentityService } from '../service/identityService.ts';
 import { DEFAULT_DATA_DIR, openDataDir } from './dataDir.ts';
 import type { ServiceMetrics } from '../api/metrics.ts';
@@ -23,6 +26,12 @@ import type { ServiceMetrics } from '../api/metrics.ts';
 /** Files the walker picks up (sharp decodes these); anything else in the folder is ignored. */
 /** Dead-letter records of photos that could not be processed, one JSON object per line. */
 export const DEAD_LETTER_FILE = 'dead-letter.jsonl';
+
+/**
+ * Store note set before a run's first change and cleared once its recluster is done: a run killed
+ * in between leaves it, and the next run reclusters even when it finds nothing new.
+ */
+export const RECLUSTER_OWED = 'recluster_owed';
 
 export interface RunOptions {
   /** folder to walk for photos (recursively) */
@@ -49,6 +58,8 @@ export interface RunSummary {
   dataDir: string;
   modelId: string;
   photos: { found: number; processed: number; skipped: number; changed: number; failed: number };
+  /** folders and links the walk did not take (also in the dead-letter file) */
+  skippedPaths: SkippedPath[];
   faces: { kept: number; dropped: number };
   store: { photos: number; faces: number; kept: number; dropped: number; identities: number };
   identities: number;
@@ -70,7 +81,7 @@ export function photoIdForPath(file: string): string {
 
 /** Image files under `dir`, sorted, as paths joined onto `dir` as given; hidden entries and `skip` are left out. */
 export function walkImages(dir: string, skip?: string): string[] {
-  return walkImagesUnder(dir, { skip });
+  return walkImageTree(dir, { skip }).files;
 }
 
 interface Counters {
@@ -96,7 +107,8 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     throw new Error(`not a folder: ${opts.dir}`);
   const dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
-  const files = walkImages(opts.dir, dataDir);
+  const walk = walkImageTree(opts.dir, { skip: dataDir });
+  const files = walk.files;
   const analyzer = opts.analyzer ?? (await createAnalyzer({ modelsDir: opts.modelsDir }));
   const opened = await openDataDir(dataDir, {
     modelsDir: opts.modelsDir,
@@ -104,9 +116,11 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     embedder: analyzer.modelId,
   }).catch(async (err: unknown) => {
     if (!opts.analyzer) await analyzer.close();
-    throw err;
+    throw isDiskFull(err) ? diskFullIn(err, dataDir) : err;
   });
   const { db, identities } = opened;
+  // the first failure is the one reported: closing (a checkpoint on a full disk) may fail too
+  let failure: unknown;
   try {
     // rates count from here: model loading and index recovery are start-up, not throughput
     const ingestStarted = Date.now();
@@ -125,20 +139,34 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     const indexing = new PQueue({ concurrency: 1 });
     const deadLetters = path.join(dataDir, DEAD_LETTER_FILE);
 
-    const ctx: PhotoContext = { analyzer, db, identities, dataDir, indexing, counters, deadLetters };
-    // A photo that fails for an unexpected reason is recorded like a bad one (code INTERNAL); only
-    // a failure to record it (the store itself is broken) stops the run, after the work in flight.
+    const ctx: PhotoContext = {
+      analyzer,
+      db,
+      identities,
+      dataDir,
+      indexing,
+      counters,
+      deadLetters,
+      owesRecluster: false,
+    };
+    for (const skipped of walk.skipped) recordSkippedPath(ctx, skipped);
+    // A photo that fails for an unexpected reason is recorded like a bad one (code INTERNAL). A full
+    // disk is not the photo's fault: the photo stays unrecorded (the next run takes it) and the run
+    // stops, after the work in flight, as does a failure to record (the store itself is broken).
     let fatal: unknown;
     for (const file of files) {
       if (fatal) break;
       await analysis.onSizeLessThan(concurrency);
       void analysis.add(async () => {
+        if (fatal) return;
         try {
           await processPhoto(file, ctx);
         } catch (err) {
-          await indexing
-            .add(() => recordFailure(ctx, file, photoIdForPath(file), null, err))
-            .catch((e: unknown) => (fatal ??= e));
+          if (isDiskFull(err)) fatal ??= diskFullIn(err, dataDir);
+          else
+            await indexing
+              .add(() => recordFailure(ctx, file, photoIdForPath(file), null, err))
+              .catch((e: unknown) => (fatal ??= isDiskFull(e) ? diskFullIn(e, dataDir) : e));
         }
         bar?.increment(1, rates(counters, ingestStarted));
       });
@@ -152,10 +180,14 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     const ingestDone = Date.now();
     bar?.stop();
 
-    const changedStore = counters.processed > 0;
+    // owed by this run's changes, or by an earlier run that stopped before its recluster
+    const owed = ctx.owesRecluster || db.getNote(RECLUSTER_OWED) !== undefined;
     let recluster: RunSummary['recluster'] = { ran: false };
-    if (changedStore && opts.recluster !== false) {
+    if (owed && opts.recluster !== false) {
+      if (!ctx.owesRecluster) log.info('reclustering: the previous run stopped before its recluster');
+      pauseAt('before-recluster');
       const result = identities.recluster();
+      db.setNote(RECLUSTER_OWED, null);
       recluster = { ran: true, clusters: result.clusters, events: result.events.length };
     }
     db.checkpoint();
@@ -175,13 +207,14 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
         changed: counters.changed,
         failed: counters.failed,
       },
+      skippedPaths: walk.skipped,
       faces: { kept: counters.kept, dropped: counters.dropped },
       store,
       identities: store.identities,
       recluster,
       report,
       ...(exportFile ? { export: exportFile } : {}),
-      ...(counters.failed > 0 ? { deadLetters } : {}),
+      ...(counters.failed > 0 || walk.skipped.length > 0 ? { deadLetters } : {}),
       seconds,
       photosPerSecond: round2(counters.processed / ingestSeconds),
       facesPerSecond: round2((counters.kept + counters.dropped) / ingestSeconds),
@@ -191,39 +224,102 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
       'run finished',
     );
     return summary;
+  } catch (err) {
+    failure = isDiskFull(err) ? diskFullIn(err, dataDir) : err;
+    throw failure;
   } finally {
-    await opened.close();
+    await closeKeepingFirstError(opened.close, failure, dataDir);
     if (!opts.analyzer) await analyzer.close();
   }
 }
 
+/**
+ * Closes the data dir (which checkpoints the index). When the run already failed, a failure to
+ * close is only logged: the first error is the one the user must see (a full disk, not the
+ * checkpoint that could not be written because of it). The store needs no checkpoint to be whole;
+ * the next open replays the change log.
+ */
+async function closeKeepingFirstError(
+  close: () => Promise<void>,
+  failure: unknown,
+  dataDir: string,
+): Promise<void> {
+  try {
+    await close();
+  } catch (err) {
+    if (failure !== undefined) {
+      log.warn({ err: (err as Error).message }, 'closing the data dir after the failure also failed');
+      return;
+    }
+    throw isDiskFull(err) ? diskFullIn(err, dataDir) : err;
+  }
+}
+
+/** "disk full at PATH": the file a write named, the store for SQLite (which names none), else the data dir. */
+function diskFullIn(err: unknown, dataDir: string): Error {
+  const sqlite = (err as { code?: string }).code === 'SQLITE_FULL';
+  return diskFullAt(err, sqlite ? path.join(dataDir, STORE_FILE) : dataDir);
+}
+
+/**
+ * FACEPIPE_PAUSE_AT=<point> stops the process (SIGSTOP) at that point after saying so on stderr,
+ * for the crash tests: they SIGKILL it there, exactly between two steps.
+ */
+function pauseAt(point: string): void {
+  if (process.env.FACEPIPE_PAUSE_AT !== point) return;
+  process.stderr.write(`facepipe: paused at ${point} (FACEPIPE_PAUSE_AT)\n`);
+  process.kill(process.pid, 'SIGSTOP');
+}
+
 interface PhotoContext {
   analyzer: Analyzer;
-  db: FaceDatabase;
+  db: EmbeddedFaceDatabase;
   identities: IdentityService;
   dataDir: string;
   indexing: PQueue;
   counters: Counters;
   deadLetters: string;
+  /** this run changed the store: the note that a recluster is owed is written */
+  owesRecluster: boolean;
+}
+
+/** Before the first change of a run: a crash from here on leaves the recluster owed. */
+function owesRecluster(ctx: PhotoContext): void {
+  if (ctx.owesRecluster) return;
+  ctx.db.setNote(RECLUSTER_OWED, new Date().toISOString());
+  ctx.owesRecluster = true;
+}
+
+/** The SHA-256 of a file, read in chunks (a re-run decides "unchanged" without holding the file). */
+function hashFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
 }
 
 async function processPhoto(file: string, ctx: PhotoContext): Promise<void> {
   const { db, counters } = ctx;
   const photoId = photoIdForPath(file);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (err) {
-    return ctx.indexing.add(() =>
-      recordFailure(ctx, file, photoId, null, new AnalyzeError('READ_FAILED', (err as Error).message)),
-    );
-  }
-  const contentHash = createHash('sha256').update(bytes).digest('hex');
   const previous = db.getPhoto(photoId);
-  if (previous && previous.contentHash === contentHash) {
-    counters.skipped++;
-    counters.metrics?.ingestPhotos.inc({ status: 'skipped' });
-    return;
+  let bytes: Buffer;
+  let contentHash: string;
+  try {
+    // an unchanged photo is recognised by a streamed hash, without holding its bytes
+    if (previous?.contentHash && (await hashFile(file)) === previous.contentHash) {
+      counters.skipped++;
+      counters.metrics?.ingestPhotos.inc({ status: 'skipped' });
+      return;
+    }
+    // the size is checked from the stat before anything is read
+    bytes = await readPhotoFile(file, ctx.analyzer.maxBytes);
+    contentHash = createHash('sha256').update(bytes).digest('hex');
+  } catch (err) {
+    const e = err instanceof AnalyzeError ? err : new AnalyzeError('READ_FAILED', (err as Error).message);
+    return ctx.indexing.add(() => recordFailure(ctx, file, photoId, null, e));
   }
   let analysis: PhotoAnalysis;
   try {
@@ -236,6 +332,7 @@ async function processPhoto(file: string, ctx: PhotoContext): Promise<void> {
     analysis.faces.map((f, i) => writeThumbnail(ctx.dataDir, records[i]!.faceId, f.alignedRgb)),
   );
   await ctx.indexing.add(() => {
+    owesRecluster(ctx);
     // Changed content: the old faces are forgotten first (their ids may differ from the new ones).
     if (previous) {
       const stale = db
@@ -281,26 +378,51 @@ function recordFailure(
   if (code === 'INTERNAL') log.error({ err, file }, 'photo failed');
   else log.warn({ file, code, reason }, 'photo skipped: cannot be analysed');
   if (ctx.db.getPhoto(photoId)) {
-    removeThumbnails(
-      ctx.dataDir,
-      ctx.db.facesOfPhoto(photoId).map((f) => f.faceId),
-    );
+    const faces = ctx.db.facesOfPhoto(photoId).map((f) => f.faceId);
+    if (faces.length > 0) owesRecluster(ctx);
+    removeThumbnails(ctx.dataDir, faces);
     ctx.db.forgetPhoto(photoId);
   }
-  ctx.db.upsertPhoto({
-    photoId,
-    uri: file,
-    library: null,
-    width: null,
-    height: null,
-    contentHash,
-    status: 'failed',
-    error: `${code}: ${reason}`,
-  });
   const record = { v: 1, photoId, uri: file, stage: 'analyze', code, reason, at: new Date().toISOString() };
-  appendFileSync(ctx.deadLetters, JSON.stringify(record) + '\n');
+  // the store row and the dead-letter line together or neither: the line is appended inside the
+  // transaction (a failed append, disk full, rolls the row back) and taken out again when the
+  // commit fails
+  let takeBack: (() => void) | undefined;
+  try {
+    ctx.db.transaction(() => {
+      ctx.db.upsertPhoto({
+        photoId,
+        uri: file,
+        library: null,
+        width: null,
+        height: null,
+        contentHash,
+        status: 'failed',
+        error: `${code}: ${reason}`,
+      });
+      takeBack = appendLine(ctx.deadLetters, JSON.stringify(record));
+    });
+  } catch (e) {
+    takeBack?.();
+    throw e;
+  }
   ctx.counters.failed++;
   ctx.counters.metrics?.ingestPhotos.inc({ status: 'failed' });
+}
+
+/** A folder or link the walk could not take: said on stderr and in the dead-letter file. */
+function recordSkippedPath(ctx: PhotoContext, s: SkippedPath): void {
+  log.warn({ path: s.path, code: s.code, reason: s.reason }, 'skipped while walking the photo folder');
+  const record = {
+    v: 1,
+    photoId: null,
+    uri: s.path,
+    stage: 'walk',
+    code: s.code,
+    reason: s.reason,
+    at: new Date().toISOString(),
+  };
+  appendLine(ctx.deadLetters, JSON.stringify(record));
 }
 
 /** CSV `photo,face,identity` for the photos of this run, in walk order; identity empty when dropped/unassigned. */

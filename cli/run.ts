@@ -62,5 +62,6 @@ export function formatSummary(s: RunSummary): string {
   ];
   if (s.export) lines.push(`export:     ${s.export}`);
   if (s.deadLetters) lines.push(`failed:     ${s.deadLetters}`);
+  for (const k of s.skippedPaths) lines.push(`skipped:    ${k.path} (${k.code}: ${k.reason})`);
   return lines.join('\n') + '\n';
 }

@@ -11,7 +11,7 @@ import {
 } from './checkpoint.ts';
 import { DEFAULT_HNSW, HnswIndex, type HnswParams, type LabelHit } from './hnswIndex.ts';
 import { indexLog, type IndexLogger } from './log.ts';
-import { FaceStore, STORE_FILE } from './store.ts';
+import { FaceStore, STORE_FILE, StoreCorruptError } from './store.ts';
 import type {
   Correction,
   FaceDatabase,
@@ -88,6 +88,9 @@ export interface EmbeddedFaceDatabase extends FaceDatabase {
   setEf(ef: number): void;
   hnswParams(): HnswParams;
   close(opts?: { checkpoint?: boolean }): void;
+  /** A note the programs keep in the store's metadata (e.g. a recluster still owed); null deletes it. */
+  getNote(key: string): string | undefined;
+  setNote(key: string, value: string | null): void;
 }
 
 const META_MODEL = 'model_id';
@@ -97,9 +100,13 @@ const META_DIM = 'dim';
 export function openFaceDatabase(dataDir: string, opts: OpenOptions): EmbeddedFaceDatabase {
   mkdirSync(dataDir, { recursive: true });
   const storePath = path.join(dataDir, STORE_FILE);
-  if (!existsSync(storePath) && existsSync(path.join(dataDir, SIDECAR_FILE))) {
-    throw new Error(
-      `data dir ${dataDir} has an index checkpoint but no store (${STORE_FILE}); refusing to start an empty store beside it`,
+  // only a data dir without facepipe's files starts a new store: a checkpoint or a write-ahead log
+  // without the store beside it means the store was lost or moved
+  const leftover = [SIDECAR_FILE, `${STORE_FILE}-wal`].find((f) => existsSync(path.join(dataDir, f)));
+  if (!existsSync(storePath) && leftover) {
+    throw new StoreCorruptError(
+      storePath,
+      `missing, while ${leftover} is there; refusing to start an empty store beside it`,
     );
   }
   const store = new FaceStore(storePath, { create: true });
@@ -498,6 +505,16 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
       this.closed = true;
       this.store.close();
     }
+  }
+
+  getNote(key: string): string | undefined {
+    return this.store.getMeta(`note:${key}`);
+  }
+
+  setNote(key: string, value: string | null): void {
+    this.assertOpen();
+    if (value === null) this.store.deleteMeta(`note:${key}`);
+    else this.store.setMeta(`note:${key}`, value);
   }
 
   // ---- photos, faces, identities ------------------------------------------------------------------

@@ -92,6 +92,20 @@ class SequentialReader {
  * size, and every link points at an element that exists on that level.
  */
 export function hnswFileProblem(file: string, expect: { dim: number; M: number }): string | null {
+  return inspect(file, expect, true);
+}
+
+/**
+ * The cheap part of `hnswFileProblem`: the header, and the file size against the sizes it
+ * records (reads the header and the small upper-link section, not the vectors). hnswlib writes
+ * through a C++ stream that reports no error, so this is how a checkpoint cut short by a full
+ * disk is caught before it is named in the sidecar.
+ */
+export function hnswLayoutProblem(file: string, expect: { dim: number; M: number }): string | null {
+  return inspect(file, expect, false);
+}
+
+function inspect(file: string, expect: { dim: number; M: number }, links: boolean): string | null {
   const fd = openSync(file, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -101,7 +115,9 @@ export function hnswFileProblem(file: string, expect: { dim: number; M: number }
     const h = readHnswHeader(head);
     const headerProblem = checkHeader(h, expect, size);
     if (headerProblem) return `index file header: ${headerProblem}`;
-    return checkLinks(fd, h, size);
+    const levels = readLevels(fd, h, size);
+    if (typeof levels === 'string') return levels;
+    return links ? checkLinks(fd, h, size, levels) : null;
   } finally {
     closeSync(fd);
   }
@@ -135,12 +151,12 @@ function checkHeader(h: HnswHeader, expect: { dim: number; M: number }, size: nu
   return null;
 }
 
-/** Element levels from the upper-link section, then every link checked against them. */
-function checkLinks(fd: number, h: HnswHeader, size: number): string | null {
+/** Every element's level, from the upper-link section, which must end exactly at the file's end. */
+function readLevels(fd: number, h: HnswHeader, size: number): Uint8Array | string {
   const linksUpper = h.maxM * 4 + 4;
   const upperStart = HEADER_BYTES + h.count * h.sizeDataPerElement;
   const levels = new Uint8Array(h.count);
-  let reader = new SequentialReader(fd, upperStart, size);
+  const reader = new SequentialReader(fd, upperStart, size);
   let end = upperStart;
   for (let i = 0; i < h.count; i++) {
     const sizeField = reader.take(4);
@@ -156,7 +172,14 @@ function checkLinks(fd: number, h: HnswHeader, size: number): string | null {
   if (end !== size) return `index file is ${size} bytes, its contents ${end}`;
   if (h.count > 0 && levels[h.enterPoint] !== h.maxLevel)
     return `entry point ${h.enterPoint} has level ${levels[h.enterPoint]}, the top is ${h.maxLevel}`;
+  return levels;
+}
 
+/** Every link of every element and level points at an element that has that level. */
+function checkLinks(fd: number, h: HnswHeader, size: number, levels: Uint8Array): string | null {
+  const linksUpper = h.maxM * 4 + 4;
+  const upperStart = HEADER_BYTES + h.count * h.sizeDataPerElement;
+  let reader: SequentialReader;
   // level 0: every element's link count and links
   reader = new SequentialReader(fd, HEADER_BYTES, upperStart);
   for (let i = 0; i < h.count; i++) {

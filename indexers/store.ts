@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
 import type { FaceRecord } from '../schemas/face.ts';
+import { removeQuietly } from '../core/files.ts';
 import type {
   Correction,
   StoredCorrection,
@@ -143,6 +144,10 @@ function bufferToFloat64(buf: Buffer): Float64Array {
 
 const now = (): string => new Date().toISOString();
 
+function removeNewStore(file: string): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) removeQuietly(f);
+}
+
 export class FaceStore {
   readonly db: Database.Database;
 
@@ -151,11 +156,17 @@ export class FaceStore {
     readonly file: string,
     opts: { create: boolean; readonly?: boolean },
   ) {
-    const existed = existsSync(file) && statSync(file).size > 0;
+    const existed = existsSync(file);
     if (!existed && !opts.create) throw new Error(`no facepipe store at ${file}`);
+    // an existing file that holds no database (truncated, zeroed, a failed copy) is refused like
+    // any other unreadable store: starting over in it would throw away names and corrections
+    if (existed && statSync(file).size === 0)
+      throw new StoreCorruptError(file, 'the file is empty (0 bytes)');
     try {
       this.db = new Database(file, { fileMustExist: !opts.create, readonly: opts.readonly ?? false });
     } catch (err) {
+      if (!existed) removeNewStore(file);
+      if ((err as { code?: string }).code === 'SQLITE_FULL') throw err;
       throw new StoreCorruptError(file, (err as Error).message);
     }
     try {
@@ -170,6 +181,9 @@ export class FaceStore {
       if (!opts.readonly) this.migrate(existed);
     } catch (err) {
       this.db.close();
+      // a store this open was creating holds nothing yet: it must not stay behind as an empty or
+      // half-made file (which the next open would rightly refuse)
+      if (!existed) removeNewStore(file);
       if (err instanceof StoreCorruptError) throw err;
       const code = (err as { code?: string }).code ?? '';
       if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
@@ -251,6 +265,10 @@ export class FaceStore {
     this.sql(
       'INSERT INTO metadata (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
     ).run(key, value);
+  }
+
+  deleteMeta(key: string): void {
+    this.sql('DELETE FROM metadata WHERE key = ?').run(key);
   }
 
   seq(): number {

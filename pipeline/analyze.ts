@@ -92,11 +92,31 @@ export interface Analyzer {
   modelsDir: string;
   /** execution provider actually used by the embedder */
   provider: 'cpu' | 'cuda';
+  /** largest photo file accepted, bytes (larger ones are FILE_TOO_LARGE without being read) */
+  maxBytes: number;
   analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis>;
   analyzeFile(file: string, photoId?: string): Promise<PhotoAnalysis>;
   /** embeds already-aligned faces (embedder input size, RGB uint8), batched like analyze's faces */
   embedAligned(faces: readonly Uint8Array[]): Promise<FaceEmbedding[]>;
   close(): Promise<void>;
+}
+
+/**
+ * A photo file's bytes, size checked from its stat before anything is read: a 2 GB file named
+ * `.jpg` is FILE_TOO_LARGE without costing 2 GB of memory. Anything but a regular file (a FIFO
+ * would block the read) is READ_FAILED.
+ */
+export async function readPhotoFile(file: string, maxBytes: number): Promise<Buffer> {
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw new AnalyzeError('READ_FAILED', `not a regular file: ${file}`);
+    if (st.size > maxBytes)
+      throw new AnalyzeError('FILE_TOO_LARGE', `file is ${st.size} bytes, limit ${maxBytes}`);
+    return await readFile(file);
+  } catch (err) {
+    if (err instanceof AnalyzeError) throw err;
+    throw new AnalyzeError('READ_FAILED', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 interface Settings {
@@ -311,21 +331,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
   }
 
   async function analyzeFile(file: string, photoId = file): Promise<PhotoAnalysis> {
-    let bytes: Buffer;
-    try {
-      const st = await stat(file);
-      if (!st.isFile()) throw new AnalyzeError('READ_FAILED', `not a regular file: ${file}`);
-      if (st.size > settings.decode.maxBytes)
-        throw new AnalyzeError(
-          'FILE_TOO_LARGE',
-          `file is ${st.size} bytes, limit ${settings.decode.maxBytes}`,
-        );
-      bytes = await readFile(file);
-    } catch (err) {
-      if (err instanceof AnalyzeError) throw err;
-      throw new AnalyzeError('READ_FAILED', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    return analyzeBytes(bytes, photoId);
+    return analyzeBytes(await readPhotoFile(file, settings.decode.maxBytes), photoId);
   }
 
   return {
@@ -335,6 +341,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     detectorManifest: detector,
     modelsDir: dir,
     provider: embedderInfo.provider,
+    maxBytes: settings.decode.maxBytes,
     analyzeBytes,
     analyzeFile,
     embedAligned: (faces) => embedStage.embedMany(faces),

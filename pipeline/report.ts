@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, writeFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../core/files.ts';
 import sharp from 'sharp';
 import type { FaceDatabase, StoredFace, StoredPhoto } from '../indexers/types.ts';
 
@@ -16,9 +17,12 @@ export function thumbPath(dataDir: string, faceId: string): string {
 export async function writeThumbnail(dataDir: string, faceId: string, alignedRgb: Buffer): Promise<string> {
   const file = thumbPath(dataDir, faceId);
   mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(alignedRgb, { raw: { width: ALIGNED_SIZE, height: ALIGNED_SIZE, channels: 3 } })
+  // encoded in memory, then written by Node: a full disk is an ENOSPC naming the file (sharp's
+  // own file errors are only text), and no half-written thumbnail stays behind
+  const jpeg = await sharp(alignedRgb, { raw: { width: ALIGNED_SIZE, height: ALIGNED_SIZE, channels: 3 } })
     .jpeg({ quality: 85 })
-    .toFile(file);
+    .toBuffer();
+  writeFileAtomic(file, jpeg);
   return file;
 }
 
@@ -46,9 +50,7 @@ export interface ReportOptions {
  */
 export function writeReport(db: FaceDatabase, dataDir: string, opts: ReportOptions = {}): string {
   const file = path.join(dataDir, 'report.html');
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, renderReport(db, dataDir, opts));
-  renameSync(tmp, file);
+  writeFileAtomic(file, renderReport(db, dataDir, opts));
   return file;
 }
 
