@@ -39,7 +39,7 @@ export interface RunOptions {
   /** data folder: store, index, thumbnails, report (default ./facepipe-data) */
   dataDir?: string;
   modelsDir?: string;
-  /** also write the assignment as CSV `photo,face,identity` */
+  /** also write the assignment as CSV `photo,face,identity,width,height` */
   exportCsv?: string;
   /** photos analysed at once (default 4: the embedder batches faces across them) */
   concurrency?: number;
@@ -425,14 +425,24 @@ function recordSkippedPath(ctx: PhotoContext, s: SkippedPath): void {
   appendLine(ctx.deadLetters, JSON.stringify(record));
 }
 
-/** CSV `photo,face,identity` for the photos of this run, in walk order; identity empty when dropped/unassigned. */
+/**
+ * CSV `photo,face,identity,width,height` for the photos of this run, in walk order; identity empty
+ * when dropped/unassigned; width and height of the face box in pixels (`facepipe eval` scores a
+ * photo by its largest face).
+ */
 export function exportAssignments(db: FaceDatabase, files: string[], out: string): string {
-  const lines = ['photo,face,identity'];
+  const lines = ['photo,face,identity,width,height'];
   for (const file of files) {
     const faces = db.facesOfPhoto(photoIdForPath(file)).sort((a, b) => a.faceIndex - b.faceIndex);
     for (const f of faces)
       lines.push(
-        [csvField(file), String(f.faceIndex), csvField(f.kept ? (f.identityId ?? '') : '')].join(','),
+        [
+          csvField(file),
+          String(f.faceIndex),
+          csvField(f.kept ? (f.identityId ?? '') : ''),
+          String(Math.round(f.bbox[2] - f.bbox[0])),
+          String(Math.round(f.bbox[3] - f.bbox[1])),
+        ].join(','),
       );
   }
   const target = path.resolve(out);

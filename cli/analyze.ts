@@ -127,11 +127,6 @@ export async function analyzePhotos(
 }
 
 async function runAnalyze(inputs: string[], opts: AnalyzeCliOptions): Promise<void> {
-  // a closed pipe (`| head`) ends the command quietly instead of crashing on EPIPE
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
   let analyzer: Analyzer;
   try {
     analyzer = await createAnalyzer({

@@ -10,16 +10,14 @@ import {
   type ClusterParams,
 } from '../clustering/params.ts';
 import { readNpy } from '../clustering/npy.ts';
-import { formatAssignments, readAssignments } from '../clustering/csv.ts';
+import { formatAssignments } from '../clustering/csv.ts';
 import { facesFromMatrix, METHODS, runMethod, type Method } from '../clustering/methods.ts';
-import { evaluate, type Label } from '../clustering/metrics.ts';
 import { finiteNumber, positiveInt } from './options.ts';
 
 /**
  * `facepipe cluster --embeddings X.npy [--ids ids.txt] --out assignments.csv [--method ...]`:
  * clusters raw (un-normalised) float32 [N, D] embeddings, writes `id,cluster` (empty cluster =
  * unassigned or dropped) and prints a one-line JSON summary on stdout.
- * `facepipe eval --truth truth.csv --pred assignments.csv`: prints the metrics as one JSON object.
  * Exit code 2 for bad arguments or inputs.
  */
 
@@ -147,21 +145,6 @@ function runCluster(opts: ClusterCliOptions): void {
   process.stdout.write(JSON.stringify(summary) + '\n');
 }
 
-/** Metrics of `pred` against `truth`; truth ids missing from pred count as unassigned. */
-export function evaluateFiles(truthFile: string, predFile: string): ReturnType<typeof evaluate> {
-  const truth = readAssignments(truthFile);
-  const pred = readAssignments(predFile);
-  for (const id of pred.keys())
-    if (!truth.has(id)) throw new Error(`${predFile}: id ${JSON.stringify(id)} is not in ${truthFile}`);
-  const t: Label[] = [];
-  const p: Label[] = [];
-  for (const [id, label] of truth) {
-    t.push(label);
-    p.push(pred.get(id) ?? null);
-  }
-  return evaluate(t, p);
-}
-
 function fail(err: unknown): void {
   log.error({ err: err instanceof Error ? err.message : String(err) }, 'failed');
   process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -202,21 +185,6 @@ export function register(program: Command): void {
     .action((opts: ClusterCliOptions) => {
       try {
         runCluster(opts);
-      } catch (err) {
-        fail(err);
-      }
-    });
-
-  program
-    .command('eval')
-    .description(
-      'compare predicted assignments with the truth; prints pairwise/BCubed P/R/F, NMI, cluster count, unassigned share',
-    )
-    .requiredOption('--truth <file>', 'id,cluster CSV of the true identities')
-    .requiredOption('--pred <file>', 'id,cluster CSV of the predicted clusters')
-    .action((opts: { truth: string; pred: string }) => {
-      try {
-        process.stdout.write(JSON.stringify(evaluateFiles(opts.truth, opts.pred)) + '\n');
       } catch (err) {
         fail(err);
       }

@@ -7,6 +7,7 @@ import * as stream from './stream.ts';
 import * as run from './run.ts';
 import * as serve from './serve.ts';
 import * as recluster from './recluster.ts';
+import * as evaluation from './eval.ts';
 
 // Each area registers its own commands; this file only assembles the program and decides how a
 // failure reaches the user.
@@ -16,6 +17,7 @@ const AREAS: { register: (program: Command) => void }[] = [
   serve,
   recluster,
   cluster,
+  evaluation,
   index,
   stream,
   models,
@@ -120,6 +122,10 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = reportFailure(err);
     process.exit();
   };
+  // a closed pipe (`| head`) ends the command quietly, whichever command was writing
+  process.stdout.on('error', (err: NodeJS.ErrnoException) =>
+    err.code === 'EPIPE' ? process.exit(0) : fail(err),
+  );
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
   try {

@@ -15,7 +15,10 @@ export function register(program: Command): void {
       'data folder: store, index, thumbnails, report',
       process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR,
     )
-    .option('--export <file.csv>', 'also write the assignment as CSV: photo,face,identity')
+    .option(
+      '--export <file.csv>',
+      'also write the assignment as CSV: photo,face,identity,width,height (face box in pixels)',
+    )
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option('--concurrency <n>', 'photos analysed at once', positiveInt, 4)
     .option('--no-recluster', 'skip the batch recluster after ingest')
