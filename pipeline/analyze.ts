@@ -290,7 +290,23 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     }
   }
 
-  async function analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
+  // analyses under way: close() lets them finish, since terminating a worker thread in the middle
+  // of an inference aborts the whole process
+  const inFlight = new Set<Promise<unknown>>();
+  let closing = false;
+
+  function analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
+    if (closing) return Promise.reject(new AnalyzeError('INFERENCE_FAILED', 'the analyzer is closing'));
+    const work = analyzeNow(bytes, photoId);
+    inFlight.add(work);
+    void work.then(
+      () => inFlight.delete(work),
+      () => inFlight.delete(work),
+    );
+    return work;
+  }
+
+  async function analyzeNow(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
     const photo = await decodePhoto(bytes, settings.decode);
     const { full, detect } = photo;
     const detections = await detectFaces(detect);
@@ -346,6 +362,8 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     analyzeFile,
     embedAligned: (faces) => embedStage.embedMany(faces),
     close: async () => {
+      closing = true;
+      await Promise.allSettled([...inFlight]);
       await embedStage.onIdle();
       await pool.destroy();
     },

@@ -233,6 +233,22 @@ describe('facepipe run under faults', () => {
     expect(readdirSync(data)).toEqual([STORE_FILE]);
   }, 300_000);
 
+  it('status stops counting a dead letter once its photo succeeds', async () => {
+    const photos = photoFolder('status', ['amy']);
+    const data = path.join(tmp, 'status-data');
+    const photo = path.join(photos, 'amy', '6.png');
+    writeFileSync(photo, 'not a png');
+    await runCliJson<RunSummary>(['run', photos, '--data', data, '--json']);
+    const status = async () => JSON.parse((await runCli(['status', '--data', data, '--json'])).stdout);
+    expect(await status()).toMatchObject({ deadLetters: 1, deadLettersByCode: { NOT_AN_IMAGE: 1 } });
+    // the same photo, fixed: the re-run takes it, and status no longer counts its old letter
+    cpSync(path.join(cropsDir, 'penny', '1.png'), photo);
+    const rerun = await runCliJson<RunSummary>(['run', photos, '--data', data, '--json']);
+    expect(rerun.photos).toMatchObject({ processed: 1, failed: 0 });
+    expect(deadLetters(data)).toHaveLength(1); // the record stays: it is a log
+    expect(await status()).toMatchObject({ photos: 6, deadLetters: 0, deadLettersByCode: {} });
+  }, 300_000);
+
   it('a full disk (small tmpfs): "disk full at PATH" in one line, no temp files, store and dead letters in step, nothing lost', async () => {
     const photos = photoFolder('full', ['amy', 'penny', 'raj', 'sheldon']);
     // a photo that fails on its own merit, first in the walk: its record must survive with the store's
