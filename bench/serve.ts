@@ -11,12 +11,14 @@ import { DEFAULT_LIMITS } from '../api/context.ts';
  * Load on the lookup service as users run it: a real `facepipe serve` process over the store that
  * `facepipe run examples` writes (real embeddings), on loopback only. Closed loop: C connections,
  * each sending its next request when the previous answer is in, for a fixed time (and at most a
- * fixed count). Per scenario: answered requests per second, p50/p99 latency of the 200s, 503s
+ * fixed count); a client told 503 waits its Retry-After before the next. Per scenario: answered requests per second, p50/p99 latency of the 200s, 503s
  * (search by image is bounded: beyond --max-image-searches it answers 503 at once) and errors
  * (any other status, or a failed connection).
  */
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CONNECTIONS = [10, 50];
+/** the service's Retry-After on a 503, honoured by the load's clients */
+const RETRY_AFTER_MS = 1000;
 
 interface LoadResult {
   connections: number;
@@ -52,7 +54,8 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
     const started = await startServe(data);
     server = started.child;
     const { port, maxImageSearches } = started;
-    const agentFor = (c: number) => new Agent({ keepAlive: true, maxSockets: c });
+    // no Nagle delay: a request's headers and body are separate writes
+    const agentFor = (c: number) => new Agent({ keepAlive: true, maxSockets: c, noDelay: true });
 
     const embeddingBodies = embeddings.map((e) => Buffer.from(JSON.stringify({ embedding: e, k: 10 })));
     const image = readFileSync(path.join(repoRoot, 'examples', 'faceapi-groups', 'bbt2.jpg'));
@@ -95,6 +98,8 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
     return {
       store: { faces: embeddings.length, source: 'facepipe run examples' },
       host: '127.0.0.1',
+      // the machine is shared: its load when the figures were taken (1, 5, 15 min)
+      loadAverage: os.loadavg().map(round),
       maxImageSearches,
       searchByEmbedding: embedding,
       searchByImage: byImage,
@@ -169,8 +174,11 @@ async function load(
       const t = performance.now();
       const status = await send();
       if (status === 200) latencies.push(performance.now() - t);
-      else if (status === 503) busy++;
-      else errors++;
+      else if (status === 503) {
+        // a well-behaved client waits as told (Retry-After: 1) instead of hammering the upload
+        busy++;
+        await new Promise((r) => setTimeout(r, RETRY_AFTER_MS));
+      } else errors++;
     }
   };
   await Promise.all(Array.from({ length: connections }, worker));
