@@ -10,11 +10,14 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { openExistingDatabase, openFaceDatabase, type EmbeddedFaceDatabase } from '../indexers/database.ts';
-import { STORE_FILE } from '../indexers/store.ts';
+import { FaceStore, STORE_FILE } from '../indexers/store.ts';
 import { IdentityService } from '../service/identityService.ts';
 import { clusterParamsFromManifest, type ClusterParams } from '../clustering/params.ts';
 import { createAnalyzer, type Analyzer } from '../pipeline/analyze.ts';
 import { loadManifest, resolveModelsDir, selectModels, type EmbedderManifest } from '../pipeline/models.ts';
+import { legacyPhotoIds, LegacyPhotoIdsError, renameLegacyPhotos, type PhotoIdRename } from './photoIds.ts';
+import { removeThumbnails } from '../pipeline/report.ts';
+import { FacepipeError } from '../core/errors.ts';
 
 export const DEFAULT_DATA_DIR = './facepipe-data';
 
@@ -37,10 +40,18 @@ export interface OpenDataDirOptions {
   analyzer?: boolean;
   analyzerMaxPixels?: number;
   analyzerMaxBytes?: number;
+  provider?: 'cpu' | 'cuda';
+  inferenceNice?: number;
+  /** how far a rebuild of the index from the store is, when one is needed (the CLI draws a bar) */
+  onRebuildProgress?: (done: number, total: number) => void;
+  /** 'allow' opens a data dir that still has legacy photo ids (the migration itself) */
+  legacyPhotoIds?: 'refuse' | 'allow';
 }
 
-export class DataDirError extends Error {
-  readonly code = 'NO_DATA';
+export class DataDirError extends FacepipeError {
+  constructor(message: string) {
+    super('NO_DATA', message);
+  }
 }
 
 export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}): Promise<OpenedDataDir> {
@@ -52,12 +63,20 @@ export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}
   if (exists || !opts.create) {
     // an existing store is opened as it is (a file SQLite cannot read is refused, never replaced);
     // without one, a command that only reads says there is no store there
-    db = openExistingDatabase(dir);
+    db = openExistingDatabase(dir, { onRebuildProgress: opts.onRebuildProgress });
   } else {
     const chosen = selectModels(manifest, opts.embedder ? { embedder: opts.embedder } : {}).embedder;
-    db = openFaceDatabase(dir, { modelId: chosen.name, dim: chosen.embeddingDim });
+    db = openFaceDatabase(dir, {
+      modelId: chosen.name,
+      dim: chosen.embeddingDim,
+      onRebuildProgress: opts.onRebuildProgress,
+    });
   }
   try {
+    if (opts.legacyPhotoIds !== 'allow') {
+      const legacy = legacyPhotoIds(db);
+      if (legacy.length > 0) throw new LegacyPhotoIdsError(dataDir, legacy.length);
+    }
     if (opts.embedder && opts.embedder !== db.modelId)
       throw new DataDirError(
         `the store in ${dir} holds faces of model "${db.modelId}", not "${opts.embedder}": use another --data`,
@@ -75,6 +94,8 @@ export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}
           embedder: db.modelId,
           maxPixels: opts.analyzerMaxPixels,
           maxBytes: opts.analyzerMaxBytes,
+          provider: opts.provider,
+          inferenceNice: opts.inferenceNice,
         })
       : undefined;
     return {
@@ -92,4 +113,37 @@ export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}
     db.close();
     throw err;
   }
+}
+
+/**
+ * `facepipe index migrate-ids`: renames every legacy photo id of the data dir (and its faces' ids
+ * and thumbnails). A legacy photo whose current id is already in the store (the file was
+ * published again since) is superseded by it and forgotten. Run it with no indexer running.
+ */
+export async function migrateDataDirPhotoIds(
+  dataDir: string,
+  modelsDir?: string,
+): Promise<{ renamed: number; superseded: number }> {
+  const store = new FaceStore(path.join(dataDir, STORE_FILE), { create: false });
+  let superseded: string[];
+  let renamed: PhotoIdRename[];
+  try {
+    ({ renamed, superseded } = renameLegacyPhotos(store, dataDir));
+  } finally {
+    store.close();
+  }
+  if (superseded.length > 0) {
+    const opened = await openDataDir(dataDir, { modelsDir, legacyPhotoIds: 'allow' });
+    try {
+      for (const photoId of superseded) {
+        const faces = opened.db.facesOfPhoto(photoId).map((f) => f.faceId);
+        opened.identities.forgetFaces(faces);
+        opened.db.forgetPhoto(photoId);
+        removeThumbnails(dataDir, faces);
+      }
+    } finally {
+      await opened.close();
+    }
+  }
+  return { renamed: renamed.length, superseded: superseded.length };
 }

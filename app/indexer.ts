@@ -1,21 +1,30 @@
 /**
- * The indexer: the single writer of one data dir. It consumes the faces topic (FaceRecords and
- * PhotoResults) and the dead-letter topic, writes them to the store through service/ingestStep.ts
- * (store + HNSW, then online identity assignment), then publishes the new
- * entries of the store's identity-event log and only then commits the batch's offsets.
+ * The indexer: the single writer of one data dir. It consumes the faces topic (FaceRecords, then
+ * the PhotoResult that closes each photo) and the dead-letter topic, and hands each complete photo
+ * to the ingest step (service/ingestStep.ts: replace the photo's faces, index, assign, thumbnails,
+ * photo row) and each dead letter to the same step's failure path; then it publishes the new
+ * entries of the store's identity-event log and only then commits offsets.
  *
- * Replays change nothing: faces are upserts by id and only faces new to the store are assigned;
- * dead letters are recorded once per original message. Identity events are published from the
- * store's log (an outbox): a crash between the store commit and the publish re-publishes them on
- * restart, so the identity-events topic is at-least-once (each carries its log sequence number in
- * the `facepipe-seq` header for consumers that want to drop repeats).
+ * A photo's records sit on one partition (key = photoId) in order, faces first. Faces wait in
+ * memory until their PhotoResult arrives; the committed offset never passes the first face of a
+ * photo still waiting, so a crash re-delivers it. Replays change nothing: faces are upserts by id
+ * and a photo already done with the same content assigns only faces new to the store; dead letters
+ * are recorded once per original message. Identity events are published from the store's log (an
+ * outbox): a crash between the store commit and the publish re-publishes them on restart, so the
+ * identity-events topic is at-least-once (each carries its log sequence number in the
+ * `facepipe-seq` header for consumers that want to drop repeats).
  */
 import type { Batch, EachBatchPayload, Message } from 'kafkajs';
 import { FaceRecord } from '../schemas/face.ts';
 import { PhotoResult, FACES_TOPIC_TYPE_HEADER } from '../schemas/photoEvent.ts';
 import { DeadLetter } from '../schemas/deadLetter.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
-import { assignNewFaces, recordPhoto, storeFaceRecords, type OnlineAssigner } from '../service/ingestStep.ts';
+import {
+  ingestFailure,
+  ingestPhoto,
+  type IdentityAssigner,
+  type IngestTarget,
+} from '../service/ingestStep.ts';
 import { buildDeadLetter, type RawMessage } from '../pipeline/kafka/deadLetters.ts';
 import { log } from '../core/log.ts';
 import type { KafkaSettings } from '../pipeline/kafka/config.ts';
@@ -27,7 +36,7 @@ export const EVENT_SEQ_HEADER = 'facepipe-seq';
 export interface IndexerOptions {
   settings: KafkaSettings;
   db: FaceDatabase;
-  identities: OnlineAssigner;
+  identities: IdentityAssigner;
   state: StreamState;
   /** persist the HNSW index at most this often (it is rebuilt from the store after a crash anyway) */
   checkpointEveryMs?: number;
@@ -46,12 +55,11 @@ export interface RunningIndexer {
   stats(): IndexerStats;
 }
 
-/** A batch sorted into what the store needs. */
-interface SortedBatch {
-  faces: FaceRecord[];
-  photos: PhotoResult[];
-  deadLetters: DeadLetter[];
-}
+/** One message of a batch, parsed: what the ingest step gets from it. */
+export type IndexerItem =
+  | { kind: 'face'; offset: string; face: FaceRecord }
+  | { kind: 'photo'; offset: string; photo: PhotoResult }
+  | { kind: 'dead_letter'; offset: string; deadLetter: DeadLetter };
 
 function headerText(v: Buffer | string | (Buffer | string)[] | undefined): string | undefined {
   if (v === undefined) return undefined;
@@ -59,13 +67,13 @@ function headerText(v: Buffer | string | (Buffer | string)[] | undefined): strin
   return one === undefined ? undefined : one.toString();
 }
 
-/** Parses a batch; an unreadable message on the faces topic becomes an indexer dead letter. */
-export function sortBatch(
+/** Parses a batch in order; an unreadable message on the faces topic becomes an indexer dead letter. */
+export function parseBatch(
   batch: Pick<Batch, 'topic' | 'partition' | 'messages'>,
   settings: KafkaSettings,
-  db: FaceDatabase,
-): SortedBatch {
-  const out: SortedBatch = { faces: [], photos: [], deadLetters: [] };
+  db: Pick<FaceDatabase, 'modelId' | 'dim'>,
+): IndexerItem[] {
+  const out: IndexerItem[] = [];
   for (const m of batch.messages) {
     const raw: RawMessage = {
       topic: batch.topic,
@@ -74,90 +82,104 @@ export function sortBatch(
       key: m.key,
       value: m.value,
     };
+    const dead = (code: string, reason: string, photoId?: string): void => {
+      const deadLetter = buildDeadLetter(raw, { stage: 'index', code, reason, attempts: 1, photoId });
+      out.push({ kind: 'dead_letter', offset: m.offset, deadLetter });
+    };
     let json: unknown;
     try {
       json = JSON.parse(m.value?.toString('utf8') ?? '');
     } catch (err) {
-      out.deadLetters.push(
-        buildDeadLetter(raw, {
-          stage: 'index',
-          code: 'MALFORMED_JSON',
-          reason: (err as Error).message,
-          attempts: 1,
-        }),
-      );
+      dead('MALFORMED_JSON', (err as Error).message);
       continue;
     }
     if (batch.topic === settings.topics.deadLetters) {
       const d = DeadLetter.safeParse(json);
-      if (d.success) out.deadLetters.push(d.data);
+      if (d.success) out.push({ kind: 'dead_letter', offset: m.offset, deadLetter: d.data });
       else log.warn({ offset: m.offset }, 'unreadable message on the dead-letter topic; skipped');
       continue;
     }
     const type = headerText(m.headers?.[FACES_TOPIC_TYPE_HEADER]) ?? 'face';
     const parsed = type === 'photo' ? PhotoResult.safeParse(json) : FaceRecord.safeParse(json);
     if (!parsed.success) {
-      out.deadLetters.push(
-        buildDeadLetter(raw, {
-          stage: 'index',
-          code: 'SCHEMA_INVALID',
-          reason: parsed.error.message,
-          attempts: 1,
-        }),
-      );
+      dead('SCHEMA_INVALID', parsed.error.message);
       continue;
     }
     if (type === 'photo') {
-      out.photos.push(parsed.data as PhotoResult);
+      out.push({ kind: 'photo', offset: m.offset, photo: parsed.data as PhotoResult });
       continue;
     }
     const face = parsed.data as FaceRecord;
     if (face.modelId !== db.modelId || face.embedding.length !== db.dim) {
       const reason = `face of model ${face.modelId} (${face.embedding.length}-d) in a store of ${db.modelId} (${db.dim}-d)`;
-      out.deadLetters.push(
-        buildDeadLetter(raw, {
-          stage: 'index',
-          code: 'MODEL_MISMATCH',
-          reason,
-          attempts: 1,
-          photoId: face.photoId,
-        }),
-      );
+      dead('MODEL_MISMATCH', reason, face.photoId);
       continue;
     }
-    out.faces.push(face);
+    out.push({ kind: 'face', offset: m.offset, face });
   }
   return out;
 }
 
 /**
- * Applies a sorted batch to the store: faces (stored, then assigned), then the photos. The ids
- * between the two steps are journalled in the stream state, so a crash in between is finished by
- * `finishPendingAssignment` on restart; every step is idempotent, so a replay changes nothing.
+ * Faces waiting for their photo's PhotoResult, per partition of the faces topic, with the offset of
+ * the first one: the resolved (fetched-from and committed) offset of a partition stays below it, so
+ * kafkajs may deliver those faces again; they are kept by face id, so that changes nothing.
  */
-export function applyBatch(
-  db: FaceDatabase,
-  identities: OnlineAssigner,
-  state: StreamState,
-  sorted: SortedBatch,
-): number {
-  const fresh = storeFaceRecords(db, sorted.faces);
-  state.setPendingAssignment(fresh);
-  const events = assignNewFaces(identities, fresh);
-  state.setPendingAssignment([]);
-  // a photo's result follows its faces on the topic: record it once they are in
-  if (sorted.photos.length > 0) db.transaction(() => sorted.photos.forEach((p) => recordPhoto(db, p)));
-  return events.length;
+export class WaitingPhotos {
+  private readonly byPartition = new Map<
+    number,
+    Map<string, { first: bigint; faces: Map<string, FaceRecord> }>
+  >();
+
+  add(partition: number, offset: string, face: FaceRecord): void {
+    let photos = this.byPartition.get(partition);
+    if (!photos) this.byPartition.set(partition, (photos = new Map()));
+    const waiting = photos.get(face.photoId);
+    if (waiting) {
+      waiting.faces.set(face.faceId, face);
+      if (BigInt(offset) < waiting.first) waiting.first = BigInt(offset);
+    } else photos.set(face.photoId, { first: BigInt(offset), faces: new Map([[face.faceId, face]]) });
+  }
+
+  take(partition: number, photoId: string): FaceRecord[] {
+    const photos = this.byPartition.get(partition);
+    const waiting = photos?.get(photoId);
+    photos?.delete(photoId);
+    return waiting ? [...waiting.faces.values()] : [];
+  }
+
+  /** The highest offset of `partition` that may be committed, given the batch's last one. */
+  resolvable(partition: number, lastOffset: string): string | undefined {
+    const photos = this.byPartition.get(partition);
+    if (!photos || photos.size === 0) return lastOffset;
+    let first: bigint | undefined;
+    for (const w of photos.values()) if (first === undefined || w.first < first) first = w.first;
+    const upTo = first! - 1n;
+    return upTo < 0n ? undefined : String(upTo);
+  }
 }
 
-/** Assigns faces a crash left stored but unassigned (no-op when the journal is empty). */
-export function finishPendingAssignment(identities: OnlineAssigner, state: StreamState): number {
-  const pending = state.pendingAssignment();
-  if (pending.length === 0) return 0;
-  const events = assignNewFaces(identities, pending);
-  state.setPendingAssignment([]);
-  log.info({ faces: pending.length, events: events.length }, 'finished the assignment a crash interrupted');
-  return pending.length;
+/**
+ * Hands a parsed batch to the ingest step in order: faces wait for their photo, a PhotoResult
+ * ingests the photo with them, a dead letter goes to the failure path.
+ */
+export function applyItems(
+  target: IngestTarget,
+  waiting: WaitingPhotos,
+  partition: number,
+  items: IndexerItem[],
+): { photos: number; faces: number; deadLetters: number } {
+  const counts = { photos: 0, faces: 0, deadLetters: 0 };
+  for (const item of items) {
+    if (item.kind === 'face') {
+      waiting.add(partition, item.offset, item.face);
+      counts.faces++;
+    } else if (item.kind === 'photo') {
+      ingestPhoto(target, { photo: item.photo, faces: waiting.take(partition, item.photo.photoId) });
+      counts.photos++;
+    } else if (ingestFailure(target, item.deadLetter)) counts.deadLetters++;
+  }
+  return counts;
 }
 
 export async function startIndexer(opts: IndexerOptions): Promise<RunningIndexer> {
@@ -179,6 +201,13 @@ export async function startIndexer(opts: IndexerOptions): Promise<RunningIndexer
     fromBeginning: true,
   });
 
+  const target: IngestTarget = {
+    db,
+    identities,
+    dataDir: db.dataDir,
+    deadLetters: { record: (d) => state.recordDeadLetters([d]) > 0 },
+  };
+  const waiting = new WaitingPhotos();
   const stats: IndexerStats = { batches: 0, faces: 0, photos: 0, deadLetters: 0, eventsPublished: 0 };
   const checkpointEveryMs = opts.checkpointEveryMs ?? 30_000;
   let lastCheckpoint = Date.now();
@@ -204,23 +233,28 @@ export async function startIndexer(opts: IndexerOptions): Promise<RunningIndexer
   const eachBatch = async (p: EachBatchPayload): Promise<void> => {
     const { batch } = p;
     if (batch.messages.length === 0) return;
-    const sorted = sortBatch(batch, settings, db);
-    applyBatch(db, identities, state, sorted);
-    if (sorted.deadLetters.length > 0) {
-      // our own dead letters (from the faces topic) go on the topic too, so every consumer sees them
-      const own = sorted.deadLetters.filter((d) => d.stage === 'index');
-      if (own.length > 0) {
+    const items = parseBatch(batch, settings, db);
+    if (batch.topic === settings.topics.faces) {
+      // our own dead letters (unreadable messages of the faces topic) go on the topic too, so
+      // every consumer sees them; they are recorded when they come back from it
+      const own = items.flatMap((i) => (i.kind === 'dead_letter' ? [i.deadLetter] : []));
+      if (own.length > 0)
         await sendAcked(
           producer,
           settings.topics.deadLetters,
           own.map((d) => ({ key: d.photoId ?? d.id, value: JSON.stringify(d) })),
         );
-      }
-      stats.deadLetters += state.recordDeadLetters(sorted.deadLetters);
     }
+    const applied = applyItems(
+      target,
+      waiting,
+      batch.partition,
+      items.filter((i) => batch.topic !== settings.topics.faces || i.kind !== 'dead_letter'),
+    );
     stats.batches++;
-    stats.faces += sorted.faces.length;
-    stats.photos += sorted.photos.length;
+    stats.faces += applied.faces;
+    stats.photos += applied.photos;
+    stats.deadLetters += applied.deadLetters;
     await publishEvents();
     if (Date.now() - lastCheckpoint > checkpointEveryMs || (!checkpointedFaces && db.size() > 0)) {
       checkpointedFaces = true;
@@ -228,13 +262,16 @@ export async function startIndexer(opts: IndexerOptions): Promise<RunningIndexer
       lastCheckpoint = Date.now();
     }
     // the store has the batch: only now may the offsets move
-    p.resolveOffset(batch.lastOffset());
+    const upTo =
+      batch.topic === settings.topics.faces
+        ? waiting.resolvable(batch.partition, batch.lastOffset())
+        : batch.lastOffset();
+    if (upTo !== undefined) p.resolveOffset(upTo);
     await p.commitOffsetsIfNecessary(p.uncommittedOffsets());
     await p.heartbeat().catch(() => {});
   };
 
-  // work a crash interrupted: the assignment step, then events not yet published
-  finishPendingAssignment(identities, state);
+  // events a crash left unpublished
   await publishEvents();
   await consumer.run({
     autoCommit: true,

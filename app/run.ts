@@ -1,3 +1,10 @@
+/**
+ * The embedded main job (`facepipe run`): photos from a folder, no Kafka. Where a photo's bytes go:
+ * read here → pipeline/analyze.ts (decode, detect, align, embed, magnitude gate) → face records
+ * with thumbnails → service/ingestStep.ts (store + index, online assignment) → the batch recluster
+ * of service/identityService.ts → pipeline/report.ts. Failures are DeadLetter records, in the store
+ * and in `<data>/dead-letter.jsonl`.
+ */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { walkImageTree, type SkippedPath } from '../pipeline/imageFiles.ts';
@@ -7,19 +14,21 @@ import PQueue from 'p-queue';
 import cliProgress from 'cli-progress';
 import {
   createAnalyzer,
-  toFaceRecord,
+  faceRecordsOf,
   readPhotoFile,
   AnalyzeError,
   type Analyzer,
   type PhotoAnalysis,
 } from '../pipeline/analyze.ts';
 import { log } from '../core/log.ts';
-import { removeThumbnails, writeReport, writeThumbnail } from '../pipeline/report.ts';
-import { indexFaceRecords } from '../service/ingestStep.ts';
+import { writeReport } from '../pipeline/report.ts';
+import { ingestFailure, ingestPhoto, type IngestTarget } from '../service/ingestStep.ts';
+import { photoIdForFile, SCHEMA_VERSION } from '../schemas/face.ts';
+import type { DeadLetter, DeadLetterStage } from '../schemas/deadLetter.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
 import type { EmbeddedFaceDatabase } from '../indexers/database.ts';
 import { STORE_FILE } from '../indexers/store.ts';
-import type { IdentityService } from '../service/identityService.ts';
+import type { FaceRecord } from '../schemas/face.ts';
 import { DEFAULT_DATA_DIR, openDataDir } from './dataDir.ts';
 import type { ServiceMetrics } from '../api/metrics.ts';
 
@@ -47,6 +56,13 @@ export interface RunOptions {
   progress?: boolean;
   /** run the batch recluster after ingest when anything changed (default true) */
   recluster?: boolean;
+  /** how far a rebuild of the index is, when opening needs one (the CLI draws the bar) */
+  onRebuildProgress?: (done: number, total: number) => void;
+  /** execution provider and inference-thread niceness of the analyzer created here (app/config.ts) */
+  provider?: 'cpu' | 'cuda';
+  inferenceNice?: number;
+  /** crash tests (FACEPIPE_PAUSE_AT): stop the process (SIGSTOP) at this point, to be SIGKILLed there */
+  pauseAt?: 'before-recluster';
   /** an analyzer to reuse (tests, serve); otherwise one is created and closed here */
   analyzer?: Analyzer;
   /** Prometheus ingest counters to feed when the run shares a process with the lookup service */
@@ -74,11 +90,6 @@ export interface RunSummary {
   facesPerSecond: number;
 }
 
-/** Deterministic photo id from the absolute path: the same file is the same photo on every run. */
-export function photoIdForPath(file: string): string {
-  return 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 24);
-}
-
 /** Image files under `dir`, sorted, as paths joined onto `dir` as given; hidden entries and `skip` are left out. */
 export function walkImages(dir: string, skip?: string): string[] {
   return walkImageTree(dir, { skip }).files;
@@ -95,11 +106,11 @@ interface Counters {
 }
 
 /**
- * `facepipe run`: walk a folder, analyse every new or changed photo, index and assign its faces,
- * recluster, then write the report (and the CSV). The same stages as the Kafka path in one process:
- * analysis runs `concurrency` photos at a time (their faces share embedding batches), the index
- * stage is a single writer behind a queue of one, and each analysis slot waits for its photo to be
- * indexed, so memory stays bounded whatever the folder size.
+ * `facepipe run`: walk a folder, analyse every new or changed photo, hand it to the ingest step
+ * (service/ingestStep.ts, the same one the Kafka indexer calls), recluster, then write the report
+ * (and the CSV). Analysis runs `concurrency` photos at a time (their faces share embedding batches);
+ * the ingest step runs one photo at a time in walk order, and each analysis slot waits for its
+ * photo to be ingested, so memory stays bounded whatever the folder size.
  */
 export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
   const started = Date.now();
@@ -109,11 +120,18 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
   mkdirSync(dataDir, { recursive: true });
   const walk = walkImageTree(opts.dir, { skip: dataDir });
   const files = walk.files;
-  const analyzer = opts.analyzer ?? (await createAnalyzer({ modelsDir: opts.modelsDir }));
+  const analyzer =
+    opts.analyzer ??
+    (await createAnalyzer({
+      modelsDir: opts.modelsDir,
+      provider: opts.provider,
+      inferenceNice: opts.inferenceNice,
+    }));
   const opened = await openDataDir(dataDir, {
     modelsDir: opts.modelsDir,
     create: true,
     embedder: analyzer.modelId,
+    onRebuildProgress: opts.onRebuildProgress,
   }).catch(async (err: unknown) => {
     if (!opts.analyzer) await analyzer.close();
     throw isDiskFull(err) ? diskFullIn(err, dataDir) : err;
@@ -136,43 +154,49 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     const bar = startProgress(files.length, opts.progress ?? process.stderr.isTTY === true);
     const concurrency = Math.max(1, opts.concurrency ?? 4);
     const analysis = new PQueue({ concurrency });
-    const indexing = new PQueue({ concurrency: 1 });
     const deadLetters = path.join(dataDir, DEAD_LETTER_FILE);
-
-    const ctx: PhotoContext = {
-      analyzer,
+    const target: IngestTarget = {
       db,
       identities,
       dataDir,
-      indexing,
-      counters,
-      deadLetters,
-      owesRecluster: false,
+      deadLetters: {
+        // whole lines only (a write cut short by a full disk is taken back); the ingest step
+        // calls this inside the store transaction of the photo's failed row
+        record: (d) => {
+          appendLine(deadLetters, JSON.stringify(d));
+          return true;
+        },
+      },
     };
-    for (const skipped of walk.skipped) recordSkippedPath(ctx, skipped);
-    // A photo that fails for an unexpected reason is recorded like a bad one (code INTERNAL). A full
-    // disk is not the photo's fault: the photo stays unrecorded (the next run takes it) and the run
-    // stops, after the work in flight, as does a failure to record (the store itself is broken).
+    const ctx: PhotoContext = { analyzer, db, target, counters, owesRecluster: false };
+    for (const skipped of walk.skipped) recordSkippedPath(deadLetters, skipped);
+    // A photo that fails for an unexpected reason is recorded like a bad one (code INTERNAL); only
+    // a failure to record it (the store itself is broken) stops the run, after the work in flight.
+    // A full disk is not the photo's fault: the photo stays unrecorded (the next run takes it).
+    // Photos are analysed `concurrency` at a time but ingested one by one in walk order (each waits
+    // for the one before it), so online assignment sees the same sequence on every run.
     let fatal: unknown;
+    let previous: Promise<void> = Promise.resolve();
     for (const file of files) {
       if (fatal) break;
       await analysis.onSizeLessThan(concurrency);
+      const turn = previous;
+      let done!: () => void;
+      previous = new Promise<void>((resolve) => (done = resolve));
       void analysis.add(async () => {
-        if (fatal) return;
         try {
-          await processPhoto(file, ctx);
+          const ingest = await analysePhoto(file, ctx);
+          await turn;
+          if (!fatal) ingest();
         } catch (err) {
-          if (isDiskFull(err)) fatal ??= diskFullIn(err, dataDir);
-          else
-            await indexing
-              .add(() => recordFailure(ctx, file, photoIdForPath(file), null, err))
-              .catch((e: unknown) => (fatal ??= isDiskFull(e) ? diskFullIn(e, dataDir) : e));
+          fatal ??= isDiskFull(err) ? diskFullIn(err, dataDir) : err;
+        } finally {
+          done();
         }
         bar?.increment(1, rates(counters, ingestStarted));
       });
     }
     await analysis.onIdle();
-    await indexing.onIdle();
     if (fatal) {
       bar?.stop();
       throw fatal;
@@ -185,7 +209,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     let recluster: RunSummary['recluster'] = { ran: false };
     if (owed && opts.recluster !== false) {
       if (!ctx.owesRecluster) log.info('reclustering: the previous run stopped before its recluster');
-      pauseAt('before-recluster');
+      if (opts.pauseAt === 'before-recluster') pause('before-recluster');
       const result = identities.recluster();
       db.setNote(RECLUSTER_OWED, null);
       recluster = { ran: true, clusters: result.clusters, events: result.events.length };
@@ -261,24 +285,33 @@ function diskFullIn(err: unknown, dataDir: string): Error {
   return diskFullAt(err, sqlite ? path.join(dataDir, STORE_FILE) : dataDir);
 }
 
-/**
- * FACEPIPE_PAUSE_AT=<point> stops the process (SIGSTOP) at that point after saying so on stderr,
- * for the crash tests: they SIGKILL it there, exactly between two steps.
- */
-function pauseAt(point: string): void {
-  if (process.env.FACEPIPE_PAUSE_AT !== point) return;
+/** Stops the process where a crash test SIGKILLs it, after saying so on stderr. */
+function pause(point: string): void {
   process.stderr.write(`facepipe: paused at ${point} (FACEPIPE_PAUSE_AT)\n`);
   process.kill(process.pid, 'SIGSTOP');
+}
+
+/** A folder or link the walk could not take: said in the log and in the dead-letter file. */
+function recordSkippedPath(deadLetters: string, s: SkippedPath): void {
+  log.warn({ path: s.path, code: s.code, reason: s.reason }, 'skipped while walking the photo folder');
+  const record = {
+    v: SCHEMA_VERSION,
+    id: `walk:${s.path}`,
+    uri: s.path,
+    stage: 'walk',
+    code: s.code,
+    reason: s.reason,
+    attempts: 1,
+    at: new Date().toISOString(),
+  };
+  appendLine(deadLetters, JSON.stringify(record));
 }
 
 interface PhotoContext {
   analyzer: Analyzer;
   db: EmbeddedFaceDatabase;
-  identities: IdentityService;
-  dataDir: string;
-  indexing: PQueue;
+  target: IngestTarget;
   counters: Counters;
-  deadLetters: string;
   /** this run changed the store: the note that a recluster is owed is written */
   owesRecluster: boolean;
 }
@@ -301,128 +334,94 @@ function hashFile(file: string): Promise<string> {
   });
 }
 
-async function processPhoto(file: string, ctx: PhotoContext): Promise<void> {
+/**
+ * Reads and analyses one photo; returns what ingests it (the ingest step, service/ingestStep.ts),
+ * to be run in walk order. An unchanged photo is skipped; one that cannot be read or analysed
+ * becomes a dead letter. Only a failure of the store itself escapes (and stops the run).
+ */
+async function analysePhoto(file: string, ctx: PhotoContext): Promise<() => void> {
   const { db, counters } = ctx;
-  const photoId = photoIdForPath(file);
+  const photoId = photoIdForFile(file);
   const previous = db.getPhoto(photoId);
   let bytes: Buffer;
   let contentHash: string;
   try {
-    // an unchanged photo is recognised by a streamed hash, without holding its bytes
+    // the same bytes give the same result: a failed photo that did not change fails again. An
+    // unchanged photo is recognised by a streamed hash, without holding its bytes.
     if (previous?.contentHash && (await hashFile(file)) === previous.contentHash) {
       counters.skipped++;
       counters.metrics?.ingestPhotos.inc({ status: 'skipped' });
-      return;
+      return () => {};
     }
     // the size is checked from the stat before anything is read
     bytes = await readPhotoFile(file, ctx.analyzer.maxBytes);
     contentHash = createHash('sha256').update(bytes).digest('hex');
   } catch (err) {
-    const e = err instanceof AnalyzeError ? err : new AnalyzeError('READ_FAILED', (err as Error).message);
-    return ctx.indexing.add(() => recordFailure(ctx, file, photoId, null, e));
+    return () => recordFailure(ctx, file, photoId, null, 'fetch', err);
   }
   let analysis: PhotoAnalysis;
+  let faces: FaceRecord[];
   try {
     analysis = await ctx.analyzer.analyzeBytes(bytes, photoId);
+    faces = await faceRecordsOf(photoId, ctx.analyzer.modelId, analysis);
   } catch (err) {
-    return ctx.indexing.add(() => recordFailure(ctx, file, photoId, contentHash, err));
+    return () => recordFailure(ctx, file, photoId, contentHash, 'analyze', err);
   }
-  const records = analysis.faces.map((f) => toFaceRecord(photoId, ctx.analyzer.modelId, f));
-  await Promise.all(
-    analysis.faces.map((f, i) => writeThumbnail(ctx.dataDir, records[i]!.faceId, f.alignedRgb)),
-  );
-  await ctx.indexing.add(() => {
+  return () => {
     owesRecluster(ctx);
-    // Changed content: the old faces are forgotten first (their ids may differ from the new ones).
-    if (previous) {
-      const stale = db
-        .facesOfPhoto(photoId)
-        .map((f) => f.faceId)
-        .filter((id) => !records.some((r) => r.faceId === id));
-      db.forgetPhoto(photoId);
-      removeThumbnails(ctx.dataDir, stale);
-      counters.changed++;
-    }
-    indexFaceRecords(db, ctx.identities, records);
-    // The photo row goes last: it is the "done" marker a re-run trusts.
-    db.upsertPhoto({
-      photoId,
-      uri: file,
-      library: null,
-      width: analysis.width,
-      height: analysis.height,
-      contentHash,
-      status: 'done',
-      error: null,
+    const outcome = ingestPhoto(ctx.target, {
+      photo: {
+        v: SCHEMA_VERSION,
+        photoId,
+        uri: file,
+        width: analysis.width,
+        height: analysis.height,
+        contentHash,
+        modelId: ctx.analyzer.modelId,
+        faceIds: faces.map((f) => f.faceId),
+        at: new Date().toISOString(),
+      },
+      faces,
     });
+    if (previous) counters.changed++;
     counters.processed++;
-    for (const r of records) {
-      if (r.kept) counters.kept++;
-      else counters.dropped++;
-      counters.metrics?.ingestFaces.inc({ kept: String(r.kept) });
-    }
+    counters.kept += outcome.kept;
+    counters.dropped += outcome.dropped;
+    counters.metrics?.ingestFaces.inc({ kept: 'true' }, outcome.kept);
+    counters.metrics?.ingestFaces.inc({ kept: 'false' }, outcome.dropped);
     counters.metrics?.ingestPhotos.inc({ status: 'done' });
-  });
+  };
 }
 
-/** A photo that cannot be processed is recorded (store + dead-letter file) and the run carries on. */
+/** A photo that cannot be processed becomes a dead letter (store + dead-letter file); the run carries on. */
 function recordFailure(
   ctx: PhotoContext,
   file: string,
   photoId: string,
   contentHash: string | null,
+  stage: DeadLetterStage,
   err: unknown,
 ): void {
-  const code = err instanceof AnalyzeError ? err.code : 'INTERNAL';
+  const code = err instanceof AnalyzeError ? err.code : stage === 'fetch' ? 'READ_FAILED' : 'INTERNAL';
+  // forgetting the photo's earlier faces changes the grouping too
+  if (ctx.db.facesOfPhoto(photoId).length > 0) owesRecluster(ctx);
   const reason = (err as Error).message ?? String(err);
   if (code === 'INTERNAL') log.error({ err, file }, 'photo failed');
   else log.warn({ file, code, reason }, 'photo skipped: cannot be analysed');
-  if (ctx.db.getPhoto(photoId)) {
-    const faces = ctx.db.facesOfPhoto(photoId).map((f) => f.faceId);
-    if (faces.length > 0) owesRecluster(ctx);
-    removeThumbnails(ctx.dataDir, faces);
-    ctx.db.forgetPhoto(photoId);
-  }
-  const record = { v: 1, photoId, uri: file, stage: 'analyze', code, reason, at: new Date().toISOString() };
-  // the store row and the dead-letter line together or neither: the line is appended inside the
-  // transaction (a failed append, disk full, rolls the row back) and taken out again when the
-  // commit fails
-  let takeBack: (() => void) | undefined;
-  try {
-    ctx.db.transaction(() => {
-      ctx.db.upsertPhoto({
-        photoId,
-        uri: file,
-        library: null,
-        width: null,
-        height: null,
-        contentHash,
-        status: 'failed',
-        error: `${code}: ${reason}`,
-      });
-      takeBack = appendLine(ctx.deadLetters, JSON.stringify(record));
-    });
-  } catch (e) {
-    takeBack?.();
-    throw e;
-  }
-  ctx.counters.failed++;
-  ctx.counters.metrics?.ingestPhotos.inc({ status: 'failed' });
-}
-
-/** A folder or link the walk could not take: said on stderr and in the dead-letter file. */
-function recordSkippedPath(ctx: PhotoContext, s: SkippedPath): void {
-  log.warn({ path: s.path, code: s.code, reason: s.reason }, 'skipped while walking the photo folder');
-  const record = {
-    v: 1,
-    photoId: null,
-    uri: s.path,
-    stage: 'walk',
-    code: s.code,
-    reason: s.reason,
+  const deadLetter: DeadLetter = {
+    v: SCHEMA_VERSION,
+    id: `file:${photoId}`,
+    photoId,
+    uri: file,
+    stage,
+    code,
+    reason,
+    attempts: 1,
     at: new Date().toISOString(),
   };
-  appendLine(ctx.deadLetters, JSON.stringify(record));
+  ingestFailure(ctx.target, deadLetter, { uri: file, contentHash });
+  ctx.counters.failed++;
+  ctx.counters.metrics?.ingestPhotos.inc({ status: 'failed' });
 }
 
 /**
@@ -433,7 +432,7 @@ function recordSkippedPath(ctx: PhotoContext, s: SkippedPath): void {
 export function exportAssignments(db: FaceDatabase, files: string[], out: string): string {
   const lines = ['photo,face,identity,width,height'];
   for (const file of files) {
-    const faces = db.facesOfPhoto(photoIdForPath(file)).sort((a, b) => a.faceIndex - b.faceIndex);
+    const faces = db.facesOfPhoto(photoIdForFile(file)).sort((a, b) => a.faceIndex - b.faceIndex);
     for (const f of faces)
       lines.push(
         [

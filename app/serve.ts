@@ -11,6 +11,9 @@ import { openDataDir } from './dataDir.ts';
 export interface ServeOptions {
   dataDir: string;
   modelsDir?: string;
+  provider?: 'cpu' | 'cuda';
+  inferenceNice?: number;
+  onRebuildProgress?: (done: number, total: number) => void;
   port: number;
   host: string;
   token?: string;
@@ -71,6 +74,9 @@ export async function startService(o: ServeOptions): Promise<RunningService> {
     analyzer: true,
     analyzerMaxPixels: o.limits.maxPixels,
     analyzerMaxBytes: o.limits.maxUploadBytes,
+    provider: o.provider,
+    inferenceNice: o.inferenceNice,
+    onRebuildProgress: o.onRebuildProgress,
   });
   try {
     const app = await buildServer({ ...opened, token: o.token, limits: o.limits, logger: o.logger });

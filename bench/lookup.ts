@@ -34,7 +34,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
   const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-bench-lookup-'));
   const rand = rng(42);
   try {
-    const db = openFaceDatabase(dir, { modelId: 'synthetic-192', dim: DIM, progress: false });
+    const db = openFaceDatabase(dir, { modelId: 'synthetic-192', dim: DIM });
     const identities = faces / FACES_PER_IDENTITY;
     const centres = Array.from({ length: identities }, () => unitVector(rand));
     const t0 = Date.now();

@@ -13,6 +13,7 @@ import { readNpy } from '../clustering/npy.ts';
 import { formatAssignments } from '../clustering/csv.ts';
 import { facesFromMatrix, METHODS, runMethod, type Method } from '../clustering/methods.ts';
 import { finiteNumber, positiveInt } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
 
 /**
  * `facepipe cluster --embeddings X.npy [--ids ids.txt] --out assignments.csv [--method ...]`:
@@ -151,7 +152,7 @@ function fail(err: unknown): void {
   process.exitCode = 2;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   program
     .command('cluster')
     .description('cluster raw face embeddings (.npy float32 [N, D]) into identities; writes id,cluster CSV')
@@ -184,7 +185,7 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress bar')
     .action((opts: ClusterCliOptions) => {
       try {
-        runCluster(opts);
+        runCluster({ ...opts, models: opts.models ?? config.modelsDir });
       } catch (err) {
         fail(err);
       }

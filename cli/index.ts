@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { openExistingDatabase, type EmbeddedFaceDatabase, type RecoveryInfo } from '../indexers/database.ts';
 import { nonNegativeInt, requireDataDir } from './options.ts';
-import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
+import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
 /**
  * `facepipe index verify|rebuild|compact --data DIR`: operator commands for the vector index.
@@ -27,7 +28,7 @@ function withDatabase(
   try {
     // the bar draws only on a terminal (cli-progress stays silent otherwise)
     requireDataDir(dataDir);
-    db = openExistingDatabase(dataDir, { progress: true, ...opts });
+    db = openExistingDatabase(dataDir, { onRebuildProgress: rebuildProgressBar(), ...opts });
   } catch (err) {
     process.stderr.write(`facepipe index: ${(err as Error).message}\n`);
     process.exitCode = 2;
@@ -44,15 +45,29 @@ function recoverySummary(r: RecoveryInfo): Record<string, unknown> {
   return { action: r.action, ...(r.reason ? { reason: r.reason } : {}), replayed: r.replayed, ms: r.ms };
 }
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   const index = program
     .command('index')
-    .description('the vector index of a data dir: verify, rebuild, compact');
+    .description('the vector index of a data dir: verify, rebuild, compact, migrate-ids');
+
+  index
+    .command('migrate-ids')
+    .description(
+      'give the photos (and faces) of an older `facepipe publish` the current photo ids; run with no indexer running',
+    )
+    .requiredOption('--data <dir>', 'data directory')
+    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
+    .action(async (opts: { data: string; models?: string }) => {
+      const { migrateDataDirPhotoIds } = await import('../app/dataDir.ts');
+      process.stdout.write(
+        JSON.stringify(await migrateDataDirPhotoIds(opts.data, opts.models ?? config.modelsDir)) + '\n',
+      );
+    });
 
   index
     .command('verify')
     .description('compare the HNSW index with the store (kept faces); exit 1 when they disagree')
-    .option('--data <dir>', 'data directory', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data directory', config.dataDir)
     .option('--json', 'print one JSON object')
     .option('--sample <n>', 'kept faces to search by their own vector', nonNegativeInt, 200)
     .action((opts: DataOptions) =>
@@ -78,7 +93,7 @@ export function register(program: Command): void {
   index
     .command('rebuild')
     .description('rebuild the index from the store (progress bar on stderr) and checkpoint it')
-    .option('--data <dir>', 'data directory', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data directory', config.dataDir)
     .action((opts: DataOptions) => {
       const started = Date.now();
       // the repair command never reads the old index file: opening rebuilds from the store
@@ -106,7 +121,7 @@ export function register(program: Command): void {
     .description(
       'rebuild without tombstones (deleted vectors) when they exceed the compaction share, or always with --force',
     )
-    .option('--data <dir>', 'data directory', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data directory', config.dataDir)
     .option('--force', 'compact even below the threshold (erases deleted vectors from the index file now)')
     .action((opts: DataOptions) =>
       withDatabase(opts.data, (db) => {

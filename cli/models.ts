@@ -15,6 +15,7 @@ import {
   type ModelsOrigin,
 } from '../pipeline/models.ts';
 import { positiveInt } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
 
 /**
  * `facepipe models list` — the models of a models folder with their contracts.
@@ -140,8 +141,11 @@ function sha256Text(s: ModelListing['sha256']): string {
  * against the manifest, and its contract. A missing file or a sha256 mismatch is listed, then
  * reported as one error (exit 2): a damaged or substituted model must not be used unnoticed.
  */
-export function runList(opts: { models?: string; json?: boolean }, out: Out = stdout): void {
-  const { dir, origin } = locateModelsDir(opts.models);
+export function runList(
+  opts: { models?: string; json?: boolean; modelsFromEnv?: string },
+  out: Out = stdout,
+): void {
+  const { dir, origin } = locateModelsDir(opts.models, opts.modelsFromEnv);
   const contracts = modelContracts(dir);
   if (opts.json) {
     out(JSON.stringify({ modelsDir: dir, origin, models: contracts }, null, 2) + '\n');
@@ -376,6 +380,8 @@ export interface CalibrateOptions {
   detector?: string;
   json?: boolean;
   concurrency?: number;
+  provider?: 'cpu' | 'cuda';
+  inferenceNice?: number;
 }
 
 export interface CalibrationReport {
@@ -431,6 +437,8 @@ export async function calibrate(opts: CalibrateOptions): Promise<CalibrationRepo
     modelsDir: opts.models,
     embedder: opts.model,
     detector: opts.detector,
+    provider: opts.provider,
+    inferenceNice: opts.inferenceNice,
   });
   try {
     const { faces, failed, withoutFace } = await analyzeAll(analyzer, photos, opts.concurrency ?? 4);
@@ -554,7 +562,7 @@ export async function runCalibrate(
   return report;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   const models = program
     .command('models')
     .description('model folders: list models and their contracts, calibrate an embedder');
@@ -567,7 +575,7 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable output')
     .action((opts: { models?: string; json?: boolean }) => {
       try {
-        runList(opts);
+        runList({ ...opts, modelsFromEnv: config.modelsDir });
       } catch (err) {
         if (!(err instanceof ModelConfigError)) throw err;
         process.stderr.write(`facepipe models list: ${err.message}\n`);
@@ -589,6 +597,11 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'photos in flight', positiveInt, 4)
     .option('--json', 'machine-readable output')
     .action(async (opts: CalibrateOptions) => {
-      await runCalibrate(opts);
+      await runCalibrate({
+        ...opts,
+        models: opts.models ?? config.modelsDir,
+        provider: config.provider,
+        inferenceNice: config.inferenceNice,
+      });
     });
 }

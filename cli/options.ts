@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { IMAGE_EXTENSIONS } from '../pipeline/imageFiles.ts';
+import { FacepipeError } from '../core/errors.ts';
 
 /**
  * Option parsers shared by every command, and the error a command throws for a mistake the user
@@ -10,11 +11,9 @@ import { IMAGE_EXTENSIONS } from '../pipeline/imageFiles.ts';
  */
 
 /** A usage or environment mistake: one line on stderr saying what is wrong and what to do, exit 2. */
-export class UsageError extends Error {
-  readonly code = 'USAGE';
+export class UsageError extends FacepipeError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'UsageError';
+    super('USAGE', message, { cause: options?.cause });
   }
 }
 
@@ -40,17 +39,6 @@ export function finiteNumber(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
   return n;
-}
-
-/** An integer from an environment variable, or `fallback` when unset; a bad value is a UsageError. */
-export function envInteger(name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  const value = process.env[name];
-  if (value === undefined || value === '') return fallback;
-  try {
-    return integerIn(min, max)(value);
-  } catch (err) {
-    throw new UsageError(`${name}=${value} is invalid: ${(err as Error).message}`);
-  }
 }
 
 /** `dir` must be an existing folder; `role` says what it is for, in the one-line error. */

@@ -1,18 +1,20 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { DEFAULT_DATA_DIR, openDataDir } from '../app/dataDir.ts';
+import { openDataDir } from '../app/dataDir.ts';
 import { reclusterStore } from '../app/recluster.ts';
 import { RECLUSTER_OWED } from '../app/run.ts';
 import { log } from '../core/log.ts';
 import { requireDataDir } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   program
     .command('recluster')
     .description(
       'Batch job: recluster every stored face (ids, names and corrections kept); safe while ingest runs',
     )
-    .option('--data <dir>', 'data folder', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data folder', config.dataDir)
     .option(
       '--models <dir>',
       'models folder, for the model calibration (default: FACEPIPE_MODELS, then the bundled models/)',
@@ -20,7 +22,10 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress bar')
     .action(async (o: { data: string; models?: string; progress: boolean }) => {
       requireDataDir(o.data);
-      const store = await openDataDir(o.data, { modelsDir: o.models });
+      const store = await openDataDir(o.data, {
+        modelsDir: o.models ?? config.modelsDir,
+        onRebuildProgress: rebuildProgressBar(o.progress && process.stderr.isTTY === true),
+      });
       try {
         const bar =
           o.progress && process.stderr.isTTY

@@ -1,20 +1,17 @@
 import type { Command } from 'commander';
-import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
 import { runEmbedded, type RunSummary } from '../app/run.ts';
 import { noImagesLine, positiveInt, requireFolder } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   program
     .command('run')
     .description(
       'The main job, embedded (no Kafka): analyse every new or changed photo under <dir>, cluster the faces into identities, write report.html',
     )
     .argument('<dir>', 'folder of photos (walked recursively)')
-    .option(
-      '--data <dir>',
-      'data folder: store, index, thumbnails, report',
-      process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR,
-    )
+    .option('--data <dir>', 'data folder: store, index, thumbnails, report', config.dataDir)
     .option(
       '--export <file.csv>',
       'also write the assignment as CSV: photo,face,identity,width,height (face box in pixels)',
@@ -32,7 +29,11 @@ export function register(program: Command): void {
       const summary = await runEmbedded({
         dir,
         dataDir: o.data,
-        modelsDir: o.models,
+        modelsDir: o.models ?? config.modelsDir,
+        provider: config.provider,
+        inferenceNice: config.inferenceNice,
+        pauseAt: config.pauseAt,
+        onRebuildProgress: rebuildProgressBar(o.progress && process.stderr.isTTY === true),
         exportCsv: o.export,
         concurrency: o.concurrency,
         recluster: o.recluster,

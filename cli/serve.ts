@@ -1,26 +1,18 @@
 import type { Command } from 'commander';
 import { DEFAULT_LIMITS } from '../api/server.ts';
-import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
 import { startService } from '../app/serve.ts';
 import { log } from '../core/log.ts';
-import { envInteger, integerIn, requireDataDir } from './options.ts';
+import { integerIn, requireDataDir } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   program
     .command('serve')
     .description('The identity lookup service over HTTP (OpenAPI at /openapi.json)')
-    .option(
-      '--data <dir>',
-      'data folder written by `facepipe run`',
-      process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR,
-    )
-    .option(
-      '--port <port>',
-      'TCP port (0 = any free port)',
-      integerIn(0, 65535),
-      envInteger('FACEPIPE_PORT', 8080, 0, 65535),
-    )
-    .option('--host <host>', 'address to listen on', process.env.FACEPIPE_HOST ?? '127.0.0.1')
+    .option('--data <dir>', 'data folder written by `facepipe run`', config.dataDir)
+    .option('--port <port>', 'TCP port (0 = any free port)', integerIn(0, 65535), config.serve.port)
+    .option('--host <host>', 'address to listen on', config.serve.host)
     .option('--token <token>', 'require Authorization: Bearer <token> (or FACEPIPE_TOKEN)')
     .option(
       '--no-auth',
@@ -31,27 +23,30 @@ export function register(program: Command): void {
       '--max-upload-bytes <n>',
       'largest image upload',
       integerIn(1, 2 ** 31),
-      envInteger('FACEPIPE_MAX_UPLOAD_BYTES', DEFAULT_LIMITS.maxUploadBytes),
+      config.serve.maxUploadBytes ?? DEFAULT_LIMITS.maxUploadBytes,
     )
     .option(
       '--max-pixels <n>',
       'largest image, width × height',
       integerIn(1, 2 ** 40),
-      envInteger('FACEPIPE_MAX_PIXELS', DEFAULT_LIMITS.maxPixels),
+      config.serve.maxPixels ?? DEFAULT_LIMITS.maxPixels,
     )
     .option('--max-k <n>', 'largest k a search may ask for', integerIn(1, 1000), DEFAULT_LIMITS.maxK)
     .option(
       '--max-image-searches <n>',
       'searches by image analysed at once; more are answered 503 with Retry-After',
       integerIn(1, 1024),
-      envInteger('FACEPIPE_MAX_IMAGE_SEARCHES', DEFAULT_LIMITS.maxImageSearches, 1, 1024),
+      config.serve.maxImageSearches ?? DEFAULT_LIMITS.maxImageSearches,
     )
     .action(async (o: ServeOptions) => {
       requireDataDir(o.data);
-      const token = o.token ?? process.env.FACEPIPE_TOKEN ?? undefined;
+      const token = o.token ?? config.serve.token;
       const service = await startService({
         dataDir: o.data,
-        modelsDir: o.models,
+        modelsDir: o.models ?? config.modelsDir,
+        provider: config.provider,
+        inferenceNice: config.inferenceNice,
+        onRebuildProgress: rebuildProgressBar(),
         port: o.port,
         host: o.host,
         token: token || undefined,
@@ -62,7 +57,7 @@ export function register(program: Command): void {
           maxK: o.maxK,
           maxImageSearches: o.maxImageSearches,
         },
-        logger: { level: process.env.FACEPIPE_LOG_LEVEL ?? 'info', stream: process.stderr },
+        logger: { level: config.logLevel, stream: process.stderr },
       });
       const address = service.address;
       // The listening address is command output (scripts and tests read it); logs stay on stderr.

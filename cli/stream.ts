@@ -7,12 +7,12 @@
  * count is what the indexer of that data dir has seen; the embedded path's `<data>/dead-letter.jsonl`
  * (`facepipe run`) is counted too, once per photo and code.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { PhotoEvent, type PhotoEventInput } from '../schemas/photoEvent.ts';
+import { photoIdForFile } from '../schemas/face.ts';
 import { kafkaSettings, type KafkaOverrides } from '../pipeline/kafka/config.ts';
 import { createKafka, createProducer, ensureTopics } from '../pipeline/kafka/client.ts';
 import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.ts';
@@ -20,10 +20,11 @@ import { StreamState } from '../pipeline/kafka/streamState.ts';
 import { log } from '../core/log.ts';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
 import { DEAD_LETTER_FILE } from '../app/run.ts';
-import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
 import { NoStoreError } from '../indexers/database.ts';
 import { isImageFile, walkImages } from '../pipeline/imageFiles.ts';
 import { positiveInt, requireDataDir } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
 interface KafkaCliOptions {
   brokers?: string;
@@ -59,7 +60,7 @@ function untilSignal(): Promise<string> {
   });
 }
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   const withKafka = (c: Command) =>
     c
       .option(
@@ -88,13 +89,9 @@ export function register(program: Command): void {
       8,
     )
     .option('--attempts <n>', 'tries of a transient failure before it becomes a dead letter', positiveInt, 3)
-    .option(
-      '--provider <p>',
-      'cpu or cuda (default: FACEPIPE_PROVIDER or cpu)',
-      process.env.FACEPIPE_PROVIDER ?? 'cpu',
-    )
+    .option('--provider <p>', 'cpu or cuda (default: FACEPIPE_PROVIDER or cpu)', config.provider)
     .option('--threads <n>', 'inference threads per session', positiveInt)
-    .action(async (o: WorkerCliOptions) => runWorker(o));
+    .action(async (o: WorkerCliOptions) => runWorker(o, config));
 
   withKafka(program.command('indexer'))
     .description(
@@ -106,7 +103,7 @@ export function register(program: Command): void {
       'models folder, for a new data dir (model id, dimension, clustering calibration)',
     )
     .option('--checkpoint-ms <n>', 'persist the HNSW index at most this often', positiveInt, 30_000)
-    .action(async (o: IndexerCliOptions) => runIndexer(o));
+    .action(async (o: IndexerCliOptions) => runIndexer(o, config));
 
   withKafka(program.command('publish'))
     .description('Publish one PhotoEvent (file:// URI) per image file to the photos topic')
@@ -115,18 +112,18 @@ export function register(program: Command): void {
     .option('--tenant <name>', 'tenant')
     .option(
       '--id-prefix <p>',
-      'prefix of the photo ids (ids are the prefix + a hash of the absolute path)',
+      'prefix of the photo ids (ids are the prefix + the id `facepipe run` gives the file: a hash of its absolute path)',
       '',
     )
     .option('--partitions <n>', 'partitions of the topics if they must be created', positiveInt)
     .action(async (paths: string[], o: PublishCliOptions) => {
-      const n = await publishFiles(paths, o);
+      const n = await publishFiles(paths, o, config);
       process.stderr.write(`published ${n} photo events\n`);
     });
 
   withKafka(program.command('status'))
     .description('Counts of a data dir: photos, faces, kept, dropped, identities, dead letters')
-    .option('--data <dir>', 'data folder', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data folder', config.dataDir)
     .option('--json', 'print one JSON object')
     .action((o: { data: string; json?: boolean }) => {
       requireDataDir(o.data);
@@ -156,24 +153,26 @@ interface WorkerCliOptions extends KafkaCliOptions {
 
 export function fetchPolicyFrom(
   o: Pick<WorkerCliOptions, 'roots' | 'allowHosts' | 'maxBytes' | 'fetchTimeoutMs'>,
+  fromEnv: FacepipeConfig['fetch'],
 ): FetchPolicy {
   return {
-    fileRoots: listFrom(o.roots ?? process.env.FACEPIPE_FILE_ROOTS).map((r) => path.resolve(r)),
-    allowedHosts: listFrom(o.allowHosts ?? process.env.FACEPIPE_ALLOWED_HOSTS),
+    fileRoots: (o.roots !== undefined ? listFrom(o.roots) : fromEnv.fileRoots).map((r) => path.resolve(r)),
+    allowedHosts: o.allowHosts !== undefined ? listFrom(o.allowHosts) : fromEnv.allowedHosts,
     maxBytes: o.maxBytes,
     timeoutMs: o.fetchTimeoutMs,
   };
 }
 
-async function runWorker(o: WorkerCliOptions): Promise<void> {
+async function runWorker(o: WorkerCliOptions, config: FacepipeConfig): Promise<void> {
   if (o.provider !== 'cpu' && o.provider !== 'cuda') throw new Error('--provider must be cpu or cuda');
   const { createAnalyzer } = await import('../pipeline/analyze.ts');
   const { startIngestWorker } = await import('../app/worker.ts');
-  const settings = kafkaSettings('worker', overridesFrom(o));
-  const policy = fetchPolicyFrom(o);
+  const settings = kafkaSettings('worker', overridesFrom(o), config.kafka);
+  const policy = fetchPolicyFrom(o, config.fetch);
   const analyzer = await createAnalyzer({
-    ...(o.models ? { modelsDir: o.models } : {}),
+    modelsDir: o.models ?? config.modelsDir,
     provider: o.provider,
+    inferenceNice: config.inferenceNice,
     ...(o.threads ? { threads: o.threads } : {}),
   });
   log.info(
@@ -208,11 +207,15 @@ interface IndexerCliOptions extends KafkaCliOptions {
   checkpointMs: number;
 }
 
-async function runIndexer(o: IndexerCliOptions): Promise<void> {
+async function runIndexer(o: IndexerCliOptions, config: FacepipeConfig): Promise<void> {
   const { openDataDir } = await import('../app/dataDir.ts');
   const { startIndexer } = await import('../app/indexer.ts');
-  const settings = kafkaSettings('indexer', overridesFrom(o));
-  const opened = await openDataDir(o.data, { modelsDir: o.models, create: true });
+  const settings = kafkaSettings('indexer', overridesFrom(o), config.kafka);
+  const opened = await openDataDir(o.data, {
+    modelsDir: o.models ?? config.modelsDir,
+    create: true,
+    onRebuildProgress: rebuildProgressBar(),
+  });
   const { db, identities } = opened;
   const state = new StreamState(o.data);
   const stopped = untilSignal();
@@ -245,14 +248,13 @@ export function imageFiles(paths: string[]): string[] {
   return out;
 }
 
-/** The photo id of a file: stable for the same absolute path, so re-publishing is idempotent. */
-export function photoIdForFile(file: string, prefix = ''): string {
-  return prefix + 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 20);
-}
-
-export async function publishFiles(paths: string[], o: PublishCliOptions): Promise<number> {
+export async function publishFiles(
+  paths: string[],
+  o: PublishCliOptions,
+  config: FacepipeConfig,
+): Promise<number> {
   const files = imageFiles(paths);
-  const settings = kafkaSettings('publish', overridesFrom(o));
+  const settings = kafkaSettings('publish', overridesFrom(o), config.kafka);
   const kafka = createKafka(settings);
   await ensureTopics(kafka, settings);
   const producer = createProducer(kafka);

@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import cliProgress from 'cli-progress';
 import type { FaceRecord } from '../schemas/face.ts';
 import {
   SIDECAR_FILE,
@@ -23,6 +22,7 @@ import type {
   StoredPhoto,
   VerifyReport,
 } from './types.ts';
+import { FacepipeError } from '../core/errors.ts';
 
 export { StoreCorruptError } from './store.ts';
 
@@ -37,8 +37,8 @@ export interface OpenOptions {
   ef?: number;
   /** rebuild the index without tombstones once they exceed this share of its nodes (default 0.2) */
   compactShare?: number;
-  /** show a progress bar while rebuilding (default: when stderr is a terminal) */
-  progress?: boolean;
+  /** told how far a rebuild from the store is (faces done, faces in all); the CLI draws the bar */
+  onRebuildProgress?: (done: number, total: number) => void;
   /** checkpoint automatically after this many changes since the last one (default 0: only on close/checkpoint()) */
   checkpointEvery?: number;
   log?: IndexLogger;
@@ -120,14 +120,13 @@ export function openFaceDatabase(dataDir: string, opts: OpenOptions): EmbeddedFa
 }
 
 /** A data dir with no store: the user pointed a command at the wrong folder, or has not run yet. */
-export class NoStoreError extends Error {
-  readonly code = 'NO_STORE';
+export class NoStoreError extends FacepipeError {
   constructor(readonly dataDir: string) {
     super(
+      'NO_STORE',
       `no facepipe store in ${dataDir} (no ${STORE_FILE}): pass the --data folder a \`facepipe run\` or indexer wrote, ` +
         `or run \`facepipe run <photos> --data ${dataDir}\` first`,
     );
-    this.name = 'NoStoreError';
   }
 }
 
@@ -179,7 +178,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   private readonly params: HnswParams;
   private readonly compactShare: number;
   private readonly checkpointEvery: number;
-  private readonly progress: boolean;
+  private readonly onRebuildProgress?: (done: number, total: number) => void;
   private readonly log: IndexLogger;
   private readonly ignoreCheckpoint: boolean;
   /** label → faceId of every searchable vector */
@@ -206,7 +205,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     };
     this.compactShare = opts.compactShare ?? 0.2;
     this.checkpointEvery = opts.checkpointEvery ?? 0;
-    this.progress = opts.progress ?? Boolean(process.stderr.isTTY);
+    this.onRebuildProgress = opts.onRebuildProgress;
     this.log = opts.log ?? indexLog;
     this.ignoreCheckpoint = opts.ignoreCheckpoint ?? false;
     this.recover();
@@ -315,24 +314,15 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     const seq = this.store.seq();
     const index = HnswIndex.create(this.dim, { ...this.params }, Math.max(1024, Math.ceil(total * 1.1)));
     const labels = new Map<number, string>();
-    const bar = this.progress
-      ? new cliProgress.SingleBar(
-          {
-            stream: process.stderr,
-            format: 'rebuilding index [{bar}] {value}/{total} faces {eta_formatted}',
-          },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
-    bar?.start(total, 0);
+    const progress = this.onRebuildProgress;
+    progress?.(0, total);
     let n = 0;
     for (const face of this.store.iterateKept()) {
       index.upsert(face.label, face.embedding);
       labels.set(face.label, face.faceId);
-      if (++n % 500 === 0) bar?.update(n);
+      if (++n % 500 === 0) progress?.(n, total);
     }
-    bar?.update(n);
-    bar?.stop();
+    progress?.(n, total);
     // only now is the new index served
     this.index = index;
     this.labels = labels;

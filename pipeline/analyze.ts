@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { Piscina } from 'piscina';
+import sharp from 'sharp';
 import { faceIdFor, FaceRecord, SCHEMA_VERSION, type DropReason } from '../schemas/face.ts';
 import { alignFace, similarityMatrix, type Point } from './align.ts';
 import { decodePhoto, DEFAULT_DECODE, type DecodeOptions, type RgbImage } from './decode.ts';
@@ -30,8 +31,10 @@ export interface AnalyzerOptions {
   /** detector / embedder by manifest name (default: the first of each task) */
   detector?: string;
   embedder?: string;
-  /** execution provider: 'cuda' falls back to CPU with one log line when unavailable */
+  /** execution provider: 'cuda' falls back to CPU with one log line when unavailable (default cpu) */
   provider?: 'cpu' | 'cuda';
+  /** niceness of the inference threads on Linux (default 10; 0 = off): keeps the event loop responsive */
+  inferenceNice?: number;
   /** onnxruntime intra-op threads per session (default: min(4, CPUs / workers)) */
   threads?: number;
   /** inference worker threads (default 1) */
@@ -139,14 +142,6 @@ function settingsFrom(opts: AnalyzerOptions, detector: DetectorManifest): Settin
   };
 }
 
-/**
- * FACEPIPE_PROVIDER=cuda asks every command (run, serve, worker, analyze, calibrate) for the CUDA
- * provider without a flag each; anything else means CPU.
- */
-function providerFromEnv(): 'cpu' | 'cuda' {
-  return process.env.FACEPIPE_PROVIDER?.toLowerCase() === 'cuda' ? 'cuda' : 'cpu';
-}
-
 function sessionSpecs(
   opts: AnalyzerOptions,
   dir: string,
@@ -156,7 +151,7 @@ function sessionSpecs(
 ) {
   const threads = opts.threads ?? Math.max(1, Math.min(4, Math.floor(os.availableParallelism() / workers)));
   const common = {
-    provider: opts.provider ?? providerFromEnv(),
+    provider: opts.provider ?? 'cpu',
     intraOpThreads: threads,
     interOpThreads: 1,
   } as const;
@@ -215,6 +210,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     minThreads: workers,
     maxThreads: workers,
     idleTimeout: 60_000,
+    workerData: { nice: opts.inferenceNice ?? 10 },
   });
   let embedderInfo: SessionInfo;
   try {
@@ -368,6 +364,31 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
       await pool.destroy();
     },
   };
+}
+
+/** A face's aligned RGB crop (112×112×3) as the JPEG the data dir keeps as its thumbnail. */
+export function thumbnailJpeg(alignedRgb: Buffer, size = 112): Promise<Buffer> {
+  return sharp(alignedRgb, { raw: { width: size, height: size, channels: 3 } })
+    .jpeg({ quality: 85 })
+    .toBuffer();
+}
+
+/**
+ * The records of an analysed photo's faces, each with its thumbnail (a JPEG of the aligned crop):
+ * what both ingest paths hand to the ingest step (service/ingestStep.ts).
+ */
+export async function faceRecordsOf(
+  photoId: string,
+  modelId: string,
+  analysis: Pick<PhotoAnalysis, 'faces'>,
+  library?: string,
+): Promise<FaceRecord[]> {
+  return Promise.all(
+    analysis.faces.map(async (f) => ({
+      ...toFaceRecord(photoId, modelId, f, library),
+      thumbnail: (await thumbnailJpeg(f.alignedRgb)).toString('base64'),
+    })),
+  );
 }
 
 /** The record a face becomes downstream (faces topic, store): raw embedding as a plain array. */

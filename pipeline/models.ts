@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { FacepipeError } from '../core/errors.ts';
 
 /**
  * Model folders: a model is an ONNX file plus its entry in a JSON manifest. Every model-dependent
@@ -12,15 +13,13 @@ import { z } from 'zod';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A missing or malformed model folder, manifest or model file; names the file and the field. */
-export class ModelConfigError extends Error {
-  readonly code = 'MODEL_CONFIG';
+export class ModelConfigError extends FacepipeError {
   constructor(
     message: string,
     readonly file?: string,
     readonly field?: string,
   ) {
-    super(message);
-    this.name = 'ModelConfigError';
+    super('MODEL_CONFIG', message);
   }
 }
 
@@ -124,11 +123,12 @@ export const bundledModelsDir = path.resolve(repoRoot, 'models');
 export type ModelsOrigin = '--models' | 'FACEPIPE_MODELS' | 'bundled';
 
 /**
- * The models folder: `opt` (--models), then FACEPIPE_MODELS, then the project's own `models/`
- * (relative to the installed code, so `npx facepipe` works from any working directory).
+ * The models folder: `opt` (--models), then `fromEnv` (FACEPIPE_MODELS, as app/config.ts read it),
+ * then the project's own `models/` (relative to the installed code, so `npx facepipe` works from
+ * any working directory).
  */
-export function locateModelsDir(opt?: string): { dir: string; origin: ModelsOrigin } {
-  const explicit = opt ?? process.env.FACEPIPE_MODELS;
+export function locateModelsDir(opt?: string, fromEnv?: string): { dir: string; origin: ModelsOrigin } {
+  const explicit = opt ?? fromEnv;
   if (explicit) {
     const dir = path.resolve(explicit);
     const origin = opt ? '--models' : 'FACEPIPE_MODELS';
@@ -151,8 +151,8 @@ export function locateModelsDir(opt?: string): { dir: string; origin: ModelsOrig
   return { dir: bundledModelsDir, origin: 'bundled' };
 }
 
-export function resolveModelsDir(opt?: string): string {
-  return locateModelsDir(opt).dir;
+export function resolveModelsDir(opt?: string, fromEnv?: string): string {
+  return locateModelsDir(opt, fromEnv).dir;
 }
 
 function formatPath(prefix: (string | number)[], issuePath: PropertyKey[]): string {

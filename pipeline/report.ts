@@ -1,29 +1,13 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../core/files.ts';
-import sharp from 'sharp';
 import type { FaceDatabase, StoredFace, StoredPhoto } from '../indexers/types.ts';
 
-/** Aligned face crops are this size (the embedder's input). */
-const ALIGNED_SIZE = 112;
 /** Thumbnails are shown at half size; the JPEG keeps the full 112 px. */
 const SHOWN_SIZE = 56;
 
 export function thumbPath(dataDir: string, faceId: string): string {
   return path.join(dataDir, 'thumbs', `${faceId}.jpg`);
-}
-
-/** Saves a face's 112×112×3 aligned RGB crop as `<data>/thumbs/<faceId>.jpg`. */
-export async function writeThumbnail(dataDir: string, faceId: string, alignedRgb: Buffer): Promise<string> {
-  const file = thumbPath(dataDir, faceId);
-  mkdirSync(path.dirname(file), { recursive: true });
-  // encoded in memory, then written by Node: a full disk is an ENOSPC naming the file (sharp's
-  // own file errors are only text), and no half-written thumbnail stays behind
-  const jpeg = await sharp(alignedRgb, { raw: { width: ALIGNED_SIZE, height: ALIGNED_SIZE, channels: 3 } })
-    .jpeg({ quality: 85 })
-    .toBuffer();
-  writeFileAtomic(file, jpeg);
-  return file;
 }
 
 /** Erases the thumbnails of forgotten faces (they are biometric data too). */
@@ -50,6 +34,7 @@ export interface ReportOptions {
  */
 export function writeReport(db: FaceDatabase, dataDir: string, opts: ReportOptions = {}): string {
   const file = path.join(dataDir, 'report.html');
+  // through a temp file: a full disk leaves the previous report, and no temp file
   writeFileAtomic(file, renderReport(db, dataDir, opts));
   return file;
 }

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { StoredFace } from '../../indexers/types.ts';
-import { ApiError, notFound } from '../errors.ts';
+import { notFound } from '../errors.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
-import { requireIdentity } from './identities.ts';
+import { FaceParams, jsonSchema, MoveFaceBody, PhotoParams, type Out, type Typed } from '../schemas.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
 
 const face = {
@@ -24,61 +24,51 @@ const face = {
 export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { db } = ctx;
 
-  app.get(
+  app.get<Typed<Out<typeof FaceParams>>>(
     '/faces/:faceId',
     {
       schema: {
         tags: ['faces'],
         summary: 'One stored face (no embedding)',
-        params: { type: 'object', required: ['faceId'], properties: { faceId: { type: 'string' } } },
+        params: jsonSchema(FaceParams),
         response: { 200: face, ...errorResponses(401, 404) },
       },
     },
     async (request) => {
-      const { faceId } = request.params as { faceId: string };
+      const { faceId } = request.params;
       const f = db.getFace(faceId);
       if (!f) throw notFound('face', faceId);
       return faceView(f);
     },
   );
 
-  app.post(
+  app.post<Typed<Out<typeof FaceParams>, unknown, Out<typeof MoveFaceBody>>>(
     '/faces/:faceId/move',
     {
       schema: {
         tags: ['faces'],
         summary:
           'Move a face to another identity, or out of its identity (identityId: null); honoured by later reclusters',
-        params: { type: 'object', required: ['faceId'], properties: { faceId: { type: 'string' } } },
-        body: {
-          type: 'object',
-          required: ['identityId'],
-          additionalProperties: false,
-          properties: { identityId: { type: 'string', minLength: 1, nullable: true } },
-        },
+        params: jsonSchema(FaceParams),
+        body: jsonSchema(MoveFaceBody),
         response: { 200: face, ...errorResponses(400, 401, 404, 409) },
       },
     },
     async (request) => {
-      const { faceId } = request.params as { faceId: string };
-      const { identityId } = request.body as { identityId: string | null };
-      const f = db.getFace(faceId);
-      if (!f) throw notFound('face', faceId);
-      if (!f.kept)
-        throw new ApiError(409, 'FACE_DROPPED', 'a dropped low-quality face cannot belong to an identity');
-      if (identityId !== null) requireIdentity(db, identityId);
+      const { faceId } = request.params;
+      const { identityId } = request.body;
       ctx.identities.moveFace(faceId, identityId);
       return faceView(db.getFace(faceId)!);
     },
   );
 
-  app.get(
+  app.get<Typed<Out<typeof PhotoParams>>>(
     '/photos/:photoId',
     {
       schema: {
         tags: ['photos'],
         summary: 'One photo and its faces',
-        params: { type: 'object', required: ['photoId'], properties: { photoId: { type: 'string' } } },
+        params: jsonSchema(PhotoParams),
         response: {
           200: {
             type: 'object',
@@ -97,20 +87,20 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
       },
     },
     async (request) => {
-      const { photoId } = request.params as { photoId: string };
+      const { photoId } = request.params;
       const p = db.getPhoto(photoId);
       if (!p) throw notFound('photo', photoId);
       return { ...p, faces: db.facesOfPhoto(photoId).map(faceView) };
     },
   );
 
-  app.delete(
+  app.delete<Typed<Out<typeof PhotoParams>>>(
     '/photos/:photoId',
     {
       schema: {
         tags: ['photos'],
         summary: 'Forget a photo: the photo record and its faces (records and vectors) are erased',
-        params: { type: 'object', required: ['photoId'], properties: { photoId: { type: 'string' } } },
+        params: jsonSchema(PhotoParams),
         response: {
           200: {
             type: 'object',
@@ -121,7 +111,7 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
       },
     },
     async (request) => {
-      const { photoId } = request.params as { photoId: string };
+      const { photoId } = request.params;
       if (!db.getPhoto(photoId)) throw notFound('photo', photoId);
       const faceIds = db.facesOfPhoto(photoId).map((f) => f.faceId);
       const facesForgotten = db.forgetPhoto(photoId);

@@ -1,14 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import type { FaceDatabase, StoredFace, StoredIdentity } from '../../indexers/types.ts';
-import { ApiError, notFound } from '../errors.ts';
+import { notFound } from '../errors.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
+import {
+  IdentityParams,
+  jsonSchema,
+  ListIdentitiesQuery,
+  OtherIdentityBody,
+  RenameBody,
+  type Out,
+  type Typed,
+} from '../schemas.ts';
 
-const idParams = {
-  type: 'object',
-  required: ['identityId'],
-  properties: { identityId: { type: 'string', minLength: 1 } },
-} as const;
+const idParams = jsonSchema(IdentityParams);
+type IdParams = Out<typeof IdentityParams>;
 
 const identitySummary = {
   type: 'object',
@@ -51,30 +57,18 @@ const identityDetail = {
   },
 };
 
-const otherIdentityBody = {
-  type: 'object',
-  required: ['other'],
-  additionalProperties: false,
-  properties: { other: { type: 'string', minLength: 1 } },
-} as const;
+const otherIdentityBody = jsonSchema(OtherIdentityBody);
 
 export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { db } = ctx;
 
-  app.get(
+  app.get<Typed<unknown, Out<typeof ListIdentitiesQuery>>>(
     '/identities',
     {
       schema: {
         tags: ['identities'],
         summary: 'List identities, largest first',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-            offset: { type: 'integer', minimum: 0, default: 0 },
-          },
-        },
+        querystring: jsonSchema(ListIdentitiesQuery),
         response: {
           200: {
             type: 'object',
@@ -85,7 +79,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       },
     },
     async (request) => {
-      const { limit, offset } = request.query as { limit: number; offset: number };
+      const { limit, offset } = request.query;
       const photosOf = photoSetsByIdentity(db.listFaces({ kept: true }));
       const all = db
         .listIdentities()
@@ -99,7 +93,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
     },
   );
 
-  app.get(
+  app.get<Typed<IdParams>>(
     '/identities/:identityId',
     {
       schema: {
@@ -109,35 +103,30 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
         response: { 200: identityDetail, ...errorResponses(401, 404) },
       },
     },
-    async (request) => detail(db, requireIdentity(db, (request.params as { identityId: string }).identityId)),
+    async (request) => detail(db, requireIdentity(db, request.params.identityId)),
   );
 
-  app.patch(
+  app.patch<Typed<IdParams, unknown, Out<typeof RenameBody>>>(
     '/identities/:identityId',
     {
       schema: {
         tags: ['identities'],
         summary: 'Rename an identity (null clears the name); names survive reclustering',
         params: idParams,
-        body: {
-          type: 'object',
-          required: ['name'],
-          additionalProperties: false,
-          properties: { name: { type: 'string', minLength: 1, maxLength: 200, nullable: true } },
-        },
+        body: jsonSchema(RenameBody),
         response: { 200: identityDetail, ...errorResponses(400, 401, 404) },
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { name } = request.body as { name: string | null };
+      const { identityId } = request.params;
+      const { name } = request.body;
       requireIdentity(db, identityId);
       ctx.identities.rename(identityId, name);
       return detail(db, requireIdentity(db, identityId));
     },
   );
 
-  app.post(
+  app.post<Typed<IdParams, unknown, Out<typeof OtherIdentityBody>>>(
     '/identities/:identityId/merge',
     {
       schema: {
@@ -149,18 +138,14 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { other } = request.body as { other: string };
-      requireIdentity(db, identityId);
-      requireIdentity(db, other);
-      if (other === identityId)
-        throw new ApiError(409, 'SAME_IDENTITY', 'cannot merge an identity into itself');
-      runCorrection(() => ctx.identities.merge(identityId, other));
+      const { identityId } = request.params;
+      const { other } = request.body;
+      ctx.identities.merge(identityId, other);
       return detail(db, requireIdentity(db, identityId));
     },
   );
 
-  app.post(
+  app.post<Typed<IdParams, unknown, Out<typeof OtherIdentityBody>>>(
     '/identities/:identityId/different',
     {
       schema: {
@@ -182,18 +167,14 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { other } = request.body as { other: string };
-      requireIdentity(db, identityId);
-      requireIdentity(db, other);
-      if (other === identityId)
-        throw new ApiError(409, 'SAME_IDENTITY', 'an identity cannot be different from itself');
-      runCorrection(() => ctx.identities.markDifferent(identityId, other));
+      const { identityId } = request.params;
+      const { other } = request.body;
+      ctx.identities.markDifferent(identityId, other);
       return { identityId, other, different: true };
     },
   );
 
-  app.delete(
+  app.delete<Typed<IdParams>>(
     '/identities/:identityId',
     {
       schema: {
@@ -210,7 +191,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
+      const { identityId } = request.params;
       requireIdentity(db, identityId);
       const faceIds = db.listFaces({ identityId }).map((f) => f.faceId);
       const facesForgotten = db.transaction(() => {
@@ -228,17 +209,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
   );
 }
 
-/** Corrections the identity service refuses (e.g. a merge against a "different people" record) are 409s. */
-function runCorrection(fn: () => unknown): void {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ApiError) throw err;
-    throw new ApiError(409, 'CORRECTION_REJECTED', (err as Error).message);
-  }
-}
-
-export function requireIdentity(db: FaceDatabase, identityId: string): StoredIdentity {
+function requireIdentity(db: FaceDatabase, identityId: string): StoredIdentity {
   const identity = db.getIdentity(identityId);
   if (!identity) throw notFound('identity', identityId);
   return identity;

@@ -8,7 +8,7 @@ import { IdentityService } from '../../service/identityService.ts';
 import { openExistingDatabase } from '../../indexers/database.ts';
 import type { FaceDatabase } from '../../indexers/types.ts';
 import { createAnalyzer, toFaceRecord } from '../../pipeline/analyze.ts';
-import { photoIdForPath } from '../../app/run.ts';
+import { photoIdForFile } from '../../schemas/face.ts';
 import { indexFaceRecords } from '../../service/ingestStep.ts';
 import { cropIdentity, cropsDir, examplesDir, fixturesDir, runCliJson } from './helpers.ts';
 
@@ -103,7 +103,7 @@ describe('facepipe recluster', () => {
       const analysed = await Promise.all(
         groups.map(async (file) => ({
           file,
-          analysis: await analyzer.analyzeFile(file, photoIdForPath(file)),
+          analysis: await analyzer.analyzeFile(file, photoIdForFile(file)),
         })),
       );
       const keptBefore = db.counts().kept;

@@ -23,7 +23,7 @@ let seeded: string;
 beforeAll(() => {
   seeded = tempDataDir('facepipe-corrupt-index-');
   dirs.push(seeded);
-  const db = openFaceDatabase(seeded, { modelId: 'm', dim: DIM, progress: false, log: recordingLogger() });
+  const db = openFaceDatabase(seeded, { modelId: 'm', dim: DIM, log: recordingLogger() });
   const r = rng(7);
   db.upsertFaces(Array.from({ length: FACES }, (_, i) => faceRecord(`p${i}`, 0, randomFeature(r, DIM), 'm')));
   db.close();
