@@ -49,7 +49,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
     );
     if (made.status !== 0) throw new Error(`facepipe run failed: ${made.stderr}`);
     const store = new FaceStore(path.join(data, STORE_FILE), { create: false, readonly: true });
-    const embeddings = store.listFaces({ kept: true }).map((f) => Array.from(f.embedding));
+    const embeddings = store.faces.listFaces({ kept: true }).map((f) => Array.from(f.embedding));
     store.close();
     const started = await startServe(data);
     server = started.child;

@@ -383,7 +383,7 @@ function storeSummary(dataDir: string): {
   const store = new FaceStore(file, { create: false, readonly: true });
   try {
     const donePhotos = new Set(
-      store
+      store.photos
         .listPhotos()
         .filter((p) => p.status === 'done')
         .map((p) => p.photoId),

@@ -106,7 +106,7 @@ export function openFaceDatabase(dataDir: string, opts: OpenOptions): EmbeddedFa
   if (!existsSync(storePath) && leftover) {
     throw new StoreCorruptError(
       storePath,
-      `missing, while ${leftover} is there; refusing to start an empty store beside it`,
+      `no store, while ${leftover} is there; refusing to start an empty store beside it`,
     );
   }
   const store = new FaceStore(storePath, { create: true });
@@ -216,7 +216,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   /** Brings the index up to date with the store: load + replay, or rebuild; only then is it served. */
   private recover(): void {
     const started = Date.now();
-    const storeSeq = this.store.seq();
+    const storeSeq = this.store.faces.seq();
     const loaded: LoadResult = this.ignoreCheckpoint
       ? { ok: false, reason: 'rebuild requested (the old index file is not read)' }
       : loadCheckpoint(this.dataDir, {
@@ -285,9 +285,9 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   }
 
   private adoptSnapshot(index: HnswIndex, fromSeq: number): number {
-    const kept = this.store.keptLabels();
+    const kept = this.store.faces.keptLabels();
     for (const label of index.storedLabels()) if (!kept.has(label)) index.remove(label);
-    const changed = this.store.changedSince(fromSeq);
+    const changed = this.store.faces.changedSince(fromSeq);
     for (const c of changed) if (c.embedding) index.upsert(c.label, c.embedding);
     const absent = [...kept.keys()].filter((label) => !index.has(label));
     if (absent.length > 0) {
@@ -295,11 +295,11 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
         { dataDir: this.dataDir, absent: absent.length },
         'index checkpoint lacked faces its sequence covers; added them',
       );
-      for (const f of this.store.embeddingsOf(absent)) index.upsert(f.label, f.embedding);
+      for (const f of this.store.faces.embeddingsOf(absent)) index.upsert(f.label, f.embedding);
     }
     this.index = index;
     this.labels = kept;
-    this.appliedSeq = this.store.seq();
+    this.appliedSeq = this.store.faces.seq();
     return changed.length + absent.length;
   }
 
@@ -310,14 +310,14 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   }
 
   private rebuildSnapshot(): void {
-    const total = this.store.keptCount();
-    const seq = this.store.seq();
+    const total = this.store.faces.keptCount();
+    const seq = this.store.faces.seq();
     const index = HnswIndex.create(this.dim, { ...this.params }, Math.max(1024, Math.ceil(total * 1.1)));
     const labels = new Map<number, string>();
     const progress = this.onRebuildProgress;
     progress?.(0, total);
     let n = 0;
-    for (const face of this.store.iterateKept()) {
+    for (const face of this.store.faces.iterateKept()) {
       index.upsert(face.label, face.embedding);
       labels.set(face.label, face.faceId);
       if (++n % 500 === 0) progress?.(n, total);
@@ -360,9 +360,9 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
 
   /** Applies store changes committed after `appliedSeq` to the in-memory index. */
   private syncIndex(): void {
-    const seq = this.store.seq();
+    const seq = this.store.faces.seq();
     if (seq === this.appliedSeq) return;
-    for (const c of this.store.changedSince(this.appliedSeq)) {
+    for (const c of this.store.faces.changedSince(this.appliedSeq)) {
       if (c.embedding) {
         this.index.upsert(c.label, c.embedding);
         this.labels.set(c.label, c.faceId);
@@ -395,13 +395,15 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   }
 
   seq(): number {
-    return this.store.seq();
+    return this.store.faces.seq();
   }
 
   // ---- Indexer --------------------------------------------------------------------------------
 
   upsertFaces(records: FaceRecord[]): { inserted: number; updated: number } {
-    return this.transaction(() => this.store.upsertFaces(records, { modelId: this.modelId, dim: this.dim }));
+    return this.transaction(() =>
+      this.store.faces.upsertFaces(records, { modelId: this.modelId, dim: this.dim }),
+    );
   }
 
   search(vector: Float32Array | number[], k: number, filter?: (faceId: string) => boolean): Neighbour[] {
@@ -454,7 +456,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   }
 
   forgetFace(faceId: string): boolean {
-    const removed = this.transaction(() => this.store.deleteFace(faceId));
+    const removed = this.transaction(() => this.store.faces.deleteFace(faceId));
     this.compact();
     return removed;
   }
@@ -462,8 +464,8 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   forgetPhoto(photoId: string): number {
     const removed = this.transaction(() => {
       let n = 0;
-      for (const id of this.store.faceIdsOfPhoto(photoId)) if (this.store.deleteFace(id)) n++;
-      this.store.deletePhotoRow(photoId);
+      for (const id of this.store.faces.faceIdsOfPhoto(photoId)) if (this.store.faces.deleteFace(id)) n++;
+      this.store.photos.deletePhotoRow(photoId);
       return n;
     });
     this.compact();
@@ -473,8 +475,9 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   forgetIdentity(identityId: string): number {
     const removed = this.transaction(() => {
       let n = 0;
-      for (const id of this.store.faceIdsOfIdentity(identityId)) if (this.store.deleteFace(id)) n++;
-      this.store.deleteIdentityRow(identityId);
+      for (const id of this.store.faces.faceIdsOfIdentity(identityId))
+        if (this.store.faces.deleteFace(id)) n++;
+      this.store.identities.deleteIdentityRow(identityId);
       return n;
     });
     this.compact();
@@ -510,27 +513,27 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   // ---- photos, faces, identities ------------------------------------------------------------------
 
   upsertPhoto(photo: Omit<StoredPhoto, 'processedAt'> & { processedAt?: string }): void {
-    this.transaction(() => this.store.upsertPhoto(photo));
+    this.transaction(() => this.store.photos.upsertPhoto(photo));
   }
 
   getPhoto(photoId: string): StoredPhoto | undefined {
-    return this.store.getPhoto(photoId);
+    return this.store.photos.getPhoto(photoId);
   }
 
   listPhotos(): StoredPhoto[] {
-    return this.store.listPhotos();
+    return this.store.photos.listPhotos();
   }
 
   getFace(faceId: string): StoredFace | undefined {
-    return this.store.getFace(faceId);
+    return this.store.faces.getFace(faceId);
   }
 
   facesOfPhoto(photoId: string): StoredFace[] {
-    return this.store.facesOfPhoto(photoId);
+    return this.store.faces.facesOfPhoto(photoId);
   }
 
   listFaces(filter?: { kept?: boolean; identityId?: string | null }): StoredFace[] {
-    return this.store.listFaces(filter);
+    return this.store.faces.listFaces(filter);
   }
 
   counts(): { photos: number; faces: number; kept: number; dropped: number; identities: number } {
@@ -538,43 +541,43 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   }
 
   createIdentity(identityId: string, name: string | null = null): StoredIdentity {
-    return this.transaction(() => this.store.createIdentity(identityId, name, this.dim));
+    return this.transaction(() => this.store.identities.createIdentity(identityId, name, this.dim));
   }
 
   getIdentity(identityId: string): StoredIdentity | undefined {
-    return this.store.getIdentity(identityId);
+    return this.store.identities.getIdentity(identityId);
   }
 
   listIdentities(): StoredIdentity[] {
-    return this.store.listIdentities();
+    return this.store.identities.listIdentities();
   }
 
   setFaceIdentity(faceId: string, identityId: string | null): void {
-    this.transaction(() => this.store.setFaceIdentity(faceId, identityId));
+    this.transaction(() => this.store.faces.setFaceIdentity(faceId, identityId));
   }
 
   renameIdentity(identityId: string, name: string | null): void {
-    this.transaction(() => this.store.renameIdentity(identityId, name));
+    this.transaction(() => this.store.identities.renameIdentity(identityId, name));
   }
 
   deleteIdentityRow(identityId: string): void {
-    this.transaction(() => this.store.deleteIdentityRow(identityId));
+    this.transaction(() => this.store.identities.deleteIdentityRow(identityId));
   }
 
   addCorrection(c: Correction): number {
-    return this.transaction(() => this.store.addCorrection(c));
+    return this.transaction(() => this.store.identities.addCorrection(c));
   }
 
   listCorrections(): StoredCorrection[] {
-    return this.store.listCorrections();
+    return this.store.identities.listCorrections();
   }
 
   appendIdentityEvents(events: Record<string, unknown>[]): void {
-    this.transaction(() => this.store.appendIdentityEvents(events));
+    this.transaction(() => this.store.identities.appendIdentityEvents(events));
   }
 
   listIdentityEvents(afterSeq?: number): StoredIdentityEvent[] {
-    return this.store.listIdentityEvents(afterSeq);
+    return this.store.identities.listIdentityEvents(afterSeq);
   }
 
   // ---- persistence ----------------------------------------------------------------------------
@@ -599,7 +602,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
 
   verify(opts: { selfSearchSample?: number } = {}): IndexVerifyReport {
     this.assertOpen();
-    const kept = this.store.keptLabels();
+    const kept = this.store.faces.keptLabels();
     let missing = 0;
     let extra = 0;
     for (const label of kept.keys()) if (!this.index.has(label)) missing++;
@@ -615,7 +618,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
       extra,
       indexPath: currentIndexPath(this.dataDir) ?? '',
       ok: missing === 0 && extra === 0 && misses === 0 && graphConsistent && storeIntegrity === 'ok',
-      seq: this.store.seq(),
+      seq: this.store.faces.seq(),
       checkpointSeq: this.checkpointSeq,
       tombstones: this.index.tombstoneCount(),
       selfSearchChecked: checked,
@@ -629,7 +632,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     const step = Math.max(1, Math.floor(labels.length / Math.max(1, sample)));
     const chosen = labels.filter((_, i) => i % step === 0).slice(0, sample);
     let misses = 0;
-    for (const f of this.store.embeddingsOf(chosen)) {
+    for (const f of this.store.faces.embeddingsOf(chosen)) {
       const hits = this.index.search(f.embedding, 10);
       if (!hits.some((h) => h.label === f.label)) misses++;
     }

@@ -53,7 +53,7 @@ function readOnlyStore<T>(dataDir: string, fn: (s: FaceStore) => T): T {
 function grouping(dataDir: string): string[][] {
   return readOnlyStore(dataDir, (s) => {
     const groups = new Map<string, string[]>();
-    for (const f of s.listFaces({ kept: true }))
+    for (const f of s.faces.listFaces({ kept: true }))
       if (f.identityId) groups.set(f.identityId, [...(groups.get(f.identityId) ?? []), f.faceId]);
     return [...groups.values()].map((g) => g.sort()).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
   });
@@ -286,7 +286,7 @@ describe('facepipe run under faults', () => {
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, storeIntegrity: 'ok' });
     const failedInStore = () =>
       readOnlyStore(data, (s) =>
-        s
+        s.photos
           .listPhotos()
           .filter((p) => p.status === 'failed')
           .map((p) => p.photoId)
@@ -298,7 +298,9 @@ describe('facepipe run under faults', () => {
     // and the next run takes every photo the full disk stopped: nothing is lost
     const rerun = await runCliJson<RunSummary>(['run', photos, '--data', data, '--json']);
     expect(rerun.store.photos).toBe(21);
-    expect(readOnlyStore(data, (s) => s.listPhotos().filter((p) => p.status === 'done').length)).toBe(20);
+    expect(readOnlyStore(data, (s) => s.photos.listPhotos().filter((p) => p.status === 'done').length)).toBe(
+      20,
+    );
     expect(failedInStore()).toHaveLength(1);
     expect(lettered()).toEqual(failedInStore());
   }, 300_000);

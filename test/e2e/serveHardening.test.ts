@@ -3,65 +3,27 @@
  * without a token, malformed multipart uploads, values of the wrong JSON type, and more searches
  * by image than it analyses at once. After each the server is alive and the store unchanged.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
-import { cropsDir, examplesDir, repoRoot, runCli, runCliJson } from './helpers.ts';
+import { cropsDir, examplesDir, runCli, runCliJson, startServe, type ServeProcess } from './helpers.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'facepipe-serve-abuse-'));
 const data = path.join(tmp, 'data');
 const groupPhoto = readFileSync(path.join(examplesDir, 'faceapi-groups', 'bbt2.jpg'));
 const children = new Set<ChildProcess>();
 
-interface Serving {
-  url: string;
-  port: number;
-  stderr: () => string;
-  stop(): Promise<number | null>;
-}
+type Serving = ServeProcess;
 
-/** `facepipe serve --port 0 ...args`, resolved once it printed its address. */
-function serve(args: string[]): Promise<Serving> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['bin/facepipe.mjs', 'serve', '--data', data, '--port', '0', ...args],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, FACEPIPE_LOG_LEVEL: 'warn' },
-      },
-    );
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}\n${stderr}`)));
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      const line = stdout.split('\n').find((l) => l.startsWith('{'));
-      if (!line) return;
-      const { listening } = JSON.parse(line) as { listening: string };
-      child.removeAllListeners('exit');
-      const port = Number(new URL(listening).port);
-      resolve({
-        url: listening,
-        port,
-        stderr: () => stderr,
-        stop: () =>
-          new Promise((done) => {
-            child.once('exit', (code) => {
-              children.delete(child);
-              done(code);
-            });
-            child.kill('SIGTERM');
-          }),
-      });
-    });
-  });
+/** `facepipe serve --data <the test store> ...args` on a free port. */
+async function serve(args: string[]): Promise<Serving> {
+  const s = await startServe(['--data', data, ...args]);
+  children.add(s.child);
+  return s;
 }
 
 async function waitUntil(ok: () => boolean, ms = 30_000): Promise<void> {
@@ -76,7 +38,7 @@ function storeSnapshot(): { identities: string[]; faces: number } {
   const store = new FaceStore(path.join(data, STORE_FILE), { create: false, readonly: true });
   try {
     return {
-      identities: store
+      identities: store.identities
         .listIdentities()
         .map((i) => `${i.identityId}:${i.faceCount}`)
         .sort(),
@@ -210,8 +172,8 @@ describe('serve against malformed and mistyped requests', () => {
   it('JSON values of the wrong type are 400s, never coerced (null/true in an embedding, an array for an id)', async () => {
     const before = storeSnapshot();
     const store = new FaceStore(path.join(data, STORE_FILE), { create: false, readonly: true });
-    const face = store.listFaces({ kept: true })[0]!;
-    const [a, b] = store.listIdentities();
+    const face = store.faces.listFaces({ kept: true })[0]!;
+    const [a, b] = store.identities.listIdentities();
     store.close();
     const embedding = Array.from(face.embedding);
     const post = (url: string, body: unknown) =>
