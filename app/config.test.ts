@@ -72,8 +72,8 @@ describe('the one configuration', () => {
   it('refuses a bad value with one line naming the variable', () => {
     const bad = (env: Record<string, string>) => () => loadConfig(env);
     expect(bad({ FACEPIPE_PORT: 'eighty' })).toThrow(ConfigError);
-    expect(bad({ FACEPIPE_PORT: '70000' })).toThrow(/^FACEPIPE_PORT="70000" is invalid/);
-    expect(bad({ FACEPIPE_PROVIDER: 'tpu' })).toThrow(/^FACEPIPE_PROVIDER="tpu" is invalid/);
+    expect(bad({ FACEPIPE_PORT: '70000' })).toThrow(/^FACEPIPE_PORT=70000 is invalid/);
+    expect(bad({ FACEPIPE_PROVIDER: 'tpu' })).toThrow(/^FACEPIPE_PROVIDER=tpu is invalid/);
     expect(bad({ FACEPIPE_LOG_LEVEL: 'loud' })).toThrow(/^FACEPIPE_LOG_LEVEL/);
     expect(bad({ FACEPIPE_PARTITIONS: '0' })).toThrow(/^FACEPIPE_PARTITIONS/);
     expect(bad({ FACEPIPE_PORT: 'eighty' })).toThrow(expect.objectContaining({ code: 'CONFIG' }));

@@ -97,7 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FacepipeConfig
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
-    throw new ConfigError(`${name}=${JSON.stringify(env[name])} is invalid: ${issue.message}`);
+    throw new ConfigError(`${name}=${env[name]} is invalid: ${issue.message}`);
   }
   const e = parsed.data;
   return {

@@ -60,18 +60,20 @@ export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}
   const manifest = loadManifest(modelsDir);
   const exists = existsSync(path.join(dir, STORE_FILE));
   let db: EmbeddedFaceDatabase;
-  if (exists || !opts.create) {
-    // an existing store is opened as it is (a file SQLite cannot read is refused, never replaced);
-    // without one, a command that only reads says there is no store there
-    db = openExistingDatabase(dir, { onRebuildProgress: opts.onRebuildProgress });
-  } else {
+  if (exists) db = openExistingDatabase(dir, { onRebuildProgress: opts.onRebuildProgress });
+  else if (opts.create) {
     const chosen = selectModels(manifest, opts.embedder ? { embedder: opts.embedder } : {}).embedder;
     db = openFaceDatabase(dir, {
       modelId: chosen.name,
       dim: chosen.embeddingDim,
       onRebuildProgress: opts.onRebuildProgress,
     });
-  }
+  } else if (!existsSync(dir))
+    throw new DataDirError(
+      `data folder not found: ${dir} (run \`facepipe run <photos> --data ${dataDir}\` first)`,
+    );
+  // a folder without a store: the database says so, with what to run
+  else db = openExistingDatabase(dir, { onRebuildProgress: opts.onRebuildProgress });
   try {
     if (opts.legacyPhotoIds !== 'allow') {
       const legacy = legacyPhotoIds(db);

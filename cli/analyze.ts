@@ -10,7 +10,7 @@ import {
 import { log } from '../core/log.ts';
 import { walkImages } from '../pipeline/imageFiles.ts';
 import { ModelConfigError } from '../pipeline/models.ts';
-import { noImagesLine, positiveInt } from './options.ts';
+import { noImagesLine, positiveInt, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
 
 /**
@@ -131,7 +131,7 @@ async function runAnalyze(inputs: string[], opts: AnalyzeCliOptions, config: Fac
   let analyzer: Analyzer;
   try {
     analyzer = await createAnalyzer({
-      modelsDir: opts.models ?? config.modelsDir,
+      modelsDir: modelsDirFrom(opts.models, config),
       batchSize: opts.batchSize,
       threads: opts.threads,
       workers: opts.workers,

@@ -12,7 +12,7 @@ import {
 import { readNpy } from '../clustering/npy.ts';
 import { formatAssignments } from '../clustering/csv.ts';
 import { facesFromMatrix, METHODS, runMethod, type Method } from '../clustering/methods.ts';
-import { finiteNumber, positiveInt } from './options.ts';
+import { finiteNumber, positiveInt, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
 
 /**
@@ -185,7 +185,7 @@ export function register(program: Command, config: FacepipeConfig): void {
     .option('--no-progress', 'no progress bar')
     .action((opts: ClusterCliOptions) => {
       try {
-        runCluster({ ...opts, models: opts.models ?? config.modelsDir });
+        runCluster({ ...opts, models: modelsDirFrom(opts.models, config) });
       } catch (err) {
         fail(err);
       }

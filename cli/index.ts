@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { openExistingDatabase, type EmbeddedFaceDatabase, type RecoveryInfo } from '../indexers/database.ts';
-import { nonNegativeInt, requireDataDir } from './options.ts';
+import { nonNegativeInt, requireDataDir, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
 import { rebuildProgressBar } from './progress.ts';
 
@@ -60,7 +60,7 @@ export function register(program: Command, config: FacepipeConfig): void {
     .action(async (opts: { data: string; models?: string }) => {
       const { migrateDataDirPhotoIds } = await import('../app/dataDir.ts');
       process.stdout.write(
-        JSON.stringify(await migrateDataDirPhotoIds(opts.data, opts.models ?? config.modelsDir)) + '\n',
+        JSON.stringify(await migrateDataDirPhotoIds(opts.data, modelsDirFrom(opts.models, config))) + '\n',
       );
     });
 

@@ -1,6 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { IMAGE_EXTENSIONS } from '../pipeline/imageFiles.ts';
+import { locateModelsDir } from '../pipeline/models.ts';
+import type { FacepipeConfig } from '../app/config.ts';
 import { FacepipeError } from '../core/errors.ts';
 
 /**
@@ -60,4 +62,12 @@ export function requireDataDir(dir: string): void {
 /** What `run` and `analyze` say when a folder holds no photo (they carry on and exit 0). */
 export function noImagesLine(command: string, where: string): string {
   return `facepipe ${command}: no images found in ${where} (looked for ${[...IMAGE_EXTENSIONS].join(' ')} files)\n`;
+}
+
+/**
+ * The models folder a command uses: --models, then FACEPIPE_MODELS (from the configuration), then
+ * the bundled models/. Resolved here, at the edge, so a wrong folder is reported with where it came from.
+ */
+export function modelsDirFrom(option: string | undefined, config: Pick<FacepipeConfig, 'modelsDir'>): string {
+  return locateModelsDir(option, config.modelsDir).dir;
 }

@@ -4,7 +4,7 @@ import { openDataDir } from '../app/dataDir.ts';
 import { reclusterStore } from '../app/recluster.ts';
 import { RECLUSTER_OWED } from '../app/run.ts';
 import { log } from '../core/log.ts';
-import { requireDataDir } from './options.ts';
+import { requireDataDir, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
 import { rebuildProgressBar } from './progress.ts';
 
@@ -23,7 +23,7 @@ export function register(program: Command, config: FacepipeConfig): void {
     .action(async (o: { data: string; models?: string; progress: boolean }) => {
       requireDataDir(o.data);
       const store = await openDataDir(o.data, {
-        modelsDir: o.models ?? config.modelsDir,
+        modelsDir: modelsDirFrom(o.models, config),
         onRebuildProgress: rebuildProgressBar(o.progress && process.stderr.isTTY === true),
       });
       try {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runEmbedded, type RunSummary } from '../app/run.ts';
-import { noImagesLine, positiveInt, requireFolder } from './options.ts';
+import { noImagesLine, positiveInt, requireFolder, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
 import { rebuildProgressBar } from './progress.ts';
 
@@ -29,7 +29,7 @@ export function register(program: Command, config: FacepipeConfig): void {
       const summary = await runEmbedded({
         dir,
         dataDir: o.data,
-        modelsDir: o.models ?? config.modelsDir,
+        modelsDir: modelsDirFrom(o.models, config),
         provider: config.provider,
         inferenceNice: config.inferenceNice,
         pauseAt: config.pauseAt,

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { DEFAULT_LIMITS } from '../api/server.ts';
 import { startService } from '../app/serve.ts';
 import { log } from '../core/log.ts';
-import { integerIn, requireDataDir } from './options.ts';
+import { integerIn, requireDataDir, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
 import { rebuildProgressBar } from './progress.ts';
 
@@ -43,7 +43,7 @@ export function register(program: Command, config: FacepipeConfig): void {
       const token = o.token ?? config.serve.token;
       const service = await startService({
         dataDir: o.data,
-        modelsDir: o.models ?? config.modelsDir,
+        modelsDir: modelsDirFrom(o.models, config),
         provider: config.provider,
         inferenceNice: config.inferenceNice,
         onRebuildProgress: rebuildProgressBar(),

@@ -22,7 +22,7 @@ import { FaceStore, STORE_FILE } from '../indexers/store.ts';
 import { DEAD_LETTER_FILE } from '../app/run.ts';
 import { NoStoreError } from '../indexers/database.ts';
 import { isImageFile, walkImages } from '../pipeline/imageFiles.ts';
-import { positiveInt, requireDataDir } from './options.ts';
+import { positiveInt, requireDataDir, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
 import { rebuildProgressBar } from './progress.ts';
 
@@ -170,7 +170,7 @@ async function runWorker(o: WorkerCliOptions, config: FacepipeConfig): Promise<v
   const settings = kafkaSettings('worker', overridesFrom(o), config.kafka);
   const policy = fetchPolicyFrom(o, config.fetch);
   const analyzer = await createAnalyzer({
-    modelsDir: o.models ?? config.modelsDir,
+    modelsDir: modelsDirFrom(o.models, config),
     provider: o.provider,
     inferenceNice: config.inferenceNice,
     ...(o.threads ? { threads: o.threads } : {}),
@@ -212,7 +212,7 @@ async function runIndexer(o: IndexerCliOptions, config: FacepipeConfig): Promise
   const { startIndexer } = await import('../app/indexer.ts');
   const settings = kafkaSettings('indexer', overridesFrom(o), config.kafka);
   const opened = await openDataDir(o.data, {
-    modelsDir: o.models ?? config.modelsDir,
+    modelsDir: modelsDirFrom(o.models, config),
     create: true,
     onRebuildProgress: rebuildProgressBar(),
   });
