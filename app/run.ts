@@ -11,7 +11,6 @@ import { walkImageTree, type SkippedPath } from '../pipeline/imageFiles.ts';
 import { appendLine, diskFullAt, isDiskFull } from '../core/files.ts';
 import path from 'node:path';
 import PQueue from 'p-queue';
-import cliProgress from 'cli-progress';
 import {
   createAnalyzer,
   faceRecordsOf,
@@ -52,8 +51,8 @@ export interface RunOptions {
   exportCsv?: string;
   /** photos analysed at once (default 4: the embedder batches faces across them) */
   concurrency?: number;
-  /** progress bar on stderr (default: when stderr is a TTY) */
-  progress?: boolean;
+  /** told after each photo: photos done of the folder's, photos/s and faces/s so far (the CLI draws the bar) */
+  onProgress?: (p: RunProgress) => void;
   /** run the batch recluster after ingest when anything changed (default true) */
   recluster?: boolean;
   /** how far a rebuild of the index is, when opening needs one (the CLI draws the bar) */
@@ -67,6 +66,13 @@ export interface RunOptions {
   analyzer?: Analyzer;
   /** Prometheus ingest counters to feed when the run shares a process with the lookup service */
   metrics?: Pick<ServiceMetrics, 'ingestPhotos' | 'ingestFaces'>;
+}
+
+export interface RunProgress {
+  done: number;
+  total: number;
+  photosPerSecond: number;
+  facesPerSecond: number;
 }
 
 export interface RunSummary {
@@ -151,7 +157,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
       kept: 0,
       dropped: 0,
     };
-    const bar = startProgress(files.length, opts.progress ?? process.stderr.isTTY === true);
+    let photosDone = 0;
     const concurrency = Math.max(1, opts.concurrency ?? 4);
     const analysis = new PQueue({ concurrency });
     const deadLetters = path.join(dataDir, DEAD_LETTER_FILE);
@@ -193,16 +199,14 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
         } finally {
           done();
         }
-        bar?.increment(1, rates(counters, ingestStarted));
+        opts.onProgress?.({ done: ++photosDone, total: files.length, ...rates(counters, ingestStarted) });
       });
     }
     await analysis.onIdle();
     if (fatal) {
-      bar?.stop();
       throw fatal;
     }
     const ingestDone = Date.now();
-    bar?.stop();
 
     // owed by this run's changes, or by an earlier run that stopped before its recluster
     const owed = ctx.owesRecluster || db.getNote(RECLUSTER_OWED) !== undefined;
@@ -454,23 +458,9 @@ export function csvField(s: string): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-function startProgress(total: number, enabled: boolean): cliProgress.SingleBar | undefined {
-  if (!enabled) return undefined;
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: 'photos {bar} {value}/{total} | {pps} photos/s | {fps} faces/s | eta {eta_formatted}',
-      hideCursor: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(total, 0, { pps: '0.0', fps: '0.0' });
-  return bar;
-}
-
-function rates(c: Counters, started: number): { pps: string; fps: string } {
+function rates(c: Counters, started: number): { photosPerSecond: number; facesPerSecond: number } {
   const s = Math.max((Date.now() - started) / 1000, 1e-3);
-  return { pps: (c.processed / s).toFixed(1), fps: ((c.kept + c.dropped) / s).toFixed(1) };
+  return { photosPerSecond: c.processed / s, facesPerSecond: (c.kept + c.dropped) / s };
 }
 
 function round2(x: number): number {

@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import type { RunProgress } from '../app/run.ts';
 
 /**
  * The bar a command draws on stderr while the index is rebuilt from the store (the data layer only
@@ -21,5 +22,29 @@ export function rebuildProgressBar(
       bar.stop();
       bar = undefined;
     }
+  };
+}
+
+/** The photos bar of `facepipe run` (photos/s, faces/s), from the job's progress reports. */
+export function runProgressBar(
+  enabled = process.stderr.isTTY === true,
+): ((p: RunProgress) => void) | undefined {
+  if (!enabled) return undefined;
+  let bar: cliProgress.SingleBar | undefined;
+  return (p) => {
+    const rates = { pps: p.photosPerSecond.toFixed(1), fps: p.facesPerSecond.toFixed(1) };
+    if (!bar) {
+      bar = new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          format: 'photos {bar} {value}/{total} | {pps} photos/s | {fps} faces/s | eta {eta_formatted}',
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(p.total, 0, rates);
+    }
+    bar.update(p.done, rates);
+    if (p.done >= p.total) bar.stop();
   };
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { runEmbedded, type RunSummary } from '../app/run.ts';
 import { noImagesLine, positiveInt, requireFolder, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
-import { rebuildProgressBar } from './progress.ts';
+import { rebuildProgressBar, runProgressBar } from './progress.ts';
 
 export function register(program: Command, config: FacepipeConfig): void {
   program
@@ -37,7 +37,7 @@ export function register(program: Command, config: FacepipeConfig): void {
         exportCsv: o.export,
         concurrency: o.concurrency,
         recluster: o.recluster,
-        progress: o.progress && process.stderr.isTTY === true,
+        onProgress: runProgressBar(o.progress && process.stderr.isTTY === true),
       });
       if (summary.photos.found === 0) process.stderr.write(noImagesLine('run', dir));
       process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary));
