@@ -108,7 +108,7 @@ function progressBar(enabled: boolean): { update: (d: number, t: number) => void
   };
 }
 
-function runCluster(opts: ClusterCliOptions): void {
+async function runCluster(opts: ClusterCliOptions): Promise<void> {
   const started = Date.now();
   const params = paramsFor(opts);
   const matrix = readNpy(opts.embeddings);
@@ -117,7 +117,7 @@ function runCluster(opts: ClusterCliOptions): void {
   const bar = progressBar(opts.progress !== false && matrix.rows >= 10_000);
   let result;
   try {
-    result = runMethod(
+    result = await runMethod(
       opts.method,
       faces,
       params,
@@ -183,9 +183,9 @@ export function register(program: Command, config: FacepipeConfig): void {
     .option('--models <dir>', 'models folder with the embedder manifest')
     .option('--embedder <name>', 'embedder whose manifest gives the defaults (default: the first)')
     .option('--no-progress', 'no progress bar')
-    .action((opts: ClusterCliOptions) => {
+    .action(async (opts: ClusterCliOptions) => {
       try {
-        runCluster({ ...opts, models: modelsDirFrom(opts.models, config) });
+        await runCluster({ ...opts, models: modelsDirFrom(opts.models, config) });
       } catch (err) {
         fail(err);
       }

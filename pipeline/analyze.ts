@@ -3,10 +3,24 @@ import os from 'node:os';
 import { Piscina } from 'piscina';
 import sharp from 'sharp';
 import { faceIdFor, FaceRecord, SCHEMA_VERSION, type DropReason } from '../schemas/face.ts';
-import { alignFace, similarityMatrix, type Point } from './align.ts';
-import { decodePhoto, DEFAULT_DECODE, type DecodeOptions, type RgbImage } from './decode.ts';
-import { toOriginal, type Detection } from './detect.ts';
+import {
+  alignFaceInRegion,
+  estimateSimilarity,
+  similarityMatrix,
+  warpSourceRect,
+  type AlignedFace,
+  type Point,
+} from './align.ts';
+import {
+  decodePhoto,
+  DEFAULT_DECODE,
+  type DecodedPhoto,
+  type DecodeOptions,
+  type RgbImage,
+} from './decode.ts';
+import { toOriginal, type Detection, type FaceGeometry } from './detect.ts';
 import { DEFAULT_BATCH_DELAY_MS, DEFAULT_BATCH_SIZE, Embedder, type FaceEmbedding } from './embed.ts';
+import { ByteBudget } from './byteBudget.ts';
 import { AnalyzeError } from './errors.ts';
 import type { DetectTask, SessionInfo } from './inferenceWorker.ts';
 import { log } from '../core/log.ts';
@@ -24,6 +38,12 @@ import type { SessionSpec } from './session.ts';
 export { AnalyzeError, type AnalyzeErrorCode } from './errors.ts';
 export type { EmbedderManifest, DetectorManifest } from './models.ts';
 export type { FaceEmbedding } from './embed.ts';
+
+/**
+ * Default in-flight pixel budget: four 14 MP phone photos (each about 52 MB: its full-resolution
+ * face region at worst and two detection copies) or any number of small ones.
+ */
+export const DEFAULT_IN_FLIGHT_BYTES = 224 * 2 ** 20;
 
 export interface AnalyzerOptions {
   /** models folder (default: resolveModelsDir()) */
@@ -47,6 +67,11 @@ export interface AnalyzerOptions {
   maxPixels?: number;
   /** encoded-size limit in bytes (default 64 MiB) */
   maxBytes?: number;
+  /**
+   * pixel bytes that photos being analysed at once may hold (decode to alignment), whatever the
+   * caller's concurrency (default DEFAULT_IN_FLIGHT_BYTES); a larger photo runs alone
+   */
+  maxInFlightBytes?: number;
   /** long side of the detection copy (default 1600) */
   detectMaxSide?: number;
   /** detector score threshold (default: detector manifest thresholds.score) */
@@ -156,7 +181,7 @@ function sessionSpecs(
     interOpThreads: 1,
   } as const;
   return {
-    detector: { ...common, path: modelPath(dir, detector) } satisfies SessionSpec,
+    detector: { ...common, path: modelPath(dir, detector), memPattern: false } satisfies SessionSpec,
     embedder: { ...common, path: modelPath(dir, embedder) } satisfies SessionSpec,
   };
 }
@@ -286,35 +311,42 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     }
   }
 
+  const inFlight = new ByteBudget(opts.maxInFlightBytes ?? DEFAULT_IN_FLIGHT_BYTES);
+  const template = embedder.alignment.templatePoints as Point[];
+  const alignedSize = embedder.alignment.size;
+
   // analyses under way: close() lets them finish, since terminating a worker thread in the middle
   // of an inference aborts the whole process
-  const inFlight = new Set<Promise<unknown>>();
+  const underWay = new Set<Promise<unknown>>();
   let closing = false;
 
   function analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
     if (closing) return Promise.reject(new AnalyzeError('INFERENCE_FAILED', 'the analyzer is closing'));
     const work = analyzeNow(bytes, photoId);
-    inFlight.add(work);
+    underWay.add(work);
     void work.then(
-      () => inFlight.delete(work),
-      () => inFlight.delete(work),
+      () => underWay.delete(work),
+      () => underWay.delete(work),
     );
     return work;
   }
 
   async function analyzeNow(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
-    const photo = await decodePhoto(bytes, settings.decode);
-    const { full, detect } = photo;
-    const detections = await detectFaces(detect);
-    const geometry = detections
-      .map((d) =>
-        toOriginal(d, detect.width / full.width, detect.height / full.height, full.width, full.height),
-      )
-      .sort((p, q) => p.bbox[0] - q.bbox[0]);
-    const template = embedder.alignment.templatePoints as Point[];
-    const aligned = geometry.map((g) =>
-      alignFace(full.data, full.width, full.height, g.landmarks, template, embedder.alignment.size),
-    );
+    // pixels are held from decode to alignment only: the budget is given back before embedding
+    const photo = await decodePhoto(bytes, settings.decode, (n) => inFlight.acquire(n));
+    const { width, height } = photo;
+    let geometry: FaceGeometry[];
+    let aligned: AlignedFace[];
+    try {
+      const { detect } = photo;
+      const detections = await detectFaces(detect);
+      geometry = detections
+        .map((d) => toOriginal(d, detect.width / width, detect.height / height, width, height))
+        .sort((p, q) => p.bbox[0] - q.bbox[0]);
+      aligned = await alignPhotoFaces(photo, geometry, template, alignedSize);
+    } finally {
+      photo.release();
+    }
     const embeddings = await embedStage.embedMany(aligned.map((a) => a.rgb)).catch((err: unknown) => {
       throw new AnalyzeError('INFERENCE_FAILED', `embedder failed: ${(err as Error).message}`, {
         cause: err,
@@ -339,7 +371,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
         landmarkResiduals: aligned[i]!.residuals,
       };
     });
-    return { photoId, width: full.width, height: full.height, faces };
+    return { photoId, width, height, faces };
   }
 
   async function analyzeFile(file: string, photoId = file): Promise<PhotoAnalysis> {
@@ -359,7 +391,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     embedAligned: (faces) => embedStage.embedMany(faces),
     close: async () => {
       closing = true;
-      await Promise.allSettled([...inFlight]);
+      await Promise.allSettled([...underWay]);
       await embedStage.onIdle();
       await pool.destroy();
     },
@@ -414,4 +446,27 @@ export function toFaceRecord(
     modelId,
     ...(library !== undefined ? { library } : {}),
   });
+}
+
+/**
+ * Aligns every face of a photo from one full-resolution read of the region their warps sample (the
+ * union of `warpSourceRect`s): for a photo larger than the detection copy that is the only
+ * full-resolution decode, and only of that region.
+ */
+export async function alignPhotoFaces(
+  photo: DecodedPhoto,
+  geometry: readonly FaceGeometry[],
+  template: readonly Point[],
+  size: readonly [number, number],
+): Promise<AlignedFace[]> {
+  if (geometry.length === 0) return [];
+  const rects = geometry.map((g) =>
+    warpSourceRect(estimateSimilarity(g.landmarks, template), size[0], size[1]),
+  );
+  const left = Math.min(...rects.map((r) => r.left));
+  const top = Math.min(...rects.map((r) => r.top));
+  const right = Math.max(...rects.map((r) => r.left + r.width));
+  const bottom = Math.max(...rects.map((r) => r.top + r.height));
+  const region = await photo.readRegion({ left, top, width: right - left, height: bottom - top });
+  return geometry.map((g) => alignFaceInRegion(region, g.landmarks, template, size));
 }
