@@ -17,12 +17,18 @@ export interface ServerLimits {
   maxPixels: number;
   /** largest k a search may ask for (default 100): a search blocks the event loop while it runs */
   maxK: number;
+  /**
+   * searches by image analysed at once (default 4); more get 503 with Retry-After at once instead
+   * of queueing behind the detector until their clients time out
+   */
+  maxImageSearches: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
   maxUploadBytes: 10 * 1024 * 1024,
   maxPixels: 40_000_000,
   maxK: 100,
+  maxImageSearches: 4,
 };
 
 export interface RouteContext {

@@ -6,6 +6,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
+import AjvCompiler from '@fastify/ajv-compiler';
 import type { FaceDatabase } from '../indexers/types.ts';
 import type { IdentityService } from '../service/identityService.ts';
 import type { ClusterParams } from '../clustering/params.ts';
@@ -38,13 +39,29 @@ export interface ServerDeps {
   metrics?: ServiceMetrics;
 }
 
+const validatorPool = AjvCompiler();
+const AJV_OPTIONS = { removeAdditional: false, allErrors: false } as const;
+
+/**
+ * Validators: a JSON body is taken as sent (no coercion: `null` or `true` is not a number, `["id"]`
+ * is not a string), while querystring, params and headers, which arrive as text, are coerced to
+ * the types their schemas declare (`?k=5` is the integer 5).
+ */
+function strictBodyValidators(
+  externalSchemas: Parameters<typeof validatorPool>[0],
+): ReturnType<typeof validatorPool> {
+  const strict = validatorPool(externalSchemas, { customOptions: { ...AJV_OPTIONS, coerceTypes: false } });
+  const textual = validatorPool(externalSchemas, { customOptions: { ...AJV_OPTIONS, coerceTypes: 'array' } });
+  return (route) => (route.httpPart === 'body' ? strict(route) : textual(route));
+}
+
 /** Builds the lookup service (not listening yet): `await app.listen({ port: 0 })` in tests. */
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: strictBodyValidators } },
   });
   const metrics = deps.metrics ?? createMetrics(deps.db);
   // The API speaks JSON and multipart only: any other body is a 415, not a schema error.

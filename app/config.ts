@@ -38,6 +38,9 @@ const Environment = z.object({
   FACEPIPE_TOKEN: text.optional(),
   FACEPIPE_MAX_UPLOAD_BYTES: integer(1, 2 ** 31).optional(),
   FACEPIPE_MAX_PIXELS: integer(1, 2 ** 40).optional(),
+  FACEPIPE_MAX_IMAGE_SEARCHES: integer(1, 1024).optional(),
+  /** crash tests only: `run` stops itself (SIGSTOP) at this point so the test can SIGKILL it there */
+  FACEPIPE_PAUSE_AT: z.enum(['before-recluster']).optional(),
   FACEPIPE_FILE_ROOTS: list.optional(),
   FACEPIPE_ALLOWED_HOSTS: list.optional(),
   KAFKA_BROKERS: list.optional(),
@@ -63,7 +66,16 @@ export interface FacepipeConfig {
   logLevel: (typeof LOG_LEVELS)[number];
   /** niceness of the inference threads (0 = off) */
   inferenceNice: number;
-  serve: { port: number; host: string; token?: string; maxUploadBytes?: number; maxPixels?: number };
+  serve: {
+    port: number;
+    host: string;
+    token?: string;
+    maxUploadBytes?: number;
+    maxPixels?: number;
+    maxImageSearches?: number;
+  };
+  /** FACEPIPE_PAUSE_AT (crash tests): where `run` stops itself */
+  pauseAt?: 'before-recluster';
   fetch: { fileRoots: string[]; allowedHosts: string[] };
   kafka: KafkaEnv;
 }
@@ -100,7 +112,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FacepipeConfig
       ...(e.FACEPIPE_TOKEN ? { token: e.FACEPIPE_TOKEN } : {}),
       ...(e.FACEPIPE_MAX_UPLOAD_BYTES ? { maxUploadBytes: e.FACEPIPE_MAX_UPLOAD_BYTES } : {}),
       ...(e.FACEPIPE_MAX_PIXELS ? { maxPixels: e.FACEPIPE_MAX_PIXELS } : {}),
+      ...(e.FACEPIPE_MAX_IMAGE_SEARCHES ? { maxImageSearches: e.FACEPIPE_MAX_IMAGE_SEARCHES } : {}),
     },
+    ...(e.FACEPIPE_PAUSE_AT ? { pauseAt: e.FACEPIPE_PAUSE_AT } : {}),
     fetch: { fileRoots: e.FACEPIPE_FILE_ROOTS ?? [], allowedHosts: e.FACEPIPE_ALLOWED_HOSTS ?? [] },
     kafka: {
       brokers: e.KAFKA_BROKERS ?? DEFAULT_KAFKA_ENV.brokers,

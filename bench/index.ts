@@ -6,7 +6,17 @@ import os from 'node:os';
 // `npm run bench [-- --full] [-- --only a,b]`: runs each area's benchmark and writes its figures to
 // bench/results/<area>.json. Figures are medians measured in one run on this machine.
 // (gpu is not among them: bench/gpu.sh runs it, on a machine with a GPU, after installing the CUDA binaries)
-const AREAS = ['pipeline', 'indexers', 'clustering', 'lookup', 'streaming', 'peer', 'throughput', 'people'];
+const AREAS = [
+  'pipeline',
+  'indexers',
+  'clustering',
+  'lookup',
+  'streaming',
+  'peer',
+  'throughput',
+  'people',
+  'serve',
+];
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 async function runAll(): Promise<void> {

@@ -19,12 +19,16 @@ interface DataOptions {
 }
 
 /** Opens the data dir (recovering the index), runs `fn`, closes; a failure to open exits 2. */
-function withDatabase(dataDir: string, fn: (db: EmbeddedFaceDatabase) => void): void {
+function withDatabase(
+  dataDir: string,
+  fn: (db: EmbeddedFaceDatabase) => void,
+  opts: { ignoreCheckpoint?: boolean } = {},
+): void {
   let db: EmbeddedFaceDatabase;
   try {
     // the bar draws only on a terminal (cli-progress stays silent otherwise)
     requireDataDir(dataDir);
-    db = openExistingDatabase(dataDir, { onRebuildProgress: rebuildProgressBar() });
+    db = openExistingDatabase(dataDir, { onRebuildProgress: rebuildProgressBar(), ...opts });
   } catch (err) {
     process.stderr.write(`facepipe index: ${(err as Error).message}\n`);
     process.exitCode = 2;
@@ -90,24 +94,27 @@ export function register(program: Command, config: FacepipeConfig): void {
     .command('rebuild')
     .description('rebuild the index from the store (progress bar on stderr) and checkpoint it')
     .option('--data <dir>', 'data directory', config.dataDir)
-    .action((opts: DataOptions) =>
-      withDatabase(opts.data, (db) => {
-        const started = Date.now();
-        // opening already rebuilt it when the checkpoint was unusable: no need to do it twice
-        if (db.recovery.action !== 'rebuilt') db.rebuildIndex('requested by operator');
-        const report = db.verify({ selfSearchSample: 50 });
-        process.stdout.write(
-          JSON.stringify({
-            rebuilt: true,
-            indexed: report.indexed,
-            ok: report.ok,
-            indexPath: report.indexPath,
-            seconds: (Date.now() - started) / 1000,
-          }) + '\n',
-        );
-        if (!report.ok) process.exitCode = 1;
-      }),
-    );
+    .action((opts: DataOptions) => {
+      const started = Date.now();
+      // the repair command never reads the old index file: opening rebuilds from the store
+      withDatabase(
+        opts.data,
+        (db) => {
+          const report = db.verify({ selfSearchSample: 50 });
+          process.stdout.write(
+            JSON.stringify({
+              rebuilt: true,
+              indexed: report.indexed,
+              ok: report.ok,
+              indexPath: report.indexPath,
+              seconds: (Date.now() - started) / 1000,
+            }) + '\n',
+          );
+          if (!report.ok) process.exitCode = 1;
+        },
+        { ignoreCheckpoint: true },
+      );
+    });
 
   index
     .command('compact')

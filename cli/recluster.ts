@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { openDataDir } from '../app/dataDir.ts';
 import { reclusterStore } from '../app/recluster.ts';
+import { RECLUSTER_OWED } from '../app/run.ts';
 import { log } from '../core/log.ts';
 import { requireDataDir, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
@@ -34,10 +35,14 @@ export function register(program: Command, config: FacepipeConfig): void {
               )
             : undefined;
         bar?.start(100, 0);
+        // a recluster a killed `run` still owed is done by this one (unless a run owes a newer one)
+        const owed = store.db.getNote(RECLUSTER_OWED);
         const summary = reclusterStore(store.db, store.identities, {
           onProgress: (done, total) => bar?.update(Math.round((100 * done) / Math.max(1, total))),
         });
         bar?.stop();
+        if (owed !== undefined && store.db.getNote(RECLUSTER_OWED) === owed)
+          store.db.setNote(RECLUSTER_OWED, null);
         store.db.checkpoint();
         log.info(summary, 'recluster finished');
         process.stdout.write(JSON.stringify({ dataDir: store.db.dataDir, ...summary }, null, 2) + '\n');

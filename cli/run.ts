@@ -35,6 +35,7 @@ export function register(program: Command, config: FacepipeConfig): void {
         modelsDir: modelsDirFrom(o.models, config),
         provider: config.provider,
         inferenceNice: config.inferenceNice,
+        pauseAt: config.pauseAt,
         onRebuildProgress: rebuildProgressBar(o.progress && process.stderr.isTTY === true),
         exportCsv: o.export,
         concurrency: o.concurrency,
@@ -73,6 +74,7 @@ export function formatSummary(s: RunSummary): string {
   ];
   if (s.export) lines.push(`export:     ${s.export}`);
   if (s.deadLetters) lines.push(`failed:     ${s.deadLetters}`);
+  for (const k of s.skippedPaths) lines.push(`skipped:    ${k.path} (${k.code}: ${k.reason})`);
   lines.push(
     `people:     facepipe serve --data ${JSON.stringify(s.dataDir)}, then open http://127.0.0.1:8080/ (or run with --open)`,
   );

@@ -15,6 +15,10 @@ export function register(program: Command, config: FacepipeConfig): void {
     .option('--port <port>', 'TCP port (0 = any free port)', integerIn(0, 65535), config.serve.port)
     .option('--host <host>', 'address to listen on', config.serve.host)
     .option('--token <token>', 'require Authorization: Bearer <token> (or FACEPIPE_TOKEN)')
+    .option(
+      '--no-auth',
+      'allow listening beyond loopback (--host) without a token: anyone who reaches it can read, merge and delete',
+    )
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option(
       '--max-upload-bytes <n>',
@@ -29,6 +33,12 @@ export function register(program: Command, config: FacepipeConfig): void {
       config.serve.maxPixels ?? DEFAULT_LIMITS.maxPixels,
     )
     .option('--max-k <n>', 'largest k a search may ask for', integerIn(1, 1000), DEFAULT_LIMITS.maxK)
+    .option(
+      '--max-image-searches <n>',
+      'searches by image analysed at once; more are answered 503 with Retry-After',
+      integerIn(1, 1024),
+      config.serve.maxImageSearches ?? DEFAULT_LIMITS.maxImageSearches,
+    )
     .action(async (o: ServeOptions) => {
       requireDataDir(o.data);
       const token = o.token ?? config.serve.token;
@@ -41,12 +51,23 @@ export function register(program: Command, config: FacepipeConfig): void {
         port: o.port,
         host: o.host,
         token: token || undefined,
-        limits: { maxUploadBytes: o.maxUploadBytes, maxPixels: o.maxPixels, maxK: o.maxK },
+        allowNoAuth: o.auth === false,
+        limits: {
+          maxUploadBytes: o.maxUploadBytes,
+          maxPixels: o.maxPixels,
+          maxK: o.maxK,
+          maxImageSearches: o.maxImageSearches,
+        },
         logger: { level: config.logLevel, stream: process.stderr },
       });
       const address = service.address;
       // The listening address is command output (scripts and tests read it); logs stay on stderr.
       process.stdout.write(JSON.stringify({ listening: address, auth: Boolean(token) }) + '\n');
+      if (service.open)
+        process.stderr.write(
+          `facepipe serve: WARNING: ${address} has NO authentication (--no-auth): anyone who can reach it ` +
+            `can read every face and merge and delete identities\n`,
+        );
       const shutdown = async (signal: string) => {
         log.info({ signal }, 'shutting down');
         await service.close();
@@ -62,10 +83,12 @@ interface ServeOptions {
   port: number;
   host: string;
   token?: string;
+  auth: boolean;
   models?: string;
   maxUploadBytes: number;
   maxPixels: number;
   maxK: number;
+  maxImageSearches: number;
 }
 /**
  * `facepipe run --open`: the people view on loopback over the data dir just written (no token:

@@ -8,7 +8,7 @@
  * (`facepipe run`) is counted too, once per photo and code.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
@@ -345,60 +345,92 @@ export interface StreamStatus {
 
 /** Reads the counts without opening the index (safe while an indexer runs on the same dir). */
 export function streamStatus(dataDir: string): StreamStatus {
-  const counts = storeCounts(dataDir);
-  let deadLetters = 0;
-  let deadLettersByCode: Record<string, number> = {};
+  const { counts, donePhotos } = storeSummary(dataDir);
+  const letters: LetterKey[] = [];
   if (StreamState.exists(dataDir)) {
     const state = new StreamState(dataDir, { readonly: true });
     try {
-      ({ total: deadLetters, byCode: deadLettersByCode } = state.deadLetterCounts());
+      for (const d of state.listDeadLetters())
+        letters.push({ photoId: d.photoId ?? null, id: d.id, code: d.code, stage: d.stage });
     } finally {
       state.close();
     }
   }
-  const embedded = embeddedDeadLetterCounts(dataDir);
-  for (const [code, n] of Object.entries(embedded)) {
-    deadLetters += n;
-    deadLettersByCode[code] = (deadLettersByCode[code] ?? 0) + n;
+  letters.push(...embeddedDeadLetters(dataDir));
+  // once per photo and code; not at all for a photo done since (a re-run or a re-publish that
+  // succeeded), nor for a skipped folder that can be read now
+  const seen = new Set<string>();
+  const deadLettersByCode: Record<string, number> = {};
+  for (const l of letters) {
+    if (l.photoId !== null && donePhotos.has(l.photoId)) continue;
+    if (l.stage === 'walk' && l.uri !== undefined && readableNow(l.uri)) continue;
+    const key = `${l.photoId ?? l.uri ?? l.id}\u0000${l.code}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    deadLettersByCode[l.code] = (deadLettersByCode[l.code] ?? 0) + 1;
   }
+  const deadLetters = Object.values(deadLettersByCode).reduce((a, b) => a + b, 0);
   return { ...counts, deadLetters, deadLettersByCode };
 }
 
-/**
- * Dead letters of the embedded path (`facepipe run`), one JSON line per failed photo in
- * `<data>/dead-letter.jsonl`. A re-run that fails the same photo again appends another line, so
- * they are counted once per photo and code.
- */
-function embeddedDeadLetterCounts(dataDir: string): Record<string, number> {
+interface LetterKey {
+  photoId: string | null;
+  id?: string;
+  uri?: string;
+  code: string;
+  stage?: string;
+}
+
+/** A folder or link the walk skipped that is fine now (permissions fixed, link target back). */
+function readableNow(p: string): boolean {
+  try {
+    if (statSync(p).isDirectory()) readdirSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Dead letters of the embedded path (`facepipe run`), one JSON line per failed photo in `<data>/dead-letter.jsonl`. */
+function embeddedDeadLetters(dataDir: string): LetterKey[] {
   const file = path.join(dataDir, DEAD_LETTER_FILE);
-  if (!existsSync(file)) return {};
-  const seen = new Set<string>();
-  const byCode: Record<string, number> = {};
+  if (!existsSync(file)) return [];
+  const out: LetterKey[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line.trim()) continue;
-    let record: { photoId?: string; code?: string };
+    let record: { photoId?: string | null; code?: string; uri?: string; stage?: string };
     try {
-      record = JSON.parse(line) as { photoId?: string; code?: string };
+      record = JSON.parse(line) as typeof record;
     } catch {
       continue; // a torn last line after a crash
     }
-    const code = record.code ?? 'UNKNOWN';
-    const key = `${record.photoId}\u0000${code}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    byCode[code] = (byCode[code] ?? 0) + 1;
+    out.push({
+      photoId: record.photoId ?? null,
+      uri: record.uri,
+      code: record.code ?? 'UNKNOWN',
+      stage: record.stage,
+    });
   }
-  return byCode;
+  return out;
 }
 
-function storeCounts(dataDir: string): Omit<StreamStatus, 'deadLetters' | 'deadLettersByCode'> {
+function storeSummary(dataDir: string): {
+  counts: Omit<StreamStatus, 'deadLetters' | 'deadLettersByCode'>;
+  donePhotos: Set<string>;
+} {
   const empty = { photos: 0, faces: 0, kept: 0, dropped: 0, identities: 0 };
   const file = path.join(dataDir, STORE_FILE);
-  if (!existsSync(file)) return empty;
+  if (!existsSync(file)) return { counts: empty, donePhotos: new Set() };
   // the store's own class, read-only: no index recovery, no writes
   const store = new FaceStore(file, { create: false, readonly: true });
   try {
-    return store.counts();
+    const donePhotos = new Set(
+      store.photos
+        .listPhotos()
+        .filter((p) => p.status === 'done')
+        .map((p) => p.photoId),
+    );
+    return { counts: store.counts(), donePhotos };
   } finally {
     store.close();
   }

@@ -1,10 +1,16 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { FaceRecord } from '../schemas/face.ts';
-import { SIDECAR_FILE, currentIndexPath, loadCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import {
+  SIDECAR_FILE,
+  currentIndexPath,
+  loadCheckpoint,
+  writeCheckpoint,
+  type LoadResult,
+} from './checkpoint.ts';
 import { DEFAULT_HNSW, HnswIndex, type HnswParams, type LabelHit } from './hnswIndex.ts';
 import { indexLog, type IndexLogger } from './log.ts';
-import { FaceStore, STORE_FILE } from './store.ts';
+import { FaceStore, STORE_FILE, StoreCorruptError } from './store.ts';
 import { PeopleStore } from './store/people.ts';
 import type {
   Correction,
@@ -37,6 +43,11 @@ export interface OpenOptions {
   /** checkpoint automatically after this many changes since the last one (default 0: only on close/checkpoint()) */
   checkpointEvery?: number;
   log?: IndexLogger;
+  /**
+   * rebuild the index from the store without reading the checkpoint at all (`index rebuild`: the
+   * repair must work whatever state the old file is in)
+   */
+  ignoreCheckpoint?: boolean;
 }
 
 export type ExistingOpenOptions = Partial<Omit<OpenOptions, 'modelId' | 'dim'>>;
@@ -78,6 +89,9 @@ export interface EmbeddedFaceDatabase extends FaceDatabase {
   setEf(ef: number): void;
   hnswParams(): HnswParams;
   close(opts?: { checkpoint?: boolean }): void;
+  /** A note the programs keep in the store's metadata (e.g. a recluster still owed); null deletes it. */
+  getNote(key: string): string | undefined;
+  setNote(key: string, value: string | null): void;
 }
 
 const META_MODEL = 'model_id';
@@ -87,9 +101,13 @@ const META_DIM = 'dim';
 export function openFaceDatabase(dataDir: string, opts: OpenOptions): EmbeddedFaceDatabase {
   mkdirSync(dataDir, { recursive: true });
   const storePath = path.join(dataDir, STORE_FILE);
-  if (!existsSync(storePath) && existsSync(path.join(dataDir, SIDECAR_FILE))) {
-    throw new Error(
-      `data dir ${dataDir} has an index checkpoint but no store (${STORE_FILE}); refusing to start an empty store beside it`,
+  // only a data dir without facepipe's files starts a new store: a checkpoint or a write-ahead log
+  // without the store beside it means the store was lost or moved
+  const leftover = [SIDECAR_FILE, `${STORE_FILE}-wal`].find((f) => existsSync(path.join(dataDir, f)));
+  if (!existsSync(storePath) && leftover) {
+    throw new StoreCorruptError(
+      storePath,
+      `no store, while ${leftover} is there; refusing to start an empty store beside it`,
     );
   }
   const store = new FaceStore(storePath, { create: true });
@@ -164,6 +182,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   private readonly checkpointEvery: number;
   private readonly onRebuildProgress?: (done: number, total: number) => void;
   private readonly log: IndexLogger;
+  private readonly ignoreCheckpoint: boolean;
   /** label → faceId of every searchable vector */
   private labels = new Map<number, string>();
   /** store sequence the in-memory index reflects */
@@ -191,6 +210,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     this.checkpointEvery = opts.checkpointEvery ?? 0;
     this.onRebuildProgress = opts.onRebuildProgress;
     this.log = opts.log ?? indexLog;
+    this.ignoreCheckpoint = opts.ignoreCheckpoint ?? false;
     this.recover();
   }
 
@@ -200,12 +220,14 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   private recover(): void {
     const started = Date.now();
     const storeSeq = this.store.faces.seq();
-    const loaded = loadCheckpoint(this.dataDir, {
-      modelId: this.modelId,
-      dim: this.dim,
-      storeSeq,
-      params: { ...this.params },
-    });
+    const loaded: LoadResult = this.ignoreCheckpoint
+      ? { ok: false, reason: 'rebuild requested (the old index file is not read)' }
+      : loadCheckpoint(this.dataDir, {
+          modelId: this.modelId,
+          dim: this.dim,
+          storeSeq,
+          params: { ...this.params },
+        });
     if (loaded.ok) {
       const replayed = this.adopt(loaded.index, loaded.sidecar.seq);
       this.checkpointSeq = loaded.sidecar.seq;
@@ -479,6 +501,16 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
       this.closed = true;
       this.store.close();
     }
+  }
+
+  getNote(key: string): string | undefined {
+    return this.store.getMeta(`note:${key}`);
+  }
+
+  setNote(key: string, value: string | null): void {
+    this.assertOpen();
+    if (value === null) this.store.deleteMeta(`note:${key}`);
+    else this.store.setMeta(`note:${key}`, value);
   }
 
   // ---- photos, faces, identities ------------------------------------------------------------------

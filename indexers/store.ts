@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
 import { FacepipeError } from '../core/errors.ts';
+import { removeQuietly } from '../core/files.ts';
 import { Statements } from './store/statements.ts';
 import { MIGRATIONS, migrate } from './store/migrations.ts';
 import { PhotoTable } from './store/photos.ts';
@@ -30,6 +31,10 @@ export class StoreCorruptError extends FacepipeError {
   }
 }
 
+function removeNewStore(file: string): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) removeQuietly(f);
+}
+
 /**
  * The store, by aggregate: `photos`, `faces` (with the change log), `identities` (with corrections
  * and identity events), over one SQLite connection, so `db.transaction` spans them all; the schema
@@ -48,11 +53,17 @@ export class FaceStore {
     readonly file: string,
     opts: { create: boolean; readonly?: boolean },
   ) {
-    const existed = existsSync(file) && statSync(file).size > 0;
+    const existed = existsSync(file);
     if (!existed && !opts.create) throw new Error(`no facepipe store at ${file}`);
+    // an existing file that holds no database (truncated, zeroed, a failed copy) is refused like
+    // any other unreadable store: starting over in it would throw away names and corrections
+    if (existed && statSync(file).size === 0)
+      throw new StoreCorruptError(file, 'the file is empty (0 bytes)');
     try {
       this.db = new Database(file, { fileMustExist: !opts.create, readonly: opts.readonly ?? false });
     } catch (err) {
+      if (!existed) removeNewStore(file);
+      if ((err as { code?: string }).code === 'SQLITE_FULL') throw err;
       throw new StoreCorruptError(file, (err as Error).message);
     }
     try {
@@ -72,6 +83,9 @@ export class FaceStore {
       this.faces = new FaceTable(this.statements, this.identities);
     } catch (err) {
       this.db.close();
+      // a store this open was creating holds nothing yet: it must not stay behind as an empty or
+      // half-made file (which the next open would rightly refuse)
+      if (!existed) removeNewStore(file);
       if (err instanceof StoreCorruptError) throw err;
       const code = (err as { code?: string }).code ?? '';
       if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
@@ -128,6 +142,10 @@ export class FaceStore {
     const row = this.sql('SELECT value FROM metadata WHERE key = ?').get(key) as
       { value: string } | undefined;
     return row?.value;
+  }
+
+  deleteMeta(key: string): void {
+    this.sql('DELETE FROM metadata WHERE key = ?').run(key);
   }
 
   setMeta(key: string, value: string): void {

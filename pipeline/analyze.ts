@@ -120,11 +120,31 @@ export interface Analyzer {
   modelsDir: string;
   /** execution provider actually used by the embedder */
   provider: 'cpu' | 'cuda';
+  /** largest photo file accepted, bytes (larger ones are FILE_TOO_LARGE without being read) */
+  maxBytes: number;
   analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis>;
   analyzeFile(file: string, photoId?: string): Promise<PhotoAnalysis>;
   /** embeds already-aligned faces (embedder input size, RGB uint8), batched like analyze's faces */
   embedAligned(faces: readonly Uint8Array[]): Promise<FaceEmbedding[]>;
   close(): Promise<void>;
+}
+
+/**
+ * A photo file's bytes, size checked from its stat before anything is read: a 2 GB file named
+ * `.jpg` is FILE_TOO_LARGE without costing 2 GB of memory. Anything but a regular file (a FIFO
+ * would block the read) is READ_FAILED.
+ */
+export async function readPhotoFile(file: string, maxBytes: number): Promise<Buffer> {
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw new AnalyzeError('READ_FAILED', `not a regular file: ${file}`);
+    if (st.size > maxBytes)
+      throw new AnalyzeError('FILE_TOO_LARGE', `file is ${st.size} bytes, limit ${maxBytes}`);
+    return await readFile(file);
+  } catch (err) {
+    if (err instanceof AnalyzeError) throw err;
+    throw new AnalyzeError('READ_FAILED', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 interface Settings {
@@ -295,7 +315,23 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
   const template = embedder.alignment.templatePoints as Point[];
   const alignedSize = embedder.alignment.size;
 
-  async function analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
+  // analyses under way: close() lets them finish, since terminating a worker thread in the middle
+  // of an inference aborts the whole process
+  const underWay = new Set<Promise<unknown>>();
+  let closing = false;
+
+  function analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
+    if (closing) return Promise.reject(new AnalyzeError('INFERENCE_FAILED', 'the analyzer is closing'));
+    const work = analyzeNow(bytes, photoId);
+    underWay.add(work);
+    void work.then(
+      () => underWay.delete(work),
+      () => underWay.delete(work),
+    );
+    return work;
+  }
+
+  async function analyzeNow(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
     // pixels are held from decode to alignment only: the budget is given back before embedding
     const photo = await decodePhoto(bytes, settings.decode, (n) => inFlight.acquire(n));
     const { width, height } = photo;
@@ -339,21 +375,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
   }
 
   async function analyzeFile(file: string, photoId = file): Promise<PhotoAnalysis> {
-    let bytes: Buffer;
-    try {
-      const st = await stat(file);
-      if (!st.isFile()) throw new AnalyzeError('READ_FAILED', `not a regular file: ${file}`);
-      if (st.size > settings.decode.maxBytes)
-        throw new AnalyzeError(
-          'FILE_TOO_LARGE',
-          `file is ${st.size} bytes, limit ${settings.decode.maxBytes}`,
-        );
-      bytes = await readFile(file);
-    } catch (err) {
-      if (err instanceof AnalyzeError) throw err;
-      throw new AnalyzeError('READ_FAILED', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    return analyzeBytes(bytes, photoId);
+    return analyzeBytes(await readPhotoFile(file, settings.decode.maxBytes), photoId);
   }
 
   return {
@@ -363,10 +385,13 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     detectorManifest: detector,
     modelsDir: dir,
     provider: embedderInfo.provider,
+    maxBytes: settings.decode.maxBytes,
     analyzeBytes,
     analyzeFile,
     embedAligned: (faces) => embedStage.embedMany(faces),
     close: async () => {
+      closing = true;
+      await Promise.allSettled([...underWay]);
       await embedStage.onIdle();
       await pool.destroy();
     },

@@ -1,6 +1,7 @@
-import { existsSync, writeFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { writeFileAtomic } from '../core/files.ts';
 import type { FaceDatabase, StoredFace, StoredPhoto } from '../indexers/types.ts';
 import type { ClusterParams } from '../clustering/params.ts';
 import { reviewReason, suggestionsFor } from '../clustering/suggestions.ts';
@@ -38,9 +39,8 @@ export interface ReportOptions {
  */
 export function writeReport(db: FaceDatabase, dataDir: string, opts: ReportOptions = {}): string {
   const file = path.join(dataDir, 'report.html');
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, renderReport(db, dataDir, opts));
-  renameSync(tmp, file);
+  // through a temp file: a full disk leaves the previous report, and no temp file
+  writeFileAtomic(file, renderReport(db, dataDir, opts));
   return file;
 }
 
