@@ -270,7 +270,7 @@ def test_checkpoint_without_backbone_keys_is_a_clear_error(tmp_path):
 
 
 def test_magface_preprocessing_matches_the_reference_tensors():
-    reference = json.loads((SHARED / 'fixtures' / 'reference' / 'magface-toy-tensors.json').read_text())
+    reference = json.loads((REPO / 'test' / 'fixtures' / 'reference' / 'magface-toy-tensors.json').read_text())
     for image, ref in reference['images'].items():
         t = m2o.magface_tensor(str(TOY_DIR / image))
         assert list(t.shape) == ref['shape']
