@@ -1,7 +1,7 @@
-import type { ClusterParams } from './params.ts';
-import type { ClusterConstraints, ClusterFace, Clustering } from './types.ts';
+import { joinPenalty, mergeBar, type ClusterParams } from './params.ts';
+import type { ClusterConstraints, ClusterFace, Clustering, UnassignedReason } from './types.ts';
 import { buildKnnGraph, type KnnGraph, type UnitIndex } from './knnGraph.ts';
-import { linkScore, templateAgreement, templateCosine } from './linkScore.ts';
+import { attachScore, linkScore, templateAgreement, templateCosine } from './linkScore.ts';
 import { UnionFind, denseLabels } from './unionFind.ts';
 import { addScaled } from './vec.ts';
 
@@ -66,8 +66,13 @@ export function clusterBatch(
     }
   }
   let leftovers = Int32Array.from(faces.keys()).filter((i) => !isClustered[i] && kept(i));
+  const reasons: (UnassignedReason | undefined)[] = new Array(n);
   for (let round = 0; round < ATTACH_ROUNDS && leftovers.length > 0; round++) {
-    const targets = leftovers.map((i) => attachTarget(faces[i], i, index, isClustered, groups, params));
+    const targets = leftovers.map((i) => {
+      const t = attachTarget(faces[i], i, index, isClustered, groups, params);
+      reasons[i] = t.reason;
+      return t.root;
+    });
     let attached = 0;
     // closest to its template first: of two faces of one photo aiming at one cluster, it wins
     for (const t of attachOrder(faces, leftovers, targets, groups)) {
@@ -82,8 +87,14 @@ export function clusterBatch(
     if (attached === 0) break;
     leftovers = leftovers.filter((_, t) => targets[t] < 0);
   }
+  for (const i of leftovers) {
+    if (roots[i] >= 0) reasons[i] = undefined;
+    else if (faces[i].quality < params.coreQuality) reasons[i] = 'low_quality';
+    else reasons[i] ??= 'no_match';
+  }
+  for (let i = 0; i < n; i++) if (roots[i] >= 0) reasons[i] = undefined;
   progress?.(100, 100);
-  return denseLabels(roots);
+  return { ...denseLabels(roots), reasons };
 }
 
 /** The core faces (kept, quality ≥ coreQuality) and their kNN graph. */
@@ -123,6 +134,8 @@ export class TemplateGroups {
   readonly uf: UnionFind;
   private readonly templates = new Map<number, Float32Array>();
   private readonly magSums: Float64Array;
+  /** faces per root, attached ones included */
+  private readonly counts: Int32Array;
   private readonly anchors = new Map<number, Set<string>>();
   /** root → photos of its faces; only faces with a photoId, only with the same-photo rule */
   private readonly photos = new Map<number, Set<string>>();
@@ -134,6 +147,7 @@ export class TemplateGroups {
   ) {
     this.uf = new UnionFind(faces.length);
     this.magSums = Float64Array.from(faces, (f) => f.magnitude);
+    this.counts = new Int32Array(faces.length).fill(1);
     const anchorOf = constraints?.anchorOf;
     if (anchorOf) {
       for (let i = 0; i < faces.length; i++) {
@@ -160,6 +174,11 @@ export class TemplateGroups {
 
   magSum(root: number): number {
     return this.magSums[root];
+  }
+
+  /** faces in the group rooted at `root` */
+  count(root: number): number {
+    return this.counts[root];
   }
 
   agreement(ra: number, rb: number): number {
@@ -198,6 +217,7 @@ export class TemplateGroups {
     addScaled(t, this.faces[i].unit, this.faces[i].magnitude);
     this.templates.set(root, t);
     this.magSums[root] += this.faces[i].magnitude;
+    this.counts[root]++;
     const photo = this.samePhotoCannotLink ? this.faces[i].photoId : undefined;
     if (photo !== undefined) {
       const set = this.photos.get(root);
@@ -223,6 +243,7 @@ export class TemplateGroups {
     this.templates.set(root, ta);
     this.templates.delete(other);
     this.magSums[root] = this.magSums[ra] + this.magSums[rb];
+    this.counts[root] = this.counts[ra] + this.counts[rb];
     const aa = this.anchors.get(ra);
     const ab = this.anchors.get(rb);
     if (aa || ab) {
@@ -284,7 +305,8 @@ function mergeAlongEdges(
       const ra = groups.uf.find(edges.a[e]);
       const rb = groups.uf.find(edges.b[e]);
       if (ra === rb) continue;
-      if (groups.agreement(ra, rb) >= params.mergeThreshold && groups.allowed(ra, rb)) {
+      const bar = mergeBar(params, groups.count(ra), groups.count(rb));
+      if (groups.agreement(ra, rb) >= bar && groups.allowed(ra, rb)) {
         groups.merge(ra, rb);
         merged++;
       } else refused.push(e);
@@ -305,7 +327,7 @@ function attachTarget(
   isClustered: Uint8Array,
   groups: TemplateGroups,
   params: ClusterParams,
-): number {
+): { root: number; reason?: UnassignedReason } {
   const found = index.search(face.unit, params.k + 1);
   const seen = new Set<number>();
   let best = -1;
@@ -324,8 +346,9 @@ function attachTarget(
       best = r;
     } else if (c > secondCos) secondCos = c;
   }
-  if (best < 0) return -1;
-  if (linkScore(bestCos, face.quality, 1, params) <= 0) return -1;
-  if (bestCos - secondCos < params.attachMargin) return -1;
-  return best;
+  if (best < 0) return { root: -1, reason: 'no_match' };
+  if (attachScore(bestCos, face.quality, params) <= joinPenalty(params, groups.count(best)))
+    return { root: -1, reason: 'no_match' };
+  if (bestCos - secondCos < params.attachMargin) return { root: -1, reason: 'ambiguous' };
+  return { root: best };
 }

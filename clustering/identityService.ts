@@ -10,7 +10,7 @@ import {
   type OnlineDecision,
   type OnlineNeighbour,
 } from './online.ts';
-import { qualityOf, type ClusterParams } from './params.ts';
+import type { ClusterParams } from './params.ts';
 import { mapStableIds, newIdentityId } from './stableIds.ts';
 import type { ClusterFace } from './types.ts';
 import { toUnit } from './vec.ts';
@@ -337,7 +337,7 @@ export class IdentityService {
       id: f.faceId,
       unit,
       magnitude,
-      quality: qualityOf(magnitude, this.params.qualityRange),
+      quality: f.quality,
       photoId: f.photoId,
     };
   }
@@ -351,7 +351,7 @@ export class IdentityService {
       out.push({
         faceId: n.faceId,
         cos: n.similarity,
-        quality: qualityOf(f.magnitude, this.params.qualityRange),
+        quality: f.quality,
         identityId: f.identityId,
         photoId: f.photoId,
       });
@@ -367,7 +367,7 @@ export class IdentityService {
       magSum = this.db.listFaces({ kept: true, identityId: id }).reduce((s, f) => s + f.magnitude, 0);
       this.magSums.set(id, magSum);
     }
-    return { template: identity.template, magSum };
+    return { template: identity.template, magSum, faces: identity.faceCount };
   }
 
   private applyDecision(face: ClusterFace, d: OnlineDecision, cause: Cause, events: IdentityEvent[]): void {

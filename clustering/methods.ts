@@ -4,9 +4,9 @@ import type { ClusterFace, Clustering } from './types.ts';
 import type { Matrix } from './npy.ts';
 import { clusterBatch } from './batch.ts';
 import { buildKnnGraph, type KnnGraph } from './knnGraph.ts';
-import { chineseWhispers, corePoint, singleLinkage } from './baselines.ts';
+import { averageLinkageClustering, chineseWhispers, corePoint, singleLinkage } from './baselines.ts';
 
-export const METHODS = ['quality', 'single', 'core', 'cw'] as const;
+export const METHODS = ['quality', 'single', 'core', 'cw', 'hac'] as const;
 export type Method = (typeof METHODS)[number];
 
 /** Faces from a raw [N, D] embedding matrix: unit direction, magnitude, calibrated quality. */
@@ -48,11 +48,13 @@ export function keptGraph(
 
 export function runBaselineOnGraph(
   method: Exclude<Method, 'quality'>,
-  n: number,
+  faces: readonly ClusterFace[],
   graph: KnnGraph,
   s: BaselineSetting,
 ): Clustering {
+  const n = faces.length;
   if (method === 'single') return singleLinkage(n, graph, s.threshold);
+  if (method === 'hac') return averageLinkageClustering(faces, graph, s.threshold);
   if (method === 'core') return corePoint(n, graph, 1 - s.threshold, s.minFaces);
   return chineseWhispers(n, graph, s.threshold, s.seed);
 }
@@ -68,5 +70,5 @@ export function runMethod(
   if (method === 'quality') return clusterBatch(faces, params, { onProgress });
   const graph = keptGraph(faces, params, onProgress);
   const s: BaselineSetting = { threshold: params.linkThreshold, minFaces: 3, seed: params.seed, ...setting };
-  return runBaselineOnGraph(method, faces.length, graph, s);
+  return runBaselineOnGraph(method, faces, graph, s);
 }

@@ -7,6 +7,8 @@ import { decodePhoto, DEFAULT_DECODE, type DecodeOptions, type RgbImage } from '
 import { toOriginal, type Detection } from './detect.ts';
 import { DEFAULT_BATCH_DELAY_MS, DEFAULT_BATCH_SIZE, Embedder, type FaceEmbedding } from './embed.ts';
 import { AnalyzeError } from './errors.ts';
+import { faceCues, type FaceCues } from './faceCues.ts';
+import { qualityFromCues } from './qualityGate.ts';
 import type { DetectTask, SessionInfo } from './inferenceWorker.ts';
 import { log } from './log.ts';
 import {
@@ -66,7 +68,10 @@ export interface AnalyzedFace {
   /** embedding / magnitude */
   unit: Float32Array;
   magnitude: number;
+  /** 0..1 per the manifest's quality mapping (magnitude, or its calibrated combination of cues) */
   quality: number;
+  /** the reliability cues the quality is made of (face size, detector score, sharpness, pose) */
+  cues: FaceCues;
   kept: boolean;
   reason?: DropReason;
   /** aligned face, width×height×3 RGB (112×112 for ArcFace-template models), for thumbnails */
@@ -291,6 +296,14 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     const faces = geometry.map((g, i): AnalyzedFace => {
       const e = embeddings[i]!;
       const tooSmall = Math.min(g.bbox[2], g.bbox[3]) < settings.minFaceSize;
+      const cues = faceCues({
+        bbox: g.bbox,
+        score: g.score,
+        alignedRgb: aligned[i]!.rgb,
+        alignedSize: embedder.alignment.size,
+        landmarkResiduals: aligned[i]!.residuals,
+        templatePoints: template,
+      });
       return {
         faceIndex: i,
         bbox: g.bbox,
@@ -299,7 +312,8 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
         embedding: e.embedding,
         unit: e.unit,
         magnitude: e.magnitude,
-        quality: e.quality,
+        quality: qualityFromCues(embedder.quality, e.magnitude, cues),
+        cues,
         kept: e.kept && !tooSmall,
         ...(tooSmall ? { reason: 'too_small' as const } : e.reason ? { reason: e.reason } : {}),
         alignedRgb: aligned[i]!.rgb,

@@ -23,6 +23,16 @@ export class ModelConfigError extends Error {
   }
 }
 
+/** the per-face cues a quality mapping may combine (see pipeline/faceCues.ts) */
+export const QUALITY_CUES = [
+  'logMagnitude',
+  'detectorScore',
+  'poseResidual',
+  'logFaceSize',
+  'logSharpness',
+] as const;
+export type QualityCue = (typeof QUALITY_CUES)[number];
+
 const Triple = z.tuple([z.number(), z.number(), z.number()]);
 const Point = z.tuple([z.number(), z.number()]);
 
@@ -79,6 +89,18 @@ export const EmbedderManifest = z
       magnitudeRange: z
         .tuple([z.number(), z.number()])
         .refine(([lo, hi]) => hi > lo, 'must be [lo, hi] with hi > lo'),
+      /**
+       * optional: quality from several cues (fitted by `models calibrate`): a reliability score
+       * Σ weights[cue]·cue mapped linearly (clamped) from `range` to 0..1; absent → magnitude only
+       */
+      cues: z
+        .looseObject({
+          weights: z.record(z.enum(QUALITY_CUES), z.number()),
+          range: z
+            .tuple([z.number(), z.number()])
+            .refine(([lo, hi]) => hi > lo, 'must be [lo, hi] with hi > lo'),
+        })
+        .optional(),
     }),
     thresholds: z.looseObject({ sameIdentityCosine: z.number().optional() }).optional(),
   })
