@@ -5,7 +5,7 @@ import os from 'node:os';
 
 // `npm run bench [-- --full] [-- --only a,b]`: runs each area's benchmark and writes its figures to
 // bench/results/<area>.json. Figures are medians measured in one run on this machine.
-const AREAS = ['pipeline', 'indexers', 'clustering', 'lookup', 'streaming'];
+const AREAS = ['pipeline', 'indexers', 'clustering', 'lookup', 'streaming', 'realphotos'];
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 async function runAll(): Promise<void> {

@@ -44,6 +44,9 @@ export interface CueReport {
   errors: number;
 }
 
+/** fewer rank-1 errors than this on the calibration photos: no cue mapping is fitted */
+export const MIN_ERRORS_TO_FIT = 10;
+
 /** per labelled face with a same-person mate: was its nearest labelled face someone else? */
 export function rankOneErrors(c: LabelledCollection, k = 32): { face: number; error: boolean }[] {
   const labelled = Int32Array.from(c.largest).filter((i) => i >= 0);
@@ -97,7 +100,8 @@ export function reliabilityAuc(score: readonly number[], error: readonly boolean
 export function fitQualityMapping(
   collections: readonly LabelledCollection[],
   cueNames: readonly string[],
-): { mapping: QualityMapping; report: CueReport } {
+  minErrors = MIN_ERRORS_TO_FIT,
+): { mapping: QualityMapping | null; report: CueReport } {
   const rows: number[][] = [];
   const errors: boolean[] = [];
   for (const c of collections) {
@@ -107,6 +111,14 @@ export function fitQualityMapping(
     }
   }
   const d = cueNames.length;
+  const errorCount = errors.filter(Boolean).length;
+  if (errorCount < minErrors) {
+    // nothing to learn from: the photos are too easy for any cue to predict a wrong link
+    return {
+      mapping: null,
+      report: { auc: {}, combinedAuc: 0.5, faces: rows.length, errors: errorCount },
+    };
+  }
   const mean = cueNames.map((_, k) => rows.reduce((s, r) => s + r[k]!, 0) / Math.max(1, rows.length));
   const sd = cueNames.map(
     (_, k) =>
@@ -135,6 +147,8 @@ export function fitQualityMapping(
     for (const v of c.cues) all.push(cueNames.reduce((s, n) => s + weights[n]! * v[n]!, 0));
   all.sort((a, b) => a - b);
   const range: [number, number] = [round6(quantileSorted(all, 0.05)), round6(quantileSorted(all, 0.95))];
+  if (!(range[1] > range[0]))
+    return { mapping: null, report: { auc: {}, combinedAuc: 0.5, faces: rows.length, errors: errorCount } };
   const auc: Record<string, number> = {};
   cueNames.forEach((n, k) => {
     const a = reliabilityAuc(
@@ -209,13 +223,14 @@ export interface ParamGrid {
   coreQuality: number[];
 }
 
+/** the settings `models calibrate` tries (kept small: each is a full clustering of every folder) */
 export const DEFAULT_GRID: ParamGrid = {
-  linkThreshold: [0.4, 0.44, 0.48, 0.52],
-  mergeRatio: [0.9, 1, 1.1],
-  smallGroupPenalty: [0.1, 0.15, 0.2, 0.25],
-  attachMargin: [0.04, 0.08],
-  attachRatio: [0.8, 1],
-  coreQuality: [0.1, 0.2],
+  linkThreshold: [0.42, 0.46, 0.5],
+  mergeRatio: [1],
+  smallGroupPenalty: [0.15, 0.2, 0.25],
+  attachMargin: [0.08],
+  attachRatio: [1],
+  coreQuality: [0.2],
 };
 
 export interface FitResult {

@@ -4,7 +4,7 @@ import { Piscina } from 'piscina';
 import { faceIdFor, FaceRecord, SCHEMA_VERSION, type DropReason } from '../schemas/face.ts';
 import { alignFace, similarityMatrix, type Point } from './align.ts';
 import { decodePhoto, DEFAULT_DECODE, type DecodeOptions, type RgbImage } from './decode.ts';
-import { toOriginal, type Detection } from './detect.ts';
+import { suppressContained, toOriginal, type Detection } from './detect.ts';
 import { DEFAULT_BATCH_DELAY_MS, DEFAULT_BATCH_SIZE, Embedder, type FaceEmbedding } from './embed.ts';
 import { AnalyzeError } from './errors.ts';
 import { faceCues, type FaceCues } from './faceCues.ts';
@@ -52,6 +52,8 @@ export interface AnalyzerOptions {
   scoreThreshold?: number;
   /** detector NMS IoU (default: detector manifest thresholds.nmsIou) */
   nmsIou?: number;
+  /** one box per face: containment share (default: detector manifest thresholds.nmsContainment) */
+  nmsContainment?: number;
   /** faces whose box is smaller than this (short side, original pixels) are kept=false 'too_small' (default: manifest minFaceSize) */
   minFaceSize?: number;
 }
@@ -108,6 +110,7 @@ interface Settings {
   decode: DecodeOptions;
   scoreThreshold: number;
   nmsIou: number;
+  nmsContainment: number;
   minFaceSize: number;
 }
 
@@ -120,6 +123,7 @@ function settingsFrom(opts: AnalyzerOptions, detector: DetectorManifest): Settin
     },
     scoreThreshold: opts.scoreThreshold ?? detector.thresholds.score,
     nmsIou: opts.nmsIou ?? detector.thresholds.nmsIou,
+    nmsContainment: opts.nmsContainment ?? detector.thresholds.nmsContainment,
     minFaceSize: opts.minFaceSize ?? detector.thresholds.minFaceSize,
   };
 }
@@ -267,7 +271,8 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
       height: image.height,
     };
     try {
-      return (await pool.run(task, { name: 'detect' })) as Detection[];
+      const found = (await pool.run(task, { name: 'detect' })) as Detection[];
+      return suppressContained(found, settings.nmsContainment);
     } catch (err) {
       throw new AnalyzeError('INFERENCE_FAILED', `detector failed: ${(err as Error).message}`, {
         cause: err,

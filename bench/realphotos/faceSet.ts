@@ -2,6 +2,7 @@ import type { ClusterFace } from '../../clustering/types.ts';
 import type { LabelledCollection } from '../../clustering/calibration.ts';
 import { cueValues } from '../../pipeline/qualityGate.ts';
 import type { FaceCues } from '../../pipeline/faceCues.ts';
+import { overlapOfSmaller } from '../../pipeline/detect.ts';
 import { decodeEmbedding, type CachedPhoto } from './analysisCache.ts';
 
 /** What the detector keeps, applied to a cache analysed at a low threshold. */
@@ -28,12 +29,12 @@ export interface FaceSet {
   photos: number;
 }
 
-function overlapOfSmaller(a: readonly number[], b: readonly number[]): number {
-  const ix = Math.max(0, Math.min(a[0]! + a[2]!, b[0]! + b[2]!) - Math.max(a[0]!, b[0]!));
-  const iy = Math.max(0, Math.min(a[1]! + a[3]!, b[1]! + b[3]!) - Math.max(a[1]!, b[1]!));
-  const small = Math.min(a[2]! * a[3]!, b[2]! * b[3]!);
-  return small > 0 ? (ix * iy) / small : 0;
-}
+const corners = (b: readonly number[]): [number, number, number, number] => [
+  b[0]!,
+  b[1]!,
+  b[0]! + b[2]!,
+  b[1]! + b[3]!,
+];
 
 export function buildFaceSet(photos: readonly CachedPhoto[], det: DetectionConfig): FaceSet {
   const faces: StudyFace[] = [];
@@ -44,7 +45,8 @@ export function buildFaceSet(photos: readonly CachedPhoto[], det: DetectionConfi
       .sort((a, b) => b.score - a.score);
     const kept: typeof byScore = [];
     for (const f of byScore)
-      if (kept.every((k) => overlapOfSmaller(k.bbox, f.bbox) <= det.containment)) kept.push(f);
+      if (kept.every((k) => overlapOfSmaller(corners(k.bbox), corners(f.bbox)) <= det.containment))
+        kept.push(f);
     let best = -1;
     let bestArea = -1;
     for (const f of kept) {
