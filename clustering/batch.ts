@@ -89,6 +89,8 @@ export function clusterBatch(
   }
   for (const i of leftovers) {
     if (roots[i] >= 0) reasons[i] = undefined;
+    else if (reasons[i] === 'ambiguous') continue;
+    // too weak to stand on its own and no identity took it: its quality is what keeps it out
     else if (faces[i].quality < params.coreQuality) reasons[i] = 'low_quality';
     else reasons[i] ??= 'no_match';
   }
@@ -297,6 +299,25 @@ function mergeAlongEdges(
   groups: TemplateGroups,
 ): void {
   const edges = sortedPositiveEdges(faces, graph, params);
+  const rowOf = new Map<number, number>();
+  graph.nodes.forEach((face, row) => rowOf.set(face, row));
+  /**
+   * A face still on its own joins a group only clearly ahead (by singletonMargin) of every rival among
+   * its neighbours' groups, a rival being a group the target would not merge with: a person seen
+   * once, about as close to two other people, stays alone.
+   */
+  const contested = (single: number, target: number, agreement: number): boolean => {
+    const row = rowOf.get(single)!;
+    for (let t = 0; t < graph.deg[row]; t++) {
+      const other = groups.uf.find(graph.nbr[row * graph.k + t]);
+      if (other === target || other === single) continue;
+      if (groups.agreement(single, other) <= agreement - params.singletonMargin) continue;
+      // a rival is another person: a group that agrees with the target is the same one, split
+      const rivalBar = mergeBar(params, groups.count(target), groups.count(other));
+      if (groups.agreement(target, other) < rivalBar && groups.allowed(single, other)) return true;
+    }
+    return false;
+  };
   let pending = Array.from(edges.order);
   for (let pass = 0; pass < 2 && pending.length > 0; pass++) {
     const refused: number[] = [];
@@ -306,7 +327,12 @@ function mergeAlongEdges(
       const rb = groups.uf.find(edges.b[e]);
       if (ra === rb) continue;
       const bar = mergeBar(params, groups.count(ra), groups.count(rb));
-      if (groups.agreement(ra, rb) >= bar && groups.allowed(ra, rb)) {
+      const agreement = groups.agreement(ra, rb);
+      const clear =
+        params.singletonMargin <= 0 ||
+        (!(groups.count(ra) === 1 && contested(ra, rb, agreement)) &&
+          !(groups.count(rb) === 1 && contested(rb, ra, agreement)));
+      if (agreement >= bar && clear && groups.allowed(ra, rb)) {
         groups.merge(ra, rb);
         merged++;
       } else refused.push(e);

@@ -28,6 +28,12 @@ export interface ClusterParams {
    * impostor tail is what joins them (default 0: off).
    */
   smallGroupPenalty: number;
+  /**
+   * A face still on its own merges into a group only this far (agreement) ahead of any rival group
+   * among its neighbours that the target would not merge with (0: off; the attach step always
+   * applies `attachMargin`).
+   */
+  singletonMargin: number;
   /** Clusters smaller than this are not identities: their faces stay unassigned (pending online). */
   minClusterSize: number;
   /** Magnitude below which a face is dropped (manifest `quality.dropBelowMagnitude`). */
@@ -82,6 +88,7 @@ export function clusterParamsFromManifest(
     attachThreshold: tau,
     minClusterSize: 2,
     smallGroupPenalty: 0,
+    singletonMargin: 0,
     dropBelowMagnitude: manifest.quality.dropBelowMagnitude,
     qualityRange: [lo, hi],
     k: 16,

@@ -98,7 +98,7 @@ export const EmbedderManifest = z
        */
       cues: z
         .looseObject({
-          weights: z.record(z.enum(QUALITY_CUES), z.number()),
+          weights: z.partialRecord(z.enum(QUALITY_CUES), z.number()),
           range: z
             .tuple([z.number(), z.number()])
             .refine(([lo, hi]) => hi > lo, 'must be [lo, hi] with hi > lo'),
