@@ -5,7 +5,9 @@ import { defineConfig } from 'vitest/config';
 // files run in forked processes so native addons (onnxruntime, hnswlib, sqlite) stay isolated.
 export default defineConfig({
   test: {
-    include: ['{pipeline,indexers,clustering,schemas,api,cli,bench,test}/**/*.test.ts'],
+    include: [
+      '{core,schemas,indexers,clustering,pipeline,service,api,app,cli,bench,devkit,test}/**/*.test.ts',
+    ],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 120_000,

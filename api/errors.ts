@@ -1,4 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { FacepipeError } from '../core/errors.ts';
+import { AnalyzeError } from '../pipeline/errors.ts';
+import { NotFoundError, RejectedError, type Kind } from '../service/errors.ts';
 
 /**
  * The one error shape of the lookup service: `{ error: { code, message } }` with a 4xx status for
@@ -8,14 +11,13 @@ export interface ErrorBody {
   error: { code: string; message: string };
 }
 
-export class ApiError extends Error {
+export class ApiError extends FacepipeError {
   constructor(
     readonly statusCode: number,
-    readonly code: string,
+    code: string,
     message: string,
   ) {
-    super(message);
-    this.name = 'ApiError';
+    super(code, message);
   }
 }
 
@@ -32,8 +34,8 @@ export const errorBodySchema = {
   },
 } as const;
 
-export function notFound(kind: 'identity' | 'face' | 'photo', id: string): ApiError {
-  return new ApiError(404, `${kind.toUpperCase()}_NOT_FOUND`, `no ${kind} with id ${JSON.stringify(id)}`);
+export function notFound(kind: Kind, id: string): NotFoundError {
+  return new NotFoundError(kind, id);
 }
 
 /** Status and code for errors raised by the analysis core (`AnalyzeError.code`). */
@@ -64,12 +66,15 @@ const FRAMEWORK_ERRORS: Record<string, [number, string]> = {
 /** Turns any thrown error into the status and body the client sees. */
 export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof ApiError) return reply(err.statusCode, err.code, err.message);
+  // the service's expected outcomes (service/errors.ts)
+  if (err instanceof NotFoundError) return reply(404, err.code, err.message);
+  if (err instanceof RejectedError) return reply(409, err.code, err.message);
   const e = (err ?? {}) as Partial<FastifyError> & { name?: string; message?: string; code?: string };
   if (e && Array.isArray(e.validation))
     return reply(400, 'INVALID_REQUEST', e.message ?? 'request does not match its schema');
-  if (e?.name === 'AnalyzeError' && e.code && ANALYZE_ERRORS[e.code]) {
-    const [status, code] = ANALYZE_ERRORS[e.code];
-    return reply(status, code, e.message ?? code);
+  if (err instanceof AnalyzeError && ANALYZE_ERRORS[err.code]) {
+    const [status, code] = ANALYZE_ERRORS[err.code];
+    return reply(status, code, err.message);
   }
   if (e?.code && FRAMEWORK_ERRORS[e.code]) {
     const [status, code] = FRAMEWORK_ERRORS[e.code];

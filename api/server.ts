@@ -1,32 +1,25 @@
+/**
+ * The lookup service: a fastify instance with auth, error mapping, metrics, OpenAPI and the routes.
+ * Routes take their dependencies from the one RouteContext (api/context.ts) built here; they never
+ * import this file, so there is no circle.
+ */
 import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import type { FaceDatabase } from '../indexers/types.ts';
-import type { IdentityService } from '../clustering/identityService.ts';
+import type { IdentityService } from '../service/identityService.ts';
 import type { ClusterParams } from '../clustering/params.ts';
 import type { Analyzer } from '../pipeline/analyze.ts';
 import { installAuth } from './auth.ts';
 import { errorBodySchema, installErrorHandling } from './errors.ts';
 import { createMetrics, instrument, type ServiceMetrics } from './metrics.ts';
+import { DEFAULT_LIMITS, type RouteContext, type ServerLimits } from './context.ts';
 import { registerSearchRoutes } from './routes/search.ts';
 import { registerIdentityRoutes } from './routes/identities.ts';
 import { registerFaceRoutes } from './routes/faces.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 
-export interface ServerLimits {
-  /** largest accepted upload, bytes (default 10 MiB) */
-  maxUploadBytes: number;
-  /** largest accepted image, width × height (default 40 MP): a small file can decode to a huge bitmap */
-  maxPixels: number;
-  /** largest k a search may ask for (default 100): a search blocks the event loop while it runs */
-  maxK: number;
-}
-
-export const DEFAULT_LIMITS: ServerLimits = {
-  maxUploadBytes: 10 * 1024 * 1024,
-  maxPixels: 40_000_000,
-  maxK: 100,
-};
+export { DEFAULT_LIMITS, type ServerLimits } from './context.ts';
 
 export interface ServerDeps {
   db: FaceDatabase;
@@ -40,15 +33,6 @@ export interface ServerDeps {
   /** fastify logger option (default: off; the CLI passes its pino instance) */
   logger?: boolean | object;
   metrics?: ServiceMetrics;
-}
-
-export interface RouteContext {
-  db: FaceDatabase;
-  identities: IdentityService;
-  params: ClusterParams;
-  analyzer?: Analyzer;
-  limits: ServerLimits;
-  metrics: ServiceMetrics;
 }
 
 /** Builds the lookup service (not listening yet): `await app.listen({ port: 0 })` in tests. */
@@ -94,9 +78,4 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   registerIdentityRoutes(app, ctx);
   registerFaceRoutes(app, ctx);
   return app;
-}
-
-/** Standard error responses for the OpenAPI description. */
-export function errorResponses(...statuses: number[]): Record<number, unknown> {
-  return Object.fromEntries(statuses.map((s) => [s, { $ref: 'Error#' }]));
 }

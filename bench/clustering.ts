@@ -4,10 +4,10 @@ import { evaluate, type Evaluation } from '../clustering/metrics.ts';
 import { keptGraph, runBaselineOnGraph } from '../clustering/methods.ts';
 import { OnlineClusterer } from '../clustering/online.ts';
 import { clusterParamsFromManifest, withLinkThreshold, type ClusterParams } from '../clustering/params.ts';
-import { syntheticOfSize, type SyntheticOptions, type SyntheticSet } from './synthetic.ts';
+import { syntheticOfSize, type SyntheticOptions, type SyntheticSet } from '../clustering/synthetic.ts';
 
 /**
- * Clustering benchmark on synthetic MagFace-like data (bench/synthetic.ts):
+ * Clustering benchmark on synthetic MagFace-like data (clustering/synthetic.ts):
  * 1. quality table: each method at its best single setting (grid over its threshold; core also over
  *    minFaces) and the quality method at its manifest defaults, on several generator settings —
  *    including one where a third of the faces are low quality, and a clean one;

@@ -4,11 +4,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openFaceDatabase } from '../indexers/database.ts';
 import type { FaceRecord } from '../schemas/face.ts';
-import { IdentityService } from '../clustering/identityService.ts';
+import { IdentityService } from '../service/identityService.ts';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
 import { buildServer } from '../api/server.ts';
 import { searchByVector } from '../api/search.ts';
-import { rng } from '../clustering/random.ts';
+import { rng } from '../core/random.ts';
 import { qualityFromMagnitude } from '../pipeline/qualityGate.ts';
 import { loadManifest, resolveModelsDir, type EmbedderManifest } from '../pipeline/models.ts';
 

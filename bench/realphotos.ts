@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runEmbedded, photoIdForPath } from '../pipeline/embedded.ts';
+import { runEmbedded } from '../app/run.ts';
+import { photoIdForFile } from '../schemas/face.ts';
 import { openFaceDatabase } from '../indexers/database.ts';
 import { loadManifest, resolveModelsDir, type EmbedderManifest } from '../pipeline/models.ts';
 import { collectPhotos } from '../cli/models.ts';
@@ -21,7 +22,7 @@ import {
 import type { ClusterFace } from '../clustering/types.ts';
 import { QUALITY_CUES, type QualityCue } from '../pipeline/models.ts';
 import { qualityFromScore } from '../pipeline/qualityGate.ts';
-import { rng } from '../clustering/random.ts';
+import { rng } from '../core/random.ts';
 import { buildCache, cacheFile, readCache } from './realphotos/analysisCache.ts';
 import { buildFaceSet, toCollection, type DetectionConfig } from './realphotos/faceSet.ts';
 
@@ -133,7 +134,7 @@ async function mainJob(dir: string, params: ClusterParams, dim: number): Promise
     const largestFace: (string | null)[] = [];
     for (const p of photos) {
       truth.push(p.person!);
-      const faces = byPhoto.get(photoIdForPath(p.file)) ?? [];
+      const faces = byPhoto.get(photoIdForFile(p.file)) ?? [];
       const largest = faces.reduce<(typeof faces)[number] | null>(
         (a, b) => (a && a.bbox[2] * a.bbox[3] >= b.bbox[2] * b.bbox[3] ? a : b),
         null,

@@ -5,16 +5,16 @@
  * over each Kafka run. Start-up (model loading, group joins) is excluded: the clock starts when
  * the photos are produced to already-running workers, and stops when the store holds them all.
  *
- * Uses the local test broker (test/kafka/broker.ts), or KAFKA_BROKERS when set.
+ * Uses the local test broker (devkit/kafkaBroker.ts), or KAFKA_BROKERS when set.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Kafka } from 'kafkajs';
-import { runEmbedded } from '../pipeline/embedded.ts';
+import { runEmbedded } from '../app/run.ts';
 import { kafkaSettings, type KafkaSettings } from '../pipeline/kafka/config.ts';
 import { createKafka, ensureTopics } from '../pipeline/kafka/client.ts';
-import { startBroker } from '../test/kafka/broker.ts';
+import { startBroker } from '../devkit/kafkaBroker.ts';
 import {
   GROUP_PHOTOS,
   FACES_PER_GROUP_PHOTO,
@@ -29,7 +29,7 @@ import {
   uniquePrefix,
   waitFor,
   type Proc,
-} from '../test/kafka/harness.ts';
+} from '../devkit/kafkaHarness.ts';
 
 const PARTITIONS = 4;
 

@@ -7,9 +7,10 @@ import {
   type AnalyzedFace,
   type PhotoAnalysis,
 } from '../pipeline/analyze.ts';
-import { log } from '../pipeline/log.ts';
+import { log } from '../core/log.ts';
 import { walkImages } from '../pipeline/imageFiles.ts';
 import { ModelConfigError } from '../pipeline/models.ts';
+import { noImagesLine, positiveInt } from './options.ts';
 
 /**
  * `facepipe analyze <file|dir>... [--models DIR] [--embeddings]`: one JSON line per face on
@@ -26,12 +27,6 @@ interface AnalyzeCliOptions {
   workers?: number;
   provider?: 'cpu' | 'cuda';
   concurrency: number;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
 }
 
 function provider(value: string): 'cpu' | 'cuda' {
@@ -132,11 +127,6 @@ export async function analyzePhotos(
 }
 
 async function runAnalyze(inputs: string[], opts: AnalyzeCliOptions): Promise<void> {
-  // a closed pipe (`| head`) ends the command quietly instead of crashing on EPIPE
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
   let analyzer: Analyzer;
   try {
     analyzer = await createAnalyzer({
@@ -154,6 +144,11 @@ async function runAnalyze(inputs: string[], opts: AnalyzeCliOptions): Promise<vo
   }
   try {
     const files = expandInputs(inputs);
+    if (files.length === 0) {
+      // like `run`: nothing to do is said, and is not a failure
+      process.stderr.write(noImagesLine('analyze', inputs.join(', ')));
+      return;
+    }
     const started = Date.now();
     const { processed, failed, faces } = await analyzePhotos(
       analyzer,

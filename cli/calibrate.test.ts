@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { register, type CalibrationReport } from './models.ts';
 import { loadManifest } from '../pipeline/models.ts';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
-import { runEmbedded } from '../pipeline/embedded.ts';
+import { runEmbedded } from '../app/run.ts';
 
 /**
  * Calibration round trip on a small labelled set made here: the face-api crops (8 people × 5)

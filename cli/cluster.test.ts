@@ -40,7 +40,8 @@ describe('facepipe cluster / eval', () => {
     expect(csv[0]).toBe('id,cluster');
     expect(csv.length).toBe(41);
     const metrics = JSON.parse(facepipe(['eval', '--truth', truth, '--pred', out]));
-    expect(Object.keys(metrics)).toEqual(['pairwise', 'bcubed', 'nmi', 'clusters', 'unassigned']);
+    expect(Object.keys(metrics)).toEqual(['pairwise', 'bcubed', 'nmi', 'clusters', 'unassigned', 'scoring']);
+    expect(metrics.scoring).toMatchObject({ unit: 'id', scored: 40, missingFromPrediction: 0 });
     expect(metrics.bcubed.f).toBeGreaterThanOrEqual(0.9);
     expect(metrics.clusters).toBe(8);
   });

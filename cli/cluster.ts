@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { log } from '../pipeline/log.ts';
+import { log } from '../core/log.ts';
 import { loadManifest, resolveModelsDir } from '../pipeline/models.ts';
 import {
   clusterParamsFromManifest,
@@ -10,15 +10,14 @@ import {
   type ClusterParams,
 } from '../clustering/params.ts';
 import { readNpy } from '../clustering/npy.ts';
-import { formatAssignments, readAssignments } from '../clustering/csv.ts';
+import { formatAssignments } from '../clustering/csv.ts';
 import { facesFromMatrix, METHODS, runMethod, type Method } from '../clustering/methods.ts';
-import { evaluate, type Label } from '../clustering/metrics.ts';
+import { finiteNumber, positiveInt } from './options.ts';
 
 /**
  * `facepipe cluster --embeddings X.npy [--ids ids.txt] --out assignments.csv [--method ...]`:
  * clusters raw (un-normalised) float32 [N, D] embeddings, writes `id,cluster` (empty cluster =
  * unassigned or dropped) and prints a one-line JSON summary on stdout.
- * `facepipe eval --truth truth.csv --pred assignments.csv`: prints the metrics as one JSON object.
  * Exit code 2 for bad arguments or inputs.
  */
 
@@ -35,18 +34,6 @@ interface ClusterCliOptions {
   models?: string;
   embedder?: string;
   progress?: boolean;
-}
-
-function number(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
-  return n;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
 }
 
 function range(value: string): [number, number] {
@@ -158,21 +145,6 @@ function runCluster(opts: ClusterCliOptions): void {
   process.stdout.write(JSON.stringify(summary) + '\n');
 }
 
-/** Metrics of `pred` against `truth`; truth ids missing from pred count as unassigned. */
-export function evaluateFiles(truthFile: string, predFile: string): ReturnType<typeof evaluate> {
-  const truth = readAssignments(truthFile);
-  const pred = readAssignments(predFile);
-  for (const id of pred.keys())
-    if (!truth.has(id)) throw new Error(`${predFile}: id ${JSON.stringify(id)} is not in ${truthFile}`);
-  const t: Label[] = [];
-  const p: Label[] = [];
-  for (const [id, label] of truth) {
-    t.push(label);
-    p.push(pred.get(id) ?? null);
-  }
-  return evaluate(t, p);
-}
-
 function fail(err: unknown): void {
   log.error({ err: err instanceof Error ? err.message : String(err) }, 'failed');
   process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -190,7 +162,11 @@ export function register(program: Command): void {
       'assignments CSV to write (id,cluster; empty cluster = unassigned or dropped)',
     )
     .option('--method <name>', `quality (default) | single | core | cw`, method, 'quality' as Method)
-    .option('--min-magnitude <a>', 'drop faces below this magnitude (default: embedder manifest)', number)
+    .option(
+      '--min-magnitude <a>',
+      'drop faces below this magnitude (default: embedder manifest)',
+      finiteNumber,
+    )
     .option(
       '--quality-range <lo,hi>',
       'magnitude range mapped to quality 0..1 (default: embedder manifest)',
@@ -200,7 +176,7 @@ export function register(program: Command): void {
     .option(
       '--threshold <cos>',
       'link threshold τ (quality) or cosine threshold (baselines); default: manifest',
-      number,
+      finiteNumber,
     )
     .option('--min-faces <n>', 'core method: neighbours needed to be a core (default 3)', positiveInt)
     .option('--models <dir>', 'models folder with the embedder manifest')
@@ -209,21 +185,6 @@ export function register(program: Command): void {
     .action((opts: ClusterCliOptions) => {
       try {
         runCluster(opts);
-      } catch (err) {
-        fail(err);
-      }
-    });
-
-  program
-    .command('eval')
-    .description(
-      'compare predicted assignments with the truth; prints pairwise/BCubed P/R/F, NMI, cluster count, unassigned share',
-    )
-    .requiredOption('--truth <file>', 'id,cluster CSV of the true identities')
-    .requiredOption('--pred <file>', 'id,cluster CSV of the predicted clusters')
-    .action((opts: { truth: string; pred: string }) => {
-      try {
-        process.stdout.write(JSON.stringify(evaluateFiles(opts.truth, opts.pred)) + '\n');
       } catch (err) {
         fail(err);
       }

@@ -1,5 +1,7 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { openExistingDatabase, type EmbeddedFaceDatabase, type RecoveryInfo } from '../indexers/database.ts';
+import { nonNegativeInt, requireDataDir } from './options.ts';
+import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
 
 /**
  * `facepipe index verify|rebuild|compact --data DIR`: operator commands for the vector index.
@@ -15,17 +17,12 @@ interface DataOptions {
   force?: boolean;
 }
 
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-}
-
 /** Opens the data dir (recovering the index), runs `fn`, closes; a failure to open exits 2. */
 function withDatabase(dataDir: string, fn: (db: EmbeddedFaceDatabase) => void): void {
   let db: EmbeddedFaceDatabase;
   try {
     // the bar draws only on a terminal (cli-progress stays silent otherwise)
+    requireDataDir(dataDir);
     db = openExistingDatabase(dataDir, { progress: true });
   } catch (err) {
     process.stderr.write(`facepipe index: ${(err as Error).message}\n`);
@@ -46,12 +43,24 @@ function recoverySummary(r: RecoveryInfo): Record<string, unknown> {
 export function register(program: Command): void {
   const index = program
     .command('index')
-    .description('the vector index of a data dir: verify, rebuild, compact');
+    .description('the vector index of a data dir: verify, rebuild, compact, migrate-ids');
+
+  index
+    .command('migrate-ids')
+    .description(
+      'give the photos (and faces) of an older `facepipe publish` the current photo ids; run with no indexer running',
+    )
+    .requiredOption('--data <dir>', 'data directory')
+    .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
+    .action(async (opts: { data: string; models?: string }) => {
+      const { migrateDataDirPhotoIds } = await import('../app/dataDir.ts');
+      process.stdout.write(JSON.stringify(await migrateDataDirPhotoIds(opts.data, opts.models)) + '\n');
+    });
 
   index
     .command('verify')
     .description('compare the HNSW index with the store (kept faces); exit 1 when they disagree')
-    .requiredOption('--data <dir>', 'data directory')
+    .option('--data <dir>', 'data directory', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
     .option('--json', 'print one JSON object')
     .option('--sample <n>', 'kept faces to search by their own vector', nonNegativeInt, 200)
     .action((opts: DataOptions) =>
@@ -77,7 +86,7 @@ export function register(program: Command): void {
   index
     .command('rebuild')
     .description('rebuild the index from the store (progress bar on stderr) and checkpoint it')
-    .requiredOption('--data <dir>', 'data directory')
+    .option('--data <dir>', 'data directory', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
     .action((opts: DataOptions) =>
       withDatabase(opts.data, (db) => {
         const started = Date.now();
@@ -102,7 +111,7 @@ export function register(program: Command): void {
     .description(
       'rebuild without tombstones (deleted vectors) when they exceed the compaction share, or always with --force',
     )
-    .requiredOption('--data <dir>', 'data directory')
+    .option('--data <dir>', 'data directory', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
     .option('--force', 'compact even below the threshold (erases deleted vectors from the index file now)')
     .action((opts: DataOptions) =>
       withDatabase(opts.data, (db) => {

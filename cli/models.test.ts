@@ -1,3 +1,5 @@
+import { appendFileSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -59,6 +61,34 @@ describe('models list', () => {
     expect(text).toContain('112x112 aligned, RGB, NCHW, value = (p - 127.5)/128');
     expect(text).toContain('192-d raw feature');
     expect(text).toContain('dropBelowMagnitude=40 magnitudeRange=[40, 90] sameIdentityCosine=0.42');
+  });
+
+  it('says where the models were found and checks each file against its sha256', async () => {
+    const text = await facepipe(['models', 'list', '--models', bundledModels]);
+    expect(text).toContain(`models in ${bundledModels} (from --models)`);
+    expect(text).toContain(`file:        ${path.join(bundledModels, 'mobilefacenet.onnx')}`);
+    expect(text).toContain(
+      'sha256:      f4fd61e6c8f48929d299db40962012e96c82a672fb1fc5ebc2e4d852893ee3b7 ok',
+    );
+    let out = '';
+    runList({}, (t) => (out += t)); // no option, no environment: the bundled models
+    expect(JSON.stringify(out)).toContain('the models bundled with facepipe');
+  });
+
+  it('a model file that does not match its manifest sha256 is a clear error', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-sha-'));
+    try {
+      for (const f of ['manifest.json', 'yunet_n_dynamic.onnx', 'mobilefacenet.onnx'])
+        copyFileSync(path.join(bundledModels, f), path.join(dir, f));
+      appendFileSync(path.join(dir, 'yunet_n_dynamic.onnx'), 'tampered');
+      let out = '';
+      expect(() => runList({ models: dir }, (t) => (out += t))).toThrow(
+        /yunet_n_dynamic: .*yunet_n_dynamic\.onnx does not match the sha256 in its manifest/,
+      );
+      expect(out).toContain('sha256:      MISMATCH');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('has a JSON form', () => {

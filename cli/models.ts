@@ -2,19 +2,23 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { AnalyzeError, createAnalyzer, type AnalyzedFace, type Analyzer } from '../pipeline/analyze.ts';
-import { log } from '../pipeline/log.ts';
+import { log } from '../core/log.ts';
 import { walkImages } from '../pipeline/imageFiles.ts';
 import {
   listModels,
   loadManifest,
+  locateModelsDir,
   ModelConfigError,
   QUALITY_CUES,
   resolveModelsDir,
   updateModelEntry,
   type DetectorManifest,
   type EmbedderManifest,
+  type ModelListing,
+  type ModelsOrigin,
   type QualityCue,
 } from '../pipeline/models.ts';
+import { positiveInt } from './options.ts';
 import { cueValues, qualityFromScore } from '../pipeline/qualityGate.ts';
 import {
   fitClusterParams,
@@ -54,8 +58,11 @@ export interface ModelContract {
   name: string;
   task: 'detector' | 'embedder';
   file: string;
+  /** absolute path of the ONNX file */
+  path: string;
   present: boolean;
   bytes: number | null;
+  sha256: ModelListing['sha256'];
   inputSize: string;
   colorOrder: 'RGB' | 'BGR';
   normalisation: string;
@@ -91,17 +98,15 @@ export function describeNormalisation(input: {
   return std ? `${core}${std}` : core;
 }
 
-function contractOf(
-  m: DetectorManifest | EmbedderManifest,
-  present: boolean,
-  bytes: number | null,
-): ModelContract {
+function contractOf(m: DetectorManifest | EmbedderManifest, listing: ModelListing): ModelContract {
   const base = {
     name: m.name,
     task: m.task,
     file: m.file,
-    present,
-    bytes,
+    path: listing.path,
+    present: listing.present,
+    bytes: listing.bytes,
+    sha256: listing.sha256,
     colorOrder: m.input.colorOrder,
     normalisation: describeNormalisation(m.input),
   };
@@ -129,10 +134,7 @@ function contractOf(
 export function modelContracts(dir: string): ModelContract[] {
   const manifest = loadManifest(dir);
   const files = new Map(listModels(dir).map((l) => [l.name, l]));
-  return [...manifest.detectors, ...manifest.embedders].map((m) => {
-    const listing = files.get(m.name);
-    return contractOf(m, listing?.present ?? false, listing?.bytes ?? null);
-  });
+  return [...manifest.detectors, ...manifest.embedders].map((m) => contractOf(m, files.get(m.name)!));
 }
 
 function formatThresholds(t: Record<string, unknown>): string {
@@ -141,20 +143,50 @@ function formatThresholds(t: Record<string, unknown>): string {
     .join(' ');
 }
 
+const ORIGIN_TEXT: Record<ModelsOrigin, string> = {
+  '--models': 'from --models',
+  FACEPIPE_MODELS: 'from FACEPIPE_MODELS',
+  bundled: 'the models bundled with facepipe',
+};
+
+function sha256Text(s: ModelListing['sha256']): string {
+  if (s.ok === null) return s.actual ? `${s.actual} (the manifest gives none to check)` : 'file missing';
+  return s.ok ? `${s.actual} ok` : `MISMATCH: ${s.actual}, manifest ${s.expected}`;
+}
+
+/**
+ * `facepipe models list`: where the models folder was found, each model's file, its sha256 checked
+ * against the manifest, and its contract. A missing file or a sha256 mismatch is listed, then
+ * reported as one error (exit 2): a damaged or substituted model must not be used unnoticed.
+ */
 export function runList(opts: { models?: string; json?: boolean }, out: Out = stdout): void {
-  const dir = resolveModelsDir(opts.models);
+  const { dir, origin } = locateModelsDir(opts.models);
   const contracts = modelContracts(dir);
   if (opts.json) {
-    out(JSON.stringify({ modelsDir: dir, models: contracts }, null, 2) + '\n');
-    return;
+    out(JSON.stringify({ modelsDir: dir, origin, models: contracts }, null, 2) + '\n');
+  } else {
+    out(`models in ${dir} (${ORIGIN_TEXT[origin]})\n`);
+    for (const c of contracts) {
+      const state = c.present ? `${c.bytes} bytes` : 'FILE MISSING';
+      out(`\n${c.name}  (${c.task}, ${c.file}, ${state})\n`);
+      out(`  file:        ${c.path}\n`);
+      out(`  sha256:      ${sha256Text(c.sha256)}\n`);
+      out(`  input:       ${c.inputSize}, ${c.colorOrder}, NCHW, value = ${c.normalisation}\n`);
+      if (c.dim !== undefined) out(`  embedding:   ${c.dim}-d raw feature (magnitude = L2 norm)\n`);
+      out(`  thresholds:  ${formatThresholds(c.thresholds)}\n`);
+    }
   }
-  out(`models in ${dir}\n`);
-  for (const c of contracts) {
-    const state = c.present ? `${c.bytes} bytes` : 'FILE MISSING';
-    out(`\n${c.name}  (${c.task}, ${c.file}, ${state})\n`);
-    out(`  input:       ${c.inputSize}, ${c.colorOrder}, NCHW, value = ${c.normalisation}\n`);
-    if (c.dim !== undefined) out(`  embedding:   ${c.dim}-d raw feature (magnitude = L2 norm)\n`);
-    out(`  thresholds:  ${formatThresholds(c.thresholds)}\n`);
+  const bad = contracts.filter((c) => !c.present || c.sha256.ok === false);
+  if (bad.length > 0) {
+    throw new ModelConfigError(
+      bad
+        .map((c) =>
+          c.present
+            ? `${c.name}: ${c.path} does not match the sha256 in its manifest (damaged or another model: restore the file, or fix the manifest's sha256)`
+            : `${c.name}: ${c.path} is missing`,
+        )
+        .join('; '),
+    );
   }
 }
 
@@ -715,12 +747,6 @@ export async function runCalibrate(
 function positiveNumber(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
-  return n;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
 }
 

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { DEFAULT_DATA_DIR, runEmbedded, type RunSummary } from '../pipeline/embedded.ts';
+import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
+import { runEmbedded, type RunSummary } from '../app/run.ts';
+import { noImagesLine, positiveInt, requireFolder } from './options.ts';
 
 export function register(program: Command): void {
   program
@@ -13,13 +15,20 @@ export function register(program: Command): void {
       'data folder: store, index, thumbnails, report',
       process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR,
     )
-    .option('--export <file.csv>', 'also write the assignment as CSV: photo,face,identity')
+    .option(
+      '--export <file.csv>',
+      'also write the assignment as CSV: photo,face,identity,width,height (face box in pixels)',
+    )
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
-    .option('--concurrency <n>', 'photos analysed at once', (v) => positiveInt(v, '--concurrency'), 4)
+    .option('--concurrency <n>', 'photos analysed at once', positiveInt, 4)
     .option('--no-recluster', 'skip the batch recluster after ingest')
     .option('--no-progress', 'no progress bar')
     .option('--json', 'print the summary as JSON')
     .action(async (dir: string, o: RunCliOptions) => {
+      requireFolder(
+        dir,
+        '`facepipe run` takes the folder of photos to process; `facepipe analyze FILE` looks at one photo',
+      );
       const summary = await runEmbedded({
         dir,
         dataDir: o.data,
@@ -29,6 +38,7 @@ export function register(program: Command): void {
         recluster: o.recluster,
         progress: o.progress && process.stderr.isTTY === true,
       });
+      if (summary.photos.found === 0) process.stderr.write(noImagesLine('run', dir));
       process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary));
     });
 }
@@ -56,10 +66,4 @@ export function formatSummary(s: RunSummary): string {
   if (s.export) lines.push(`export:     ${s.export}`);
   if (s.deadLetters) lines.push(`failed:     ${s.deadLetters}`);
   return lines.join('\n') + '\n';
-}
-
-function positiveInt(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${v}`);
-  return n;
 }

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { buildServer, DEFAULT_LIMITS } from '../api/server.ts';
-import { openStore } from '../api/open.ts';
-import { DEFAULT_DATA_DIR } from '../pipeline/embedded.ts';
-import { log } from '../pipeline/log.ts';
+import { DEFAULT_LIMITS } from '../api/server.ts';
+import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
+import { startService } from '../app/serve.ts';
+import { log } from '../core/log.ts';
+import { envInteger, integerIn, requireDataDir } from './options.ts';
 
 export function register(program: Command): void {
   program
@@ -16,8 +17,8 @@ export function register(program: Command): void {
     .option(
       '--port <port>',
       'TCP port (0 = any free port)',
-      (v) => intIn(v, '--port', 0, 65535),
-      envInt('FACEPIPE_PORT', 8080),
+      integerIn(0, 65535),
+      envInteger('FACEPIPE_PORT', 8080, 0, 65535),
     )
     .option('--host <host>', 'address to listen on', process.env.FACEPIPE_HOST ?? '127.0.0.1')
     .option('--token <token>', 'require Authorization: Bearer <token> (or FACEPIPE_TOKEN)')
@@ -25,43 +26,34 @@ export function register(program: Command): void {
     .option(
       '--max-upload-bytes <n>',
       'largest image upload',
-      (v) => intIn(v, '--max-upload-bytes', 1, 2 ** 31),
-      envInt('FACEPIPE_MAX_UPLOAD_BYTES', DEFAULT_LIMITS.maxUploadBytes),
+      integerIn(1, 2 ** 31),
+      envInteger('FACEPIPE_MAX_UPLOAD_BYTES', DEFAULT_LIMITS.maxUploadBytes),
     )
     .option(
       '--max-pixels <n>',
       'largest image, width × height',
-      (v) => intIn(v, '--max-pixels', 1, 2 ** 40),
-      envInt('FACEPIPE_MAX_PIXELS', DEFAULT_LIMITS.maxPixels),
+      integerIn(1, 2 ** 40),
+      envInteger('FACEPIPE_MAX_PIXELS', DEFAULT_LIMITS.maxPixels),
     )
-    .option(
-      '--max-k <n>',
-      'largest k a search may ask for',
-      (v) => intIn(v, '--max-k', 1, 1000),
-      DEFAULT_LIMITS.maxK,
-    )
+    .option('--max-k <n>', 'largest k a search may ask for', integerIn(1, 1000), DEFAULT_LIMITS.maxK)
     .action(async (o: ServeOptions) => {
-      const store = await openStore(o.data, {
-        modelsDir: o.models,
-        analyzer: true,
-        analyzerMaxPixels: o.maxPixels,
-        analyzerMaxBytes: o.maxUploadBytes,
-      });
+      requireDataDir(o.data);
       const token = o.token ?? process.env.FACEPIPE_TOKEN ?? undefined;
-      const app = await buildServer({
-        ...store,
+      const service = await startService({
+        dataDir: o.data,
+        modelsDir: o.models,
+        port: o.port,
+        host: o.host,
         token: token || undefined,
         limits: { maxUploadBytes: o.maxUploadBytes, maxPixels: o.maxPixels, maxK: o.maxK },
         logger: { level: process.env.FACEPIPE_LOG_LEVEL ?? 'info', stream: process.stderr },
       });
-      const address = await app.listen({ port: o.port, host: o.host });
+      const address = service.address;
       // The listening address is command output (scripts and tests read it); logs stay on stderr.
       process.stdout.write(JSON.stringify({ listening: address, auth: Boolean(token) }) + '\n');
       const shutdown = async (signal: string) => {
         log.info({ signal }, 'shutting down');
-        await app.close();
-        store.db.checkpoint();
-        await store.close();
+        await service.close();
         process.exit(0);
       };
       process.once('SIGINT', () => void shutdown('SIGINT'));
@@ -78,16 +70,4 @@ interface ServeOptions {
   maxUploadBytes: number;
   maxPixels: number;
   maxK: number;
-}
-
-function intIn(v: string, flag: string, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new Error(`${flag} must be an integer in ${min}..${max}, got ${v}`);
-  return n;
-}
-
-function envInt(name: string, fallback: number): number {
-  const v = process.env[name];
-  return v ? intIn(v, name, 0, 2 ** 40) : fallback;
 }

@@ -7,20 +7,23 @@
  * count is what the indexer of that data dir has seen; the embedded path's `<data>/dead-letter.jsonl`
  * (`facepipe run`) is counted too, once per photo and code.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { PhotoEvent, type PhotoEventInput } from '../schemas/photoEvent.ts';
+import { photoIdForFile } from '../schemas/face.ts';
 import { kafkaSettings, type KafkaOverrides } from '../pipeline/kafka/config.ts';
 import { createKafka, createProducer, ensureTopics } from '../pipeline/kafka/client.ts';
 import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.ts';
 import { StreamState } from '../pipeline/kafka/streamState.ts';
-import { log } from '../pipeline/log.ts';
+import { log } from '../core/log.ts';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
-import { DEAD_LETTER_FILE } from '../pipeline/embedded.ts';
+import { DEAD_LETTER_FILE } from '../app/run.ts';
+import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
+import { NoStoreError } from '../indexers/database.ts';
 import { isImageFile, walkImages } from '../pipeline/imageFiles.ts';
+import { positiveInt, requireDataDir } from './options.ts';
 
 interface KafkaCliOptions {
   brokers?: string;
@@ -33,12 +36,6 @@ function overridesFrom(o: KafkaCliOptions & { partitions?: number }): KafkaOverr
     ...(o.topicPrefix !== undefined ? { prefix: o.topicPrefix } : {}),
     ...(o.partitions ? { partitions: o.partitions } : {}),
   };
-}
-
-function positiveInt(v: string, name: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
-  return n;
 }
 
 function listFrom(v: string | undefined): string[] {
@@ -82,36 +79,21 @@ export function register(program: Command): void {
       '--allow-hosts <hosts>',
       'hosts http(s):// URIs may reach: name, name:port or *.domain (default: FACEPIPE_ALLOWED_HOSTS)',
     )
-    .option(
-      '--max-bytes <n>',
-      'largest photo fetched, bytes',
-      (v) => positiveInt(v, '--max-bytes'),
-      DEFAULT_FETCH_POLICY.maxBytes,
-    )
-    .option(
-      '--fetch-timeout-ms <n>',
-      'http(s) time limit',
-      (v) => positiveInt(v, '--fetch-timeout-ms'),
-      DEFAULT_FETCH_POLICY.timeoutMs,
-    )
+    .option('--max-bytes <n>', 'largest photo fetched, bytes', positiveInt, DEFAULT_FETCH_POLICY.maxBytes)
+    .option('--fetch-timeout-ms <n>', 'http(s) time limit', positiveInt, DEFAULT_FETCH_POLICY.timeoutMs)
     .option(
       '--concurrency <n>',
       'photos in flight at once (bounded: a slow model slows consumption)',
-      (v) => positiveInt(v, '--concurrency'),
+      positiveInt,
       8,
     )
-    .option(
-      '--attempts <n>',
-      'tries of a transient failure before it becomes a dead letter',
-      (v) => positiveInt(v, '--attempts'),
-      3,
-    )
+    .option('--attempts <n>', 'tries of a transient failure before it becomes a dead letter', positiveInt, 3)
     .option(
       '--provider <p>',
       'cpu or cuda (default: FACEPIPE_PROVIDER or cpu)',
       process.env.FACEPIPE_PROVIDER ?? 'cpu',
     )
-    .option('--threads <n>', 'inference threads per session', (v) => positiveInt(v, '--threads'))
+    .option('--threads <n>', 'inference threads per session', positiveInt)
     .action(async (o: WorkerCliOptions) => runWorker(o));
 
   withKafka(program.command('indexer'))
@@ -123,12 +105,7 @@ export function register(program: Command): void {
       '--models <dir>',
       'models folder, for a new data dir (model id, dimension, clustering calibration)',
     )
-    .option(
-      '--checkpoint-ms <n>',
-      'persist the HNSW index at most this often',
-      (v) => positiveInt(v, '--checkpoint-ms'),
-      30_000,
-    )
+    .option('--checkpoint-ms <n>', 'persist the HNSW index at most this often', positiveInt, 30_000)
     .action(async (o: IndexerCliOptions) => runIndexer(o));
 
   withKafka(program.command('publish'))
@@ -138,12 +115,10 @@ export function register(program: Command): void {
     .option('--tenant <name>', 'tenant')
     .option(
       '--id-prefix <p>',
-      'prefix of the photo ids (ids are the prefix + a hash of the absolute path)',
+      'prefix of the photo ids (ids are the prefix + the id `facepipe run` gives the file: a hash of its absolute path)',
       '',
     )
-    .option('--partitions <n>', 'partitions of the topics if they must be created', (v) =>
-      positiveInt(v, '--partitions'),
-    )
+    .option('--partitions <n>', 'partitions of the topics if they must be created', positiveInt)
     .action(async (paths: string[], o: PublishCliOptions) => {
       const n = await publishFiles(paths, o);
       process.stderr.write(`published ${n} photo events\n`);
@@ -151,9 +126,12 @@ export function register(program: Command): void {
 
   withKafka(program.command('status'))
     .description('Counts of a data dir: photos, faces, kept, dropped, identities, dead letters')
-    .requiredOption('--data <dir>', 'data folder')
+    .option('--data <dir>', 'data folder', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
     .option('--json', 'print one JSON object')
     .action((o: { data: string; json?: boolean }) => {
+      requireDataDir(o.data);
+      // no store is not "zero of everything": say so instead of printing zeros
+      if (!existsSync(path.join(o.data, STORE_FILE))) throw new NoStoreError(o.data);
       const s = streamStatus(o.data);
       if (o.json) process.stdout.write(JSON.stringify(s) + '\n');
       else
@@ -190,7 +168,7 @@ export function fetchPolicyFrom(
 async function runWorker(o: WorkerCliOptions): Promise<void> {
   if (o.provider !== 'cpu' && o.provider !== 'cuda') throw new Error('--provider must be cpu or cuda');
   const { createAnalyzer } = await import('../pipeline/analyze.ts');
-  const { startIngestWorker } = await import('../pipeline/ingestWorker.ts');
+  const { startIngestWorker } = await import('../app/worker.ts');
   const settings = kafkaSettings('worker', overridesFrom(o));
   const policy = fetchPolicyFrom(o);
   const analyzer = await createAnalyzer({
@@ -231,17 +209,18 @@ interface IndexerCliOptions extends KafkaCliOptions {
 }
 
 async function runIndexer(o: IndexerCliOptions): Promise<void> {
-  const { openIndexerStore } = await import('../pipeline/kafka/indexerStore.ts');
-  const { startIndexer } = await import('../pipeline/kafka/indexerConsumer.ts');
+  const { openDataDir } = await import('../app/dataDir.ts');
+  const { startIndexer } = await import('../app/indexer.ts');
   const settings = kafkaSettings('indexer', overridesFrom(o));
-  const { db, identities } = openIndexerStore(o.data, o.models);
+  const opened = await openDataDir(o.data, { modelsDir: o.models, create: true });
+  const { db, identities } = opened;
   const state = new StreamState(o.data);
   const stopped = untilSignal();
   const indexer = await startIndexer({ settings, db, identities, state, checkpointEveryMs: o.checkpointMs });
   const sig = await stopped;
   log.info({ signal: sig }, 'indexer stopping');
   await indexer.stop();
-  db.close();
+  await opened.close();
   state.close();
   process.exit(0);
 }
@@ -264,11 +243,6 @@ export function imageFiles(paths: string[]): string[] {
     else if (isImageFile(p)) out.push(path.resolve(p));
   }
   return out;
-}
-
-/** The photo id of a file: stable for the same absolute path, so re-publishing is idempotent. */
-export function photoIdForFile(file: string, prefix = ''): string {
-  return prefix + 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 20);
 }
 
 export async function publishFiles(paths: string[], o: PublishCliOptions): Promise<number> {

@@ -1,7 +1,7 @@
 import type { ClusterFace, Clustering } from './types.ts';
 import type { KnnGraph } from './knnGraph.ts';
 import { UnionFind, denseLabels } from './unionFind.ts';
-import { rng } from './random.ts';
+import { rng } from '../core/random.ts';
 import { averageLinkage } from './hac.ts';
 
 /**

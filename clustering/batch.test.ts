@@ -7,7 +7,7 @@ import { clusterParamsFromManifest, qualityOf } from './params.ts';
 import { linkScore } from './linkScore.ts';
 import { groupPhotoFaces, referenceCrops, testEmbedderManifest } from './testUtil.ts';
 import type { ClusterFace } from './types.ts';
-import { generateSynthetic } from '../bench/synthetic.ts';
+import { generateSynthetic } from './synthetic.ts';
 
 const params = clusterParamsFromManifest(testEmbedderManifest(), { k: 8 });
 const [lo, hi] = params.qualityRange;

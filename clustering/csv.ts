@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-
 /** `id,cluster` CSV files (header required); an empty cluster means unassigned or dropped. */
 
 function quote(field: string): string {
@@ -14,7 +12,7 @@ export function formatAssignments(ids: readonly string[], clusters: readonly (st
 }
 
 /** splits one CSV line into fields (RFC 4180 quoting, no embedded newlines) */
-function splitLine(line: string): string[] {
+export function splitCsvLine(line: string): string[] {
   const out: string[] = [];
   let cur = '';
   let inQuotes = false;
@@ -41,7 +39,7 @@ export function parseAssignments(text: string, source = 'csv'): Map<string, stri
   const header = lines.shift();
   if (
     !header ||
-    splitLine(header)
+    splitCsvLine(header)
       .map((h) => h.trim().toLowerCase())
       .join(',') !== 'id,cluster'
   ) {
@@ -49,15 +47,11 @@ export function parseAssignments(text: string, source = 'csv'): Map<string, stri
   }
   const out = new Map<string, string | null>();
   lines.forEach((line, i) => {
-    const [id, cluster, ...rest] = splitLine(line);
+    const [id, cluster, ...rest] = splitCsvLine(line);
     if (id === undefined || id === '' || cluster === undefined || rest.length > 0)
       throw new Error(`${source}:${i + 2}: expected "id,cluster", got ${JSON.stringify(line)}`);
     if (out.has(id)) throw new Error(`${source}:${i + 2}: duplicate id ${JSON.stringify(id)}`);
     out.set(id, cluster === '' ? null : cluster);
   });
   return out;
-}
-
-export function readAssignments(file: string): Map<string, string | null> {
-  return parseAssignments(readFileSync(file, 'utf8'), file);
 }

@@ -5,7 +5,7 @@ import { OnlineClusterer, decideOnline, type OnlineContext, type OnlineNeighbour
 import { clusterParamsFromManifest, qualityOf } from './params.ts';
 import { groupPhotoFaces, testEmbedderManifest, referenceCrops } from './testUtil.ts';
 import type { ClusterFace } from './types.ts';
-import { generateSynthetic } from '../bench/synthetic.ts';
+import { generateSynthetic } from './synthetic.ts';
 
 const params = clusterParamsFromManifest(testEmbedderManifest());
 

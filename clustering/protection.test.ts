@@ -3,7 +3,7 @@ import { clusterBatch } from './batch.ts';
 import { OnlineClusterer } from './online.ts';
 import type { ClusterParams } from './params.ts';
 import type { ClusterFace } from './types.ts';
-import { rng } from './random.ts';
+import { rng } from '../core/random.ts';
 
 /**
  * The protection rules on constructed faces: people seen once stay alone, small identities are

@@ -30,6 +30,13 @@ export interface StableIdInput {
    * unless a user pinned them there (see `separateSamePhoto`).
    */
   photoOf?: (faceId: string) => string | undefined;
+  /**
+   * Identities a user has touched (named, or named in a correction). Given, only these keep their
+   * id by overlap; every other cluster takes its canonical id (`newIdentityId` of its faces), so
+   * the ids are a function of the faces: two data dirs built from the same photos, in any order,
+   * by any path, get the same ids. Not given, every old identity may keep its id by overlap.
+   */
+  anchored?: ReadonlySet<string>;
 }
 
 export interface StableIdResult {
@@ -50,7 +57,9 @@ export interface StableIdResult {
  * - candidate (cluster, old identity) pairs are ranked named identities first, then by overlap
  *   (faces the cluster shares with the identity), then by id; each cluster and each old identity is
  *   used at most once (greedy, deterministic);
- * - clusters with no old identity get `newIdentityId` of their faces;
+ * - clusters with no old identity get `newIdentityId` of their faces; with `anchored` given, only a
+ *   user-touched identity (or one whose id already is the cluster's canonical id) is an old identity
+ *   a cluster can keep, so untouched identities always carry the canonical id of their faces;
  * - corrections win: pinned faces go to the identity the user put them in; a face never lands in an
  *   identity it was moved out of (it is left unassigned instead);
  * - same-photo rule (when `photoOf` is given): after the pins, an identity holding several faces of
@@ -66,9 +75,12 @@ export function mapStableIds(input: StableIdInput): StableIdResult {
   const pairs: { c: number; id: string; overlap: number }[] = [];
   input.clusters.forEach((faces, c) => {
     const overlap = new Map<string, number>();
+    const canonical = input.anchored ? newIdentityId(faces) : undefined;
     for (const f of faces) {
       const old = input.corrections.pinned.get(f) ?? input.previous.get(f);
-      if (old && exists.has(old)) overlap.set(old, (overlap.get(old) ?? 0) + 1);
+      if (!old || !exists.has(old)) continue;
+      if (input.anchored && !input.anchored.has(old) && old !== canonical) continue;
+      overlap.set(old, (overlap.get(old) ?? 0) + 1);
     }
     for (const [id, n] of overlap) pairs.push({ c, id, overlap: n });
   });

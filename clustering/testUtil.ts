@@ -41,7 +41,7 @@ export function referenceCrops(range: readonly number[]): {
 
 /**
  * Real faces of the group photos bbt1 and bbt4 (clustering/fixtures/groupFaces.json, made by
- * fixtures/makeGroupFaces.ts with the pipeline's default models, identities from the reference
+ * test/fixtures/makeGroupFaces.ts with the pipeline's default models, identities from the reference
  * labels), each with its photo id: in bbt1, raj's and leonard's faces are closer to each other
  * (cos ≈ 0.5) than the model's same-person threshold.
  */

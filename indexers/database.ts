@@ -17,6 +17,7 @@ import type {
   StoredPhoto,
   VerifyReport,
 } from './types.ts';
+import { FacepipeError } from '../core/errors.ts';
 
 export { StoreCorruptError } from './store.ts';
 
@@ -101,10 +102,21 @@ export function openFaceDatabase(dataDir: string, opts: OpenOptions): EmbeddedFa
   }
 }
 
+/** A data dir with no store: the user pointed a command at the wrong folder, or has not run yet. */
+export class NoStoreError extends FacepipeError {
+  constructor(readonly dataDir: string) {
+    super(
+      'NO_STORE',
+      `no facepipe store in ${dataDir} (no ${STORE_FILE}): pass the --data folder a \`facepipe run\` or indexer wrote, ` +
+        `or run \`facepipe run <photos> --data ${dataDir}\` first`,
+    );
+  }
+}
+
 /** Opens a data dir that must already hold a store; model id and dimension come from its metadata. */
 export function openExistingDatabase(dataDir: string, opts: ExistingOpenOptions = {}): EmbeddedFaceDatabase {
   const storePath = path.join(dataDir, STORE_FILE);
-  if (!existsSync(storePath)) throw new Error(`no facepipe store in ${dataDir} (expected ${storePath})`);
+  if (!existsSync(storePath)) throw new NoStoreError(dataDir);
   const store = new FaceStore(storePath, { create: false });
   try {
     const modelId = store.getMeta(META_MODEL);

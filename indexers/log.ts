@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { log } from '../pipeline/log.ts';
+import { log } from '../core/log.ts';
 
 /** The index's logger: the project's pino logger (STDERR), tagged with the component. */
 export const indexLog: Logger = log.child({ component: 'index' });

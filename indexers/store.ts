@@ -9,6 +9,7 @@ import type {
   StoredIdentityEvent,
   StoredPhoto,
 } from './types.ts';
+import { FacepipeError } from '../core/errors.ts';
 
 /** The store is the source of truth; the HNSW index is derived from it and can always be rebuilt. */
 export const STORE_FILE = 'faces.sqlite';
@@ -17,13 +18,13 @@ export const STORE_FILE = 'faces.sqlite';
 const QUICK_CHECK_MAX_BYTES = 256 * 2 ** 20;
 
 /** A store file that SQLite cannot read: we refuse to touch it rather than start over empty. */
-export class StoreCorruptError extends Error {
-  readonly code = 'STORE_CORRUPT';
+export class StoreCorruptError extends FacepipeError {
   constructor(
     readonly file: string,
     detail: string,
   ) {
     super(
+      'STORE_CORRUPT',
       `face store ${file} is corrupt or not a facepipe store (${detail}); it was left untouched — ` +
         `restore it from a backup or move it away to start a new store`,
     );
@@ -552,6 +553,44 @@ export class FaceStore {
   deleteIdentityRow(identityId: string): void {
     this.sql('UPDATE faces SET identity_id = NULL WHERE identity_id = ?').run(identityId);
     this.sql('DELETE FROM identities WHERE identity_id = ?').run(identityId);
+  }
+
+  /**
+   * Gives a photo another id, and each of its faces the id `faceIdOf` computes from the new photo
+   * id and the face's model and box. Every place a face id is kept follows (faces, change log,
+   * corrections, identity events); HNSW labels do not change, so the index stays valid. One
+   * transaction. Returns the face ids as [old, new] pairs.
+   */
+  renamePhoto(
+    from: string,
+    to: string,
+    faceIdOf: (photoId: string, modelId: string, bbox: number[]) => string,
+  ): [string, string][] {
+    return this.db.transaction(() => {
+      const faces = this.sql('SELECT label, face_id, model_id, bbox FROM faces WHERE photo_id = ?').all(
+        from,
+      ) as { label: number; face_id: string; model_id: string; bbox: string }[];
+      const pairs: [string, string][] = faces.map((f) => [
+        f.face_id,
+        faceIdOf(to, f.model_id, JSON.parse(f.bbox) as number[]),
+      ]);
+      this.sql('UPDATE photos SET photo_id = ? WHERE photo_id = ?').run(to, from);
+      const face = this.sql('UPDATE faces SET face_id = ?, photo_id = ? WHERE label = ?');
+      const change = this.sql('UPDATE changes SET face_id = ? WHERE face_id = ?');
+      const inBodies = (table: string) =>
+        this.sql(`UPDATE ${table} SET body = replace(body, ?, ?) WHERE instr(body, ?) > 0`);
+      const correction = inBodies('corrections');
+      const event = inBodies('identity_events');
+      faces.forEach((f, i) => {
+        const [old, renamed] = pairs[i];
+        face.run(renamed, to, f.label);
+        change.run(renamed, old);
+        // face ids are hashes: as quoted JSON strings they match nothing else
+        correction.run(JSON.stringify(old), JSON.stringify(renamed), JSON.stringify(old));
+        event.run(JSON.stringify(old), JSON.stringify(renamed), JSON.stringify(old));
+      });
+      return pairs;
+    })();
   }
 
   // ---- corrections and identity events ---------------------------------------------------------

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { faceIdFor, type FaceRecord } from '../schemas/face.ts';
 
 /** Deterministic pseudo-random generator, so test data is the same on every run. */
-export { rng } from '../clustering/random.ts';
+export { rng } from '../core/random.ts';
 
 /** A random raw feature of the given dimension with magnitude in [10, 30). */
 export function randomFeature(rand: () => number, dim: number): number[] {

@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { Piscina } from 'piscina';
+import sharp from 'sharp';
 import { faceIdFor, FaceRecord, SCHEMA_VERSION, type DropReason } from '../schemas/face.ts';
 import { alignFace, similarityMatrix, type Point } from './align.ts';
 import { decodePhoto, DEFAULT_DECODE, type DecodeOptions, type RgbImage } from './decode.ts';
@@ -10,7 +11,7 @@ import { AnalyzeError } from './errors.ts';
 import { faceCues, type FaceCues } from './faceCues.ts';
 import { qualityFromCues } from './qualityGate.ts';
 import type { DetectTask, SessionInfo } from './inferenceWorker.ts';
-import { log } from './log.ts';
+import { log } from '../core/log.ts';
 import {
   loadManifest,
   ModelConfigError,
@@ -362,6 +363,31 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
       await pool.destroy();
     },
   };
+}
+
+/** A face's aligned RGB crop (112×112×3) as the JPEG the data dir keeps as its thumbnail. */
+export function thumbnailJpeg(alignedRgb: Buffer, size = 112): Promise<Buffer> {
+  return sharp(alignedRgb, { raw: { width: size, height: size, channels: 3 } })
+    .jpeg({ quality: 85 })
+    .toBuffer();
+}
+
+/**
+ * The records of an analysed photo's faces, each with its thumbnail (a JPEG of the aligned crop):
+ * what both ingest paths hand to the ingest step (service/ingestStep.ts).
+ */
+export async function faceRecordsOf(
+  photoId: string,
+  modelId: string,
+  analysis: Pick<PhotoAnalysis, 'faces'>,
+  library?: string,
+): Promise<FaceRecord[]> {
+  return Promise.all(
+    analysis.faces.map(async (f) => ({
+      ...toFaceRecord(photoId, modelId, f, library),
+      thumbnail: (await thumbnailJpeg(f.alignedRgb)).toString('base64'),
+    })),
+  );
 }
 
 /** The record a face becomes downstream (faces topic, store): raw embedding as a plain array. */

@@ -1,5 +1,6 @@
 import sharp, { type Metadata } from 'sharp';
 import { AnalyzeError } from './errors.ts';
+import { sniffImageFormat } from './imageSignature.ts';
 
 /**
  * Decoding with sharp: EXIF orientation applied, 3-channel sRGB, a pixel limit against
@@ -43,13 +44,14 @@ export interface DecodedPhoto {
 
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'tiff', 'gif', 'avif', 'heif']);
 
-function classifySharpError(err: unknown): AnalyzeError {
+/**
+ * A recognised image whose header or pixels the decoder rejects. The decoder's message is kept as
+ * the human-readable reason only: the code never depends on it (libvips shares one error buffer
+ * between threads, so the text can belong to another photo).
+ */
+function corrupt(err: unknown): AnalyzeError {
   const message = (err as Error)?.message ?? String(err);
-  if (/pixel limit/i.test(message)) return new AnalyzeError('PIXEL_LIMIT', message, { cause: err });
-  if (/unsupported image format|bad seek|unknown|not a known file format/i.test(message)) {
-    return new AnalyzeError('NOT_AN_IMAGE', message, { cause: err });
-  }
-  return new AnalyzeError('CORRUPT_IMAGE', message, { cause: err });
+  return new AnalyzeError('CORRUPT_IMAGE', `cannot decode the image: ${message.trim()}`, { cause: err });
 }
 
 /** Swapped dimensions for EXIF orientations 5–8 (90° rotations). */
@@ -65,7 +67,7 @@ async function readHeader(bytes: Buffer, opts: DecodeOptions): Promise<Metadata>
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw classifySharpError(err);
+    throw corrupt(err);
   }
   if (!meta.format || !ACCEPTED_FORMATS.has(meta.format)) {
     throw new AnalyzeError('NOT_AN_IMAGE', `unsupported image format: ${meta.format ?? 'unknown'}`);
@@ -92,7 +94,8 @@ async function decodeFull(bytes: Buffer, opts: DecodeOptions): Promise<RgbImage>
       throw new AnalyzeError('CORRUPT_IMAGE', `decoded to ${info.channels} channels, expected 3`);
     return { data, width: info.width, height: info.height };
   } catch (err) {
-    throw err instanceof AnalyzeError ? err : classifySharpError(err);
+    // the pixel count was checked from the header, so any failure here is in the pixels themselves
+    throw err instanceof AnalyzeError ? err : corrupt(err);
   }
 }
 
@@ -120,6 +123,12 @@ export async function decodePhoto(
   if (bytes.length === 0) throw new AnalyzeError('EMPTY_FILE', 'file is empty (0 bytes)');
   if (bytes.length > opts.maxBytes)
     throw new AnalyzeError('FILE_TOO_LARGE', `file is ${bytes.length} bytes, limit ${opts.maxBytes}`);
+  if (!sniffImageFormat(bytes)) {
+    throw new AnalyzeError(
+      'NOT_AN_IMAGE',
+      'not an image: no JPEG, PNG, WebP, GIF, TIFF, HEIF or AVIF signature at the start of the file',
+    );
+  }
   const meta = await readHeader(bytes, opts);
   const full = await decodeFull(bytes, opts);
   const expected = orientedSize(meta);

@@ -1,3 +1,5 @@
+import { FacepipeError } from '../core/errors.ts';
+
 /** Why a photo could not be analysed; `code` is stable and machine-readable. */
 export type AnalyzeErrorCode =
   | 'EMPTY_FILE'
@@ -8,13 +10,10 @@ export type AnalyzeErrorCode =
   | 'READ_FAILED'
   | 'INFERENCE_FAILED';
 
-export class AnalyzeError extends Error {
-  constructor(
-    readonly code: AnalyzeErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'AnalyzeError';
+/** Only an inference failure may be transient; the bytes decide every other code. */
+export class AnalyzeError extends FacepipeError {
+  declare readonly code: AnalyzeErrorCode;
+  constructor(code: AnalyzeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, { retriable: code === 'INFERENCE_FAILED', cause: options?.cause });
   }
 }

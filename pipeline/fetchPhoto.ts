@@ -9,6 +9,7 @@ import { open, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PhotoSource } from '../schemas/photoEvent.ts';
+import { FacepipeError } from '../core/errors.ts';
 
 export type FetchErrorCode =
   'FORBIDDEN_URI' | 'FORBIDDEN_HOST' | 'NOT_FOUND' | 'UNREACHABLE' | 'TOO_LARGE' | 'TIMEOUT' | 'FETCH_FAILED';
@@ -16,16 +17,10 @@ export type FetchErrorCode =
 /** Codes worth another try (the source may come back); the rest fail the same way every time. */
 const RETRIABLE: ReadonlySet<FetchErrorCode> = new Set(['UNREACHABLE', 'TIMEOUT']);
 
-export class FetchError extends Error {
-  readonly retriable: boolean;
-  constructor(
-    readonly code: FetchErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'FetchError';
-    this.retriable = RETRIABLE.has(code);
+export class FetchError extends FacepipeError {
+  declare readonly code: FetchErrorCode;
+  constructor(code: FetchErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, { retriable: RETRIABLE.has(code), cause: options?.cause });
   }
 }
 

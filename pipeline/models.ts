@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { FacepipeError } from '../core/errors.ts';
 
 /**
  * Model folders: a model is an ONNX file plus its entry in a JSON manifest. Every model-dependent
@@ -11,15 +13,13 @@ import { z } from 'zod';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A missing or malformed model folder, manifest or model file; names the file and the field. */
-export class ModelConfigError extends Error {
-  readonly code = 'MODEL_CONFIG';
+export class ModelConfigError extends FacepipeError {
   constructor(
     message: string,
     readonly file?: string,
     readonly field?: string,
   ) {
-    super(message);
-    this.name = 'ModelConfigError';
+    super('MODEL_CONFIG', message);
   }
 }
 
@@ -131,6 +131,8 @@ export interface ModelListing {
   manifestFile: string;
   present: boolean;
   bytes: number | null;
+  /** sha256 of the file, checked against the manifest's (`ok` null when the manifest gives none) */
+  sha256: { expected: string | null; actual: string | null; ok: boolean | null };
 }
 
 const MANIFEST_FILE = 'manifest.json';
@@ -142,11 +144,14 @@ function hasManifest(dir: string): boolean {
 /** The models that ship with facepipe, found relative to the installed code (any working directory). */
 export const bundledModelsDir = path.resolve(repoRoot, 'models');
 
+/** Where a models folder came from, in the order they are tried. */
+export type ModelsOrigin = '--models' | 'FACEPIPE_MODELS' | 'bundled';
+
 /**
  * The models folder: `opt` (--models), then FACEPIPE_MODELS, then the project's own `models/`
  * (relative to the installed code, so `npx facepipe` works from any working directory).
  */
-export function resolveModelsDir(opt?: string): string {
+export function locateModelsDir(opt?: string): { dir: string; origin: ModelsOrigin } {
   const explicit = opt ?? process.env.FACEPIPE_MODELS;
   if (explicit) {
     const dir = path.resolve(explicit);
@@ -160,14 +165,18 @@ export function resolveModelsDir(opt?: string): string {
         path.join(dir, MANIFEST_FILE),
       );
     }
-    return dir;
+    return { dir, origin };
   }
   if (!hasManifest(bundledModelsDir)) {
     throw new ModelConfigError(
       `the bundled models are missing (${bundledModelsDir}): reinstall facepipe, or pass --models DIR or set FACEPIPE_MODELS`,
     );
   }
-  return bundledModelsDir;
+  return { dir: bundledModelsDir, origin: 'bundled' };
+}
+
+export function resolveModelsDir(opt?: string): string {
+  return locateModelsDir(opt).dir;
 }
 
 function formatPath(prefix: (string | number)[], issuePath: PropertyKey[]): string {
@@ -268,11 +277,18 @@ export function modelPath(dir: string, model: ModelManifest): string {
   return path.resolve(dir, model.file);
 }
 
+function sha256OfFile(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+/** Every model of a folder's manifest, where its file is and whether it matches its sha256. */
 export function listModels(dir: string): ModelListing[] {
   const manifest = loadManifest(dir);
   return [...manifest.detectors, ...manifest.embedders].map((m) => {
     const p = modelPath(dir, m);
     const present = existsSync(p);
+    const expected = m.sha256?.toLowerCase() ?? null;
+    const actual = present ? sha256OfFile(p) : null;
     return {
       name: m.name,
       task: m.task,
@@ -280,6 +296,7 @@ export function listModels(dir: string): ModelListing[] {
       manifestFile: manifest.files[0]!,
       present,
       bytes: present ? statSync(p).size : null,
+      sha256: { expected, actual, ok: expected && actual ? expected === actual : null },
     };
   });
 }

@@ -1,25 +1,12 @@
-import { existsSync, mkdirSync, writeFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, writeFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import type { FaceDatabase, StoredFace, StoredPhoto } from '../indexers/types.ts';
 
-/** Aligned face crops are this size (the embedder's input). */
-const ALIGNED_SIZE = 112;
 /** Thumbnails are shown at half size; the JPEG keeps the full 112 px. */
 const SHOWN_SIZE = 56;
 
 export function thumbPath(dataDir: string, faceId: string): string {
   return path.join(dataDir, 'thumbs', `${faceId}.jpg`);
-}
-
-/** Saves a face's 112×112×3 aligned RGB crop as `<data>/thumbs/<faceId>.jpg`. */
-export async function writeThumbnail(dataDir: string, faceId: string, alignedRgb: Buffer): Promise<string> {
-  const file = thumbPath(dataDir, faceId);
-  mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(alignedRgb, { raw: { width: ALIGNED_SIZE, height: ALIGNED_SIZE, channels: 3 } })
-    .jpeg({ quality: 85 })
-    .toFile(file);
-  return file;
 }
 
 /** Erases the thumbnails of forgotten faces (they are biometric data too). */

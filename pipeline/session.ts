@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { log } from './log.ts';
+import { log } from '../core/log.ts';
 
 /** How to open an onnxruntime session: model file, execution provider, thread counts. */
 export interface SessionSpec {

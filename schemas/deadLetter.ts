@@ -55,8 +55,11 @@ export const DeadLetter = z.object({
   id: z
     .string()
     .min(1)
-    .describe('topic:partition:offset of the original: the same for a re-sent dead letter'),
+    .describe(
+      'topic:partition:offset of the original (`file:<photoId>` on the embedded path): the same for a re-sent dead letter',
+    ),
   photoId: z.string().optional().describe('when the original could be parsed far enough to have one'),
+  uri: z.string().optional().describe('where the photo was read from, when known'),
   stage: DeadLetterStage,
   code: z
     .string()
@@ -65,7 +68,9 @@ export const DeadLetter = z.object({
   reason: z.string().describe('human-readable detail'),
   attempts: z.number().int().min(1).describe('how many times processing was tried'),
   worker: z.string().optional().describe('client id of the worker that gave up'),
-  original: OriginalMessage,
+  original: OriginalMessage.optional().describe(
+    'the Kafka message given up on (absent for a photo of the embedded `facepipe run`)',
+  ),
   at: z.iso.datetime({ offset: true }),
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;

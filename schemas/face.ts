@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { z } from 'zod';
 
 /** Schema version of every record this project writes; bump on an incompatible change. */
@@ -37,8 +38,22 @@ export const FaceRecord = z.object({
   modelId: z.string().min(1),
   library: z.string().optional(),
   createdAt: z.string().optional(),
+  thumbnail: z
+    .base64()
+    .max(64 * 1024)
+    .optional()
+    .describe('JPEG of the aligned 112×112 face, base64: the thumbnail the data dir keeps'),
 });
 export type FaceRecord = z.infer<typeof FaceRecord>;
+
+/**
+ * Deterministic photo id of a file: `p_` + 24 hex of the sha256 of its absolute path, the same on
+ * every path (`facepipe run`, `facepipe publish`): a library ingested one way can be continued the
+ * other way. A producer may prefix it (publish --id-prefix) to keep libraries apart.
+ */
+export function photoIdForFile(file: string, prefix = ''): string {
+  return prefix + 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 24);
+}
 
 /**
  * Deterministic face id: the same photo, model and (rounded) box always give the same id,

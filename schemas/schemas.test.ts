@@ -65,7 +65,7 @@ describe('PhotoResult, DeadLetter, FaceRecord', () => {
       original: { topic: 'photos', partition: 0, offset: '12', key: 'p', value: '{}' },
       at: now,
     });
-    expect(dl.original.valueEncoding).toBe('utf8');
+    expect(dl.original?.valueEncoding).toBe('utf8');
     expect(DeadLetter.safeParse({ ...dl, attempts: 0 }).success).toBe(false);
     expect(FaceRecord.safeParse({ faceId: 'f', photoId: 'p' }).success).toBe(false);
   });

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { StoredFace } from '../../indexers/types.ts';
-import { ApiError, notFound } from '../errors.ts';
-import { errorResponses, type RouteContext } from '../server.ts';
-import { requireIdentity } from './identities.ts';
+import { notFound } from '../errors.ts';
+import { errorResponses, type RouteContext } from '../context.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
 
 const face = {
@@ -62,11 +61,6 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
     async (request) => {
       const { faceId } = request.params as { faceId: string };
       const { identityId } = request.body as { identityId: string | null };
-      const f = db.getFace(faceId);
-      if (!f) throw notFound('face', faceId);
-      if (!f.kept)
-        throw new ApiError(409, 'FACE_DROPPED', 'a dropped low-quality face cannot belong to an identity');
-      if (identityId !== null) requireIdentity(db, identityId);
       ctx.identities.moveFace(faceId, identityId);
       return faceView(db.getFace(faceId)!);
     },

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { FaceDatabase, StoredFace, StoredIdentity } from '../../indexers/types.ts';
-import { ApiError, notFound } from '../errors.ts';
+import { notFound } from '../errors.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
-import { errorResponses, type RouteContext } from '../server.ts';
+import { errorResponses, type RouteContext } from '../context.ts';
 
 const idParams = {
   type: 'object',
@@ -151,11 +151,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
     async (request) => {
       const { identityId } = request.params as { identityId: string };
       const { other } = request.body as { other: string };
-      requireIdentity(db, identityId);
-      requireIdentity(db, other);
-      if (other === identityId)
-        throw new ApiError(409, 'SAME_IDENTITY', 'cannot merge an identity into itself');
-      runCorrection(() => ctx.identities.merge(identityId, other));
+      ctx.identities.merge(identityId, other);
       return detail(db, requireIdentity(db, identityId));
     },
   );
@@ -184,11 +180,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
     async (request) => {
       const { identityId } = request.params as { identityId: string };
       const { other } = request.body as { other: string };
-      requireIdentity(db, identityId);
-      requireIdentity(db, other);
-      if (other === identityId)
-        throw new ApiError(409, 'SAME_IDENTITY', 'an identity cannot be different from itself');
-      runCorrection(() => ctx.identities.markDifferent(identityId, other));
+      ctx.identities.markDifferent(identityId, other);
       return { identityId, other, different: true };
     },
   );
@@ -228,17 +220,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
   );
 }
 
-/** Corrections the identity service refuses (e.g. a merge against a "different people" record) are 409s. */
-function runCorrection(fn: () => unknown): void {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ApiError) throw err;
-    throw new ApiError(409, 'CORRECTION_REJECTED', (err as Error).message);
-  }
-}
-
-export function requireIdentity(db: FaceDatabase, identityId: string): StoredIdentity {
+function requireIdentity(db: FaceDatabase, identityId: string): StoredIdentity {
   const identity = db.getIdentity(identityId);
   if (!identity) throw notFound('identity', identityId);
   return identity;

@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import sharp from 'sharp';
+import { sniffImageFormat } from '../../pipeline/imageSignature.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { searchByVector, type SearchResult } from '../search.ts';
-import { errorResponses, type RouteContext } from '../server.ts';
+import { errorResponses, type RouteContext } from '../context.ts';
 
 const faceHit = {
   type: 'object',
@@ -205,18 +206,22 @@ async function readUpload(request: FastifyRequest): Promise<Buffer> {
  * so the pixel count is checked before anything is decoded.
  */
 async function checkImageHeader(bytes: Buffer, maxPixels: number): Promise<void> {
+  // decided by the bytes' signature, never by a decoder message (see pipeline/imageSignature.ts)
+  if (!sniffImageFormat(bytes)) {
+    throw new ApiError(
+      415,
+      'NOT_AN_IMAGE',
+      'the upload is not an image (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF)',
+    );
+  }
   let width: number | undefined;
   let height: number | undefined;
   try {
     ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
   } catch {
-    throw new ApiError(
-      415,
-      'NOT_AN_IMAGE',
-      'the upload is not an image sharp can read (JPEG, PNG, WebP, GIF, TIFF, AVIF)',
-    );
+    throw new ApiError(422, 'CORRUPT_IMAGE', 'the upload looks like an image but its header cannot be read');
   }
-  if (!width || !height) throw new ApiError(415, 'NOT_AN_IMAGE', 'the upload has no image dimensions');
+  if (!width || !height) throw new ApiError(422, 'CORRUPT_IMAGE', 'the upload has no image dimensions');
   if (width * height > maxPixels) {
     throw new ApiError(
       413,

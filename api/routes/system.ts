@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { RouteContext } from '../server.ts';
+import type { RouteContext } from '../context.ts';
 import { followOtherWriters } from '../search.ts';
 
 export function registerSystemRoutes(app: FastifyInstance, ctx: RouteContext): void {

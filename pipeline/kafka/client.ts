@@ -11,7 +11,7 @@ import {
   type Admin,
   type Message,
 } from 'kafkajs';
-import { log } from '../log.ts';
+import { log } from '../../core/log.ts';
 import type { KafkaSettings } from './config.ts';
 
 const PINO_LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {

@@ -22,6 +22,7 @@ export function buildDeadLetter(
     reason: string;
     attempts: number;
     photoId?: string;
+    uri?: string;
     worker?: string;
   },
 ): DeadLetter {
@@ -34,6 +35,7 @@ export function buildDeadLetter(
     v: SCHEMA_VERSION,
     id: `${msg.topic}:${msg.partition}:${msg.offset}`,
     ...(what.photoId ? { photoId: what.photoId } : {}),
+    ...(what.uri ? { uri: what.uri } : {}),
     stage: what.stage,
     code: what.code,
     reason: what.reason.slice(0, 4000),

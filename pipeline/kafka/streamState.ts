@@ -90,28 +90,6 @@ export class StreamState {
       .run(String(seq));
   }
 
-  /**
-   * Face ids stored but maybe not yet assigned (journal between the indexer's store step and its
-   * assignment step); a restart assigns them before consuming anything new.
-   */
-  pendingAssignment(): string[] {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'pending_assignment'").get() as
-      { value: string } | undefined;
-    return row ? (JSON.parse(row.value) as string[]) : [];
-  }
-
-  setPendingAssignment(faceIds: string[]): void {
-    if (faceIds.length === 0) {
-      this.db.prepare("DELETE FROM meta WHERE key = 'pending_assignment'").run();
-      return;
-    }
-    this.db
-      .prepare(
-        "INSERT INTO meta (key, value) VALUES ('pending_assignment', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-      )
-      .run(JSON.stringify(faceIds));
-  }
-
   close(): void {
     this.db.close();
   }

@@ -2,14 +2,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type OpenedStore } from '../../api/open.ts';
-import { reclusterStore, type ReclusterSummary } from '../../cli/recluster.ts';
-import { IdentityService } from '../../clustering/identityService.ts';
+import { openDataDir, type OpenedDataDir } from '../../app/dataDir.ts';
+import { reclusterStore, type ReclusterSummary } from '../../app/recluster.ts';
+import { IdentityService } from '../../service/identityService.ts';
 import { openExistingDatabase } from '../../indexers/database.ts';
 import type { FaceDatabase } from '../../indexers/types.ts';
 import { createAnalyzer, toFaceRecord } from '../../pipeline/analyze.ts';
-import { photoIdForPath } from '../../pipeline/embedded.ts';
-import { indexFaceRecords } from '../../pipeline/indexerStage.ts';
+import { photoIdForFile } from '../../schemas/face.ts';
+import { indexFaceRecords } from '../../service/ingestStep.ts';
 import { cropIdentity, cropsDir, examplesDir, fixturesDir, runCliJson } from './helpers.ts';
 
 /** person (crop folder name) → the identity holding most of that person's crops */
@@ -40,7 +40,7 @@ describe('facepipe recluster', () => {
   const data = path.join(tmp, 'data');
   // a second store for the concurrency test, free of the first test's (deliberately wrong) merge
   const data2 = path.join(tmp, 'data2');
-  let store: OpenedStore | undefined;
+  let store: OpenedDataDir | undefined;
 
   beforeAll(async () => {
     await runCliJson(['run', cropsDir, '--data', data, '--json']);
@@ -52,7 +52,7 @@ describe('facepipe recluster', () => {
   });
 
   it('keeps ids and names and honours merge, "different people" and move-out corrections', async () => {
-    store = await openStore(data);
+    store = await openDataDir(data);
     const people = identitiesOfPeople(store.db);
     const [amy, raj, howard, sheldon, stuart] = ['amy', 'raj', 'howard', 'sheldon', 'stuart'].map((w) =>
       people.get(w)!,
@@ -71,7 +71,7 @@ describe('facepipe recluster', () => {
     expect(summary.facesClustered).toBe(40);
     expect(summary.lateFaces).toBe(0);
 
-    store = await openStore(data);
+    store = await openDataDir(data);
     const db = store.db;
     expect(db.getIdentity(amy)?.name).toBe('Amy');
     expect(facesOfPerson(db, 'amy').every((f) => f.identityId === amy)).toBe(true);
@@ -92,7 +92,7 @@ describe('facepipe recluster', () => {
 
   it('assigns faces that another writer ingests while the recluster runs', async () => {
     await store?.close();
-    store = await openStore(data2);
+    store = await openDataDir(data2);
     const { db, identities } = store;
     // a second handle on the same data folder: the ingest side, as another process would hold it
     const ingestDb = openExistingDatabase(data2);
@@ -103,7 +103,7 @@ describe('facepipe recluster', () => {
       const analysed = await Promise.all(
         groups.map(async (file) => ({
           file,
-          analysis: await analyzer.analyzeFile(file, photoIdForPath(file)),
+          analysis: await analyzer.analyzeFile(file, photoIdForFile(file)),
         })),
       );
       const keptBefore = db.counts().kept;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HtmlValidate } from 'html-validate';
 import { bcubedF } from '../../clustering/metrics.ts';
-import type { RunSummary } from '../../pipeline/embedded.ts';
+import type { RunSummary } from '../../app/run.ts';
 import { cropIdentity, cropsDir, examplesArg, parseCsv, runCliJson } from './helpers.ts';
 
 // `facepipe run examples` end to end, as a user runs it: one real process per run.
@@ -37,7 +37,7 @@ describe('facepipe run on the fixtures', () => {
     expect(first.photos.failed).toBe(0);
     expect(first.recluster.ran).toBe(true);
     const rows = parseCsv(firstCsv);
-    expect(rows[0]).toEqual(['photo', 'face', 'identity']);
+    expect(rows[0]).toEqual(['photo', 'face', 'identity', 'width', 'height']);
     const crops = rows.slice(1).filter((r) => cropIdentity(r[0]!) !== undefined);
     expect(crops).toHaveLength(40); // exactly one face per crop
     expect(crops.every((r) => r[0]!.startsWith(examplesArg))).toBe(true); // the path as given
@@ -69,6 +69,24 @@ describe('facepipe run on the fixtures', () => {
       ),
     ];
     expect(droppedRows).toHaveLength(first.store.dropped);
+  });
+
+  it('`facepipe eval --truth-from-folders` scores the main job on its own export', async () => {
+    const report = await runCliJson<{
+      bcubed: { p: number; f: number };
+      clusters: number;
+      scoring: { scored: number; largestFaceOf: number; notInTruth: number; missingFromPrediction: number };
+    }>(['eval', '--truth-from-folders', path.join(examplesArg, 'faceapi-crops'), '--pred', csv]);
+    // the 40 crops are the truth; the 5 group photos of the export are left out, and said so
+    expect(report.scoring).toEqual({
+      unit: 'photo (its largest face)',
+      scored: 40,
+      largestFaceOf: 0,
+      missingFromPrediction: 0,
+      notInTruth: 5,
+    });
+    expect(report.bcubed.f).toBeGreaterThanOrEqual(0.9);
+    expect(report.clusters).toBeGreaterThanOrEqual(8);
   });
 
   it('reprocesses nothing on a second run and keeps the identity ids', () => {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaSettings } from '../../pipeline/kafka/config.ts';
 import { createKafka, ensureTopics } from '../../pipeline/kafka/client.ts';
-import { startBroker, type TestBroker } from './broker.ts';
+import { startBroker, type TestBroker } from '../../devkit/kafkaBroker.ts';
 import {
   FACES_PER_GROUP_PHOTO,
   GROUP_PHOTOS,
@@ -28,7 +28,7 @@ import {
   uniquePrefix,
   waitFor,
   type Proc,
-} from './harness.ts';
+} from '../../devkit/kafkaHarness.ts';
 
 let broker: TestBroker;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'facepipe-kafka-restart-'));

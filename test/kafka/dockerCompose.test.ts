@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildProgram } from '../../cli/main.ts';
-import { repoRoot } from './harness.ts';
+import { repoRoot } from '../../devkit/kafkaHarness.ts';
 
 interface Service {
   image?: string;

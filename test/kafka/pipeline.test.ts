@@ -1,5 +1,5 @@
 /**
- * The streaming pipeline against a real Kafka broker (test/kafka/broker.ts; KAFKA_BROKERS to use
+ * The streaming pipeline against a real Kafka broker (devkit/kafkaBroker.ts; KAFKA_BROKERS to use
  * one already running): `facepipe worker` and `facepipe indexer` run as child processes, photos
  * go in on the photos topic, the store and the identity-events / dead-letter topics are checked.
  * Each test uses its own topics and consumer groups (a unique prefix) and its own data dir.
@@ -16,9 +16,9 @@ import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
 import { kafkaSettings, type KafkaSettings } from '../../pipeline/kafka/config.ts';
 import { createKafka, ensureTopics } from '../../pipeline/kafka/client.ts';
 import { StreamState } from '../../pipeline/kafka/streamState.ts';
-import { EVENT_SEQ_HEADER } from '../../pipeline/kafka/indexerConsumer.ts';
+import { EVENT_SEQ_HEADER } from '../../app/indexer.ts';
 import { FACES_TOPIC_TYPE_HEADER } from '../../schemas/photoEvent.ts';
-import { startBroker, freePorts, type TestBroker } from './broker.ts';
+import { startBroker, freePorts, type TestBroker } from '../../devkit/kafkaBroker.ts';
 import {
   groupPhotoEvents,
   groupsDir,
@@ -36,7 +36,7 @@ import {
   uniquePrefix,
   waitFor,
   type Proc,
-} from './harness.ts';
+} from '../../devkit/kafkaHarness.ts';
 
 const PARTITIONS = 4;
 let broker: TestBroker;
@@ -100,13 +100,26 @@ async function newRun(name: string): Promise<Run> {
   };
 }
 
-/** Every photo in the store with exactly its expected faces, and nothing else. */
-function expectStoreExact(dataDir: string, events: { key: string; expectedFaces: number }[]): void {
+/**
+ * Every photo in the store with exactly its expected faces, the photos that became dead letters
+ * marked failed without faces, and nothing else.
+ */
+function expectStoreExact(
+  dataDir: string,
+  events: { key: string; expectedFaces: number }[],
+  failed: string[] = [],
+): void {
   const snap = readStore(dataDir);
   const total = events.reduce((s, e) => s + e.expectedFaces, 0);
-  expect(snap.counts.photos).toBe(events.length);
+  expect(snap.counts.photos).toBe(events.length + failed.length);
   expect(snap.counts.faces).toBe(total);
-  expect(snap.photoIds.sort()).toEqual(events.map((e) => e.key).sort());
+  const withStatus = (status: string) =>
+    [...snap.photoStatus]
+      .filter(([, st]) => st === status)
+      .map(([id]) => id)
+      .sort();
+  expect(withStatus('done')).toEqual(events.map((e) => e.key).sort());
+  expect(withStatus('failed')).toEqual([...failed].sort());
   for (const e of events) expect(snap.facesByPhoto.get(e.key)?.length, e.key).toBe(e.expectedFaces);
 }
 
@@ -208,7 +221,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
       'all photos indexed and dead letters recorded',
       () => {
         const c = storeCounts(run.dataDir);
-        if (!c || c.photos < good.length || !StreamState.exists(run.dataDir)) return false;
+        if (!c || c.photos < good.length + bad.length || !StreamState.exists(run.dataDir)) return false;
         const state = new StreamState(run.dataDir, { readonly: true });
         try {
           return state.deadLetterCounts().total >= bad.length;
@@ -222,7 +235,11 @@ describe('streaming pipeline on a real Kafka broker', () => {
 
     expect(await terminate(worker)).toBe(0);
     expect(await terminate(indexer)).toBe(0);
-    expectStoreExact(run.dataDir, good);
+    expectStoreExact(
+      run.dataDir,
+      good,
+      bad.map((b) => b.key),
+    );
 
     const status = JSON.parse(
       execFileSync(process.execPath, ['bin/facepipe.mjs', 'status', '--data', run.dataDir, '--json'], {
@@ -230,7 +247,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
         encoding: 'utf8',
       }),
     );
-    expect(status).toMatchObject({ photos: 10, faces: 46, deadLetters: bad.length });
+    expect(status).toMatchObject({ photos: 10 + bad.length, faces: 46, deadLetters: bad.length });
     expect(status.kept + status.dropped).toBe(46);
     expect(status.identities).toBeGreaterThan(0);
 
@@ -238,11 +255,11 @@ describe('streaming pipeline on a real Kafka broker', () => {
     const letters = (await readTopic(kafka, run.settings.topics.deadLetters)).map((m) =>
       DeadLetter.parse(JSON.parse(m.value!.toString())),
     );
-    const codeOf = new Map(letters.map((d) => [d.original.key, d.code]));
+    const codeOf = new Map(letters.map((d) => [d.original?.key, d.code]));
     for (const b of bad) expect(codeOf.get(b.key), b.key).toBe(b.code);
-    const unreachable = letters.find((d) => d.original.key === 'bad-unreachable')!;
+    const unreachable = letters.find((d) => d.original?.key === 'bad-unreachable')!;
     expect(unreachable.attempts).toBe(2);
-    expect(letters.find((d) => d.original.key === 'bad-json')!.original.value).toBe(
+    expect(letters.find((d) => d.original?.key === 'bad-json')!.original?.value).toBe(
       '{"photoId": "bad-json", ',
     );
 

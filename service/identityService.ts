@@ -1,19 +1,20 @@
 import type { FaceDatabase, StoredFace, StoredIdentity } from '../indexers/types.ts';
 import { SCHEMA_VERSION } from '../schemas/face.ts';
 import type { IdentityEvent } from '../schemas/identityEvent.ts';
-import { clusterBatch } from './batch.ts';
-import { CorrectionState } from './corrections.ts';
+import { clusterBatch } from '../clustering/batch.ts';
+import { CorrectionState } from '../clustering/corrections.ts';
 import {
   decideOnline,
   type IdentityStats,
   type OnlineContext,
   type OnlineDecision,
   type OnlineNeighbour,
-} from './online.ts';
-import type { ClusterParams } from './params.ts';
-import { mapStableIds, newIdentityId } from './stableIds.ts';
-import type { ClusterFace } from './types.ts';
-import { toUnit } from './vec.ts';
+} from '../clustering/online.ts';
+import type { ClusterParams } from '../clustering/params.ts';
+import { mapStableIds, newIdentityId } from '../clustering/stableIds.ts';
+import type { ClusterFace } from '../clustering/types.ts';
+import { toUnit } from '../clustering/vec.ts';
+import { NotFoundError, RejectedError } from './errors.ts';
 
 type Cause = IdentityEvent['cause'];
 
@@ -76,6 +77,37 @@ export class IdentityService {
     return events;
   }
 
+  /**
+   * Forgets faces (a changed photo's faces that are gone, a failed photo's): rows and vectors go,
+   * and each identity's template and magnitude sum stop counting them. An unnamed identity left
+   * without faces is deleted. Records and returns the events (`face_unassigned`, `deleted`).
+   */
+  forgetFaces(faceIds: string[]): IdentityEvent[] {
+    if (faceIds.length === 0) return [];
+    const events: IdentityEvent[] = [];
+    this.db.transaction(() => {
+      const touched = new Set<string>();
+      for (const id of faceIds) {
+        const f = this.db.getFace(id);
+        if (!f) continue;
+        if (f.identityId !== null) {
+          this.unassign(id, 'online', events);
+          touched.add(f.identityId);
+        }
+        this.db.forgetFace(id);
+      }
+      for (const identityId of touched) {
+        const identity = this.db.getIdentity(identityId);
+        if (!identity || identity.faceCount > 0 || identity.name) continue;
+        this.db.deleteIdentityRow(identityId);
+        this.magSums.delete(identityId);
+        events.push(event('deleted', identityId, 'online'));
+      }
+      this.db.appendIdentityEvents(events);
+    });
+    return events;
+  }
+
   // ---------------------------------------------------------------- batch
 
   recluster(opts: { onProgress?: (done: number, total: number) => void } = {}): ReclusterResult {
@@ -115,6 +147,8 @@ export class IdentityService {
       identities: identities.map((i) => ({ id: i.identityId, name: i.name })),
       corrections,
       photoOf: this.params.samePhotoCannotLink ? (f) => photoOf.get(f) : undefined,
+      // ids are a function of the faces, except where a user named or corrected an identity
+      anchored: constrained,
     });
 
     const events: IdentityEvent[] = [];
@@ -190,12 +224,15 @@ export class IdentityService {
    * keep all of those faces together under `into`.
    */
   merge(into: string, from: string): IdentityEvent[] {
-    if (into === from) return [];
+    if (into === from) throw new RejectedError('SAME_IDENTITY', 'cannot merge an identity into itself');
     const a = this.requireIdentity(into);
     const b = this.requireIdentity(from);
     const corrections = this.corrections();
     if (corrections.cannotLink(into, from))
-      throw new Error(`identities ${into} and ${from} are marked as different people`);
+      throw new RejectedError(
+        'CORRECTION_REJECTED',
+        `identities ${into} and ${from} are marked as different people`,
+      );
     const events: IdentityEvent[] = [event('merged', into, 'user', { mergedFrom: [from] })];
     this.db.transaction(() => {
       const moved = this.db.listFaces({ identityId: from });
@@ -231,7 +268,9 @@ export class IdentityService {
    */
   moveFace(faceId: string, toIdentityId: string | null): IdentityEvent[] {
     const face = this.db.getFace(faceId);
-    if (!face) throw new Error(`no face ${faceId}`);
+    if (!face) throw new NotFoundError('face', faceId);
+    if (!face.kept)
+      throw new RejectedError('FACE_DROPPED', 'a dropped low-quality face cannot belong to an identity');
     if (toIdentityId !== null) this.requireIdentity(toIdentityId);
     const events: IdentityEvent[] = [];
     this.db.transaction(() => {
@@ -251,7 +290,7 @@ export class IdentityService {
 
   /** "These two are different people": never merged by any later online step or recluster. */
   markDifferent(a: string, b: string): IdentityEvent[] {
-    if (a === b) throw new Error('an identity cannot be different from itself');
+    if (a === b) throw new RejectedError('SAME_IDENTITY', 'an identity cannot be different from itself');
     this.requireIdentity(a);
     this.requireIdentity(b);
     this.db.addCorrection({ kind: 'cannot_link', a, b });
@@ -437,7 +476,7 @@ export class IdentityService {
 
   private requireIdentity(id: string): StoredIdentity {
     const i = this.db.getIdentity(id);
-    if (!i) throw new Error(`no identity ${id}`);
+    if (!i) throw new NotFoundError('identity', id);
     return i;
   }
 }

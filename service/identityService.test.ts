@@ -7,9 +7,10 @@ import type { FaceDatabase } from '../indexers/types.ts';
 import { faceIdFor, type FaceRecord } from '../schemas/face.ts';
 import { IdentityEvent } from '../schemas/identityEvent.ts';
 import { IdentityService } from './identityService.ts';
-import { evaluate } from './metrics.ts';
-import { clusterParamsFromManifest, qualityOf } from './params.ts';
-import { groupPhotoFaces, referenceCrops, testEmbedderManifest } from './testUtil.ts';
+import { evaluate } from '../clustering/metrics.ts';
+import { clusterParamsFromManifest, qualityOf } from '../clustering/params.ts';
+import { groupPhotoFaces, referenceCrops, testEmbedderManifest } from '../clustering/testUtil.ts';
+import { NotFoundError, RejectedError } from './errors.ts';
 
 const manifest = testEmbedderManifest();
 const params = clusterParamsFromManifest(manifest);
@@ -134,7 +135,17 @@ describe('IdentityService', () => {
     db.upsertFaces([fresh]);
     const events = service.assignNew([fresh.faceId]);
     expect(events.some((e) => e.type === 'merged')).toBe(false);
-    expect(() => service.merge(amy, 'id_split')).toThrow(/different people/);
+    // the service's expected outcomes are typed: the API maps them to 409 and 404
+    expect(() => service.merge(amy, 'id_split')).toThrow(
+      expect.objectContaining({ code: 'CORRECTION_REJECTED', constructor: RejectedError }),
+    );
+    expect(() => service.merge(amy, amy)).toThrow(expect.objectContaining({ code: 'SAME_IDENTITY' }));
+    expect(() => service.merge(amy, 'id_nobody')).toThrow(
+      expect.objectContaining({ code: 'IDENTITY_NOT_FOUND', constructor: NotFoundError }),
+    );
+    expect(() => service.moveFace('f_nothing', null)).toThrow(
+      expect.objectContaining({ code: 'FACE_NOT_FOUND' }),
+    );
     service.recluster();
     expect(groups().has(amy) && groups().has('id_split')).toBe(true);
   });

@@ -15,8 +15,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const KAFKA_HOME = process.env.FACEPIPE_KAFKA_HOME ?? path.join(HERE, '.kafka');
+/** test/kafka holds the assemble script and the jars it fetches (test/kafka/.kafka). */
+const KAFKA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/kafka');
+const KAFKA_HOME = process.env.FACEPIPE_KAFKA_HOME ?? path.join(KAFKA_DIR, '.kafka');
 const LIBS = path.join(KAFKA_HOME, 'libs');
 const READY_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 20_000;
@@ -102,7 +103,7 @@ function externalBroker(brokers: string): TestBroker {
 /** Runs the assemble script when the jars are missing (it is a no-op otherwise). */
 function ensureAssembled(): void {
   if (hasKafkaJar()) return;
-  const r = spawnSync('bash', [path.join(HERE, 'assemble-kafka.sh')], { stdio: ['ignore', 2, 2] });
+  const r = spawnSync('bash', [path.join(KAFKA_DIR, 'assemble-kafka.sh')], { stdio: ['ignore', 2, 2] });
   if (r.status !== 0) throw new Error('test/kafka/assemble-kafka.sh failed; see its output above');
 }
 

@@ -1,6 +1,6 @@
-import type { ClusterFace } from '../clustering/types.ts';
-import { qualityOf } from '../clustering/params.ts';
-import { rng } from '../clustering/random.ts';
+import type { ClusterFace } from './types.ts';
+import { qualityOf } from './params.ts';
+import { rng } from '../core/random.ts';
 
 /**
  * # Synthetic MagFace-like embeddings

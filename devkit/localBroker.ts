@@ -2,7 +2,7 @@
  * `npm run kafka:local`: starts the same single-node KRaft broker the tests use, prints its
  * bootstrap address on stdout and stops it (removing its data) on Ctrl-C or SIGTERM.
  */
-import { startBroker } from './broker.ts';
+import { startBroker } from './kafkaBroker.ts';
 
 const broker = await startBroker({ forceLocal: true });
 console.log(broker.brokers);

@@ -1,24 +1,37 @@
+/**
+ * The embedded main job (`facepipe run`): photos from a folder, no Kafka. Where a photo's bytes go:
+ * read here → pipeline/analyze.ts (decode, detect, align, embed, magnitude gate) → face records
+ * with thumbnails → service/ingestStep.ts (store + index, online assignment) → the batch recluster
+ * of service/identityService.ts → pipeline/report.ts. Failures are DeadLetter records, in the store
+ * and in `<data>/dead-letter.jsonl`.
+ */
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { walkImages as walkImagesUnder } from './imageFiles.ts';
+import { walkImages as walkImagesUnder } from '../pipeline/imageFiles.ts';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import cliProgress from 'cli-progress';
-import { createAnalyzer, toFaceRecord, AnalyzeError, type Analyzer, type PhotoAnalysis } from './analyze.ts';
-import { log } from './log.ts';
-import { removeThumbnails, writeReport, writeThumbnail } from './report.ts';
-import { indexFaceRecords } from './indexerStage.ts';
-import { openFaceDatabase } from '../indexers/database.ts';
+import {
+  createAnalyzer,
+  faceRecordsOf,
+  AnalyzeError,
+  type Analyzer,
+  type PhotoAnalysis,
+} from '../pipeline/analyze.ts';
+import { log } from '../core/log.ts';
+import { writeReport } from '../pipeline/report.ts';
+import { ingestFailure, ingestPhoto, type IngestTarget } from '../service/ingestStep.ts';
+import { photoIdForFile, SCHEMA_VERSION } from '../schemas/face.ts';
+import type { DeadLetter, DeadLetterStage } from '../schemas/deadLetter.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
-import { IdentityService } from '../clustering/identityService.ts';
-import { clusterParamsFromManifest } from '../clustering/params.ts';
+import type { FaceRecord } from '../schemas/face.ts';
+import { DEFAULT_DATA_DIR, openDataDir } from './dataDir.ts';
 import type { ServiceMetrics } from '../api/metrics.ts';
 
 /** Files the walker picks up (sharp decodes these); anything else in the folder is ignored. */
 /** Dead-letter records of photos that could not be processed, one JSON object per line. */
 export const DEAD_LETTER_FILE = 'dead-letter.jsonl';
-export const DEFAULT_DATA_DIR = './facepipe-data';
 
 export interface RunOptions {
   /** folder to walk for photos (recursively) */
@@ -26,7 +39,7 @@ export interface RunOptions {
   /** data folder: store, index, thumbnails, report (default ./facepipe-data) */
   dataDir?: string;
   modelsDir?: string;
-  /** also write the assignment as CSV `photo,face,identity` */
+  /** also write the assignment as CSV `photo,face,identity,width,height` */
   exportCsv?: string;
   /** photos analysed at once (default 4: the embedder batches faces across them) */
   concurrency?: number;
@@ -59,11 +72,6 @@ export interface RunSummary {
   facesPerSecond: number;
 }
 
-/** Deterministic photo id from the absolute path: the same file is the same photo on every run. */
-export function photoIdForPath(file: string): string {
-  return 'p_' + createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 24);
-}
-
 /** Image files under `dir`, sorted, as paths joined onto `dir` as given; hidden entries and `skip` are left out. */
 export function walkImages(dir: string, skip?: string): string[] {
   return walkImagesUnder(dir, { skip });
@@ -80,11 +88,11 @@ interface Counters {
 }
 
 /**
- * `facepipe run`: walk a folder, analyse every new or changed photo, index and assign its faces,
- * recluster, then write the report (and the CSV). The same stages as the Kafka path in one process:
- * analysis runs `concurrency` photos at a time (their faces share embedding batches), the index
- * stage is a single writer behind a queue of one, and each analysis slot waits for its photo to be
- * indexed, so memory stays bounded whatever the folder size.
+ * `facepipe run`: walk a folder, analyse every new or changed photo, hand it to the ingest step
+ * (service/ingestStep.ts, the same one the Kafka indexer calls), recluster, then write the report
+ * (and the CSV). Analysis runs `concurrency` photos at a time (their faces share embedding batches);
+ * the ingest step runs one photo at a time in walk order, and each analysis slot waits for its
+ * photo to be ingested, so memory stays bounded whatever the folder size.
  */
 export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
   const started = Date.now();
@@ -94,9 +102,16 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
   mkdirSync(dataDir, { recursive: true });
   const files = walkImages(opts.dir, dataDir);
   const analyzer = opts.analyzer ?? (await createAnalyzer({ modelsDir: opts.modelsDir }));
-  const db = openFaceDatabase(dataDir, { modelId: analyzer.modelId, dim: analyzer.dim });
+  const opened = await openDataDir(dataDir, {
+    modelsDir: opts.modelsDir,
+    create: true,
+    embedder: analyzer.modelId,
+  }).catch(async (err: unknown) => {
+    if (!opts.analyzer) await analyzer.close();
+    throw err;
+  });
+  const { db, identities } = opened;
   try {
-    const identities = new IdentityService(db, clusterParamsFromManifest(analyzer.manifest));
     // rates count from here: model loading and index recovery are start-up, not throughput
     const ingestStarted = Date.now();
     const counters: Counters = {
@@ -111,29 +126,45 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     const bar = startProgress(files.length, opts.progress ?? process.stderr.isTTY === true);
     const concurrency = Math.max(1, opts.concurrency ?? 4);
     const analysis = new PQueue({ concurrency });
-    const indexing = new PQueue({ concurrency: 1 });
     const deadLetters = path.join(dataDir, DEAD_LETTER_FILE);
-
-    const ctx: PhotoContext = { analyzer, db, identities, dataDir, indexing, counters, deadLetters };
+    const target: IngestTarget = {
+      db,
+      identities,
+      dataDir,
+      deadLetters: {
+        record: (d) => {
+          appendFileSync(deadLetters, JSON.stringify(d) + '\n');
+          return true;
+        },
+      },
+    };
+    const ctx: PhotoContext = { analyzer, db, target, counters };
     // A photo that fails for an unexpected reason is recorded like a bad one (code INTERNAL); only
     // a failure to record it (the store itself is broken) stops the run, after the work in flight.
+    // Photos are analysed `concurrency` at a time but ingested one by one in walk order (each waits
+    // for the one before it), so online assignment sees the same sequence on every run.
     let fatal: unknown;
+    let previous: Promise<void> = Promise.resolve();
     for (const file of files) {
       if (fatal) break;
       await analysis.onSizeLessThan(concurrency);
+      const turn = previous;
+      let done!: () => void;
+      previous = new Promise<void>((resolve) => (done = resolve));
       void analysis.add(async () => {
         try {
-          await processPhoto(file, ctx);
+          const ingest = await analysePhoto(file, ctx);
+          await turn;
+          if (!fatal) ingest();
         } catch (err) {
-          await indexing
-            .add(() => recordFailure(ctx, file, photoIdForPath(file), null, err))
-            .catch((e: unknown) => (fatal ??= e));
+          fatal ??= err;
+        } finally {
+          done();
         }
         bar?.increment(1, rates(counters, ingestStarted));
       });
     }
     await analysis.onIdle();
-    await indexing.onIdle();
     if (fatal) {
       bar?.stop();
       throw fatal;
@@ -181,7 +212,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     );
     return summary;
   } finally {
-    db.close();
+    await opened.close();
     if (!opts.analyzer) await analyzer.close();
   }
 }
@@ -189,117 +220,112 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
 interface PhotoContext {
   analyzer: Analyzer;
   db: FaceDatabase;
-  identities: IdentityService;
-  dataDir: string;
-  indexing: PQueue;
+  target: IngestTarget;
   counters: Counters;
-  deadLetters: string;
 }
 
-async function processPhoto(file: string, ctx: PhotoContext): Promise<void> {
+/**
+ * Reads and analyses one photo; returns what ingests it (the ingest step, service/ingestStep.ts),
+ * to be run in walk order. An unchanged photo is skipped; one that cannot be read or analysed
+ * becomes a dead letter. Only a failure of the store itself escapes (and stops the run).
+ */
+async function analysePhoto(file: string, ctx: PhotoContext): Promise<() => void> {
   const { db, counters } = ctx;
-  const photoId = photoIdForPath(file);
+  const photoId = photoIdForFile(file);
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
   } catch (err) {
-    return ctx.indexing.add(() =>
-      recordFailure(ctx, file, photoId, null, new AnalyzeError('READ_FAILED', (err as Error).message)),
-    );
+    return () => recordFailure(ctx, file, photoId, null, 'fetch', err);
   }
   const contentHash = createHash('sha256').update(bytes).digest('hex');
   const previous = db.getPhoto(photoId);
+  // the same bytes give the same result: a failed photo that did not change fails again
   if (previous && previous.contentHash === contentHash) {
     counters.skipped++;
     counters.metrics?.ingestPhotos.inc({ status: 'skipped' });
-    return;
+    return () => {};
   }
   let analysis: PhotoAnalysis;
+  let faces: FaceRecord[];
   try {
     analysis = await ctx.analyzer.analyzeBytes(bytes, photoId);
+    faces = await faceRecordsOf(photoId, ctx.analyzer.modelId, analysis);
   } catch (err) {
-    return ctx.indexing.add(() => recordFailure(ctx, file, photoId, contentHash, err));
+    return () => recordFailure(ctx, file, photoId, contentHash, 'analyze', err);
   }
-  const records = analysis.faces.map((f) => toFaceRecord(photoId, ctx.analyzer.modelId, f));
-  await Promise.all(
-    analysis.faces.map((f, i) => writeThumbnail(ctx.dataDir, records[i]!.faceId, f.alignedRgb)),
-  );
-  await ctx.indexing.add(() => {
-    // Changed content: the old faces are forgotten first (their ids may differ from the new ones).
-    if (previous) {
-      const stale = db
-        .facesOfPhoto(photoId)
-        .map((f) => f.faceId)
-        .filter((id) => !records.some((r) => r.faceId === id));
-      db.forgetPhoto(photoId);
-      removeThumbnails(ctx.dataDir, stale);
-      counters.changed++;
-    }
-    indexFaceRecords(db, ctx.identities, records);
-    // The photo row goes last: it is the "done" marker a re-run trusts.
-    db.upsertPhoto({
-      photoId,
-      uri: file,
-      library: null,
-      width: analysis.width,
-      height: analysis.height,
-      contentHash,
-      status: 'done',
-      error: null,
+  return () => {
+    const outcome = ingestPhoto(ctx.target, {
+      photo: {
+        v: SCHEMA_VERSION,
+        photoId,
+        uri: file,
+        width: analysis.width,
+        height: analysis.height,
+        contentHash,
+        modelId: ctx.analyzer.modelId,
+        faceIds: faces.map((f) => f.faceId),
+        at: new Date().toISOString(),
+      },
+      faces,
     });
+    if (previous) counters.changed++;
     counters.processed++;
-    for (const r of records) {
-      if (r.kept) counters.kept++;
-      else counters.dropped++;
-      counters.metrics?.ingestFaces.inc({ kept: String(r.kept) });
-    }
+    counters.kept += outcome.kept;
+    counters.dropped += outcome.dropped;
+    counters.metrics?.ingestFaces.inc({ kept: 'true' }, outcome.kept);
+    counters.metrics?.ingestFaces.inc({ kept: 'false' }, outcome.dropped);
     counters.metrics?.ingestPhotos.inc({ status: 'done' });
-  });
+  };
 }
 
-/** A photo that cannot be processed is recorded (store + dead-letter file) and the run carries on. */
+/** A photo that cannot be processed becomes a dead letter (store + dead-letter file); the run carries on. */
 function recordFailure(
   ctx: PhotoContext,
   file: string,
   photoId: string,
   contentHash: string | null,
+  stage: DeadLetterStage,
   err: unknown,
 ): void {
-  const code = err instanceof AnalyzeError ? err.code : 'INTERNAL';
+  const code = err instanceof AnalyzeError ? err.code : stage === 'fetch' ? 'READ_FAILED' : 'INTERNAL';
   const reason = (err as Error).message ?? String(err);
   if (code === 'INTERNAL') log.error({ err, file }, 'photo failed');
   else log.warn({ file, code, reason }, 'photo skipped: cannot be analysed');
-  if (ctx.db.getPhoto(photoId)) {
-    removeThumbnails(
-      ctx.dataDir,
-      ctx.db.facesOfPhoto(photoId).map((f) => f.faceId),
-    );
-    ctx.db.forgetPhoto(photoId);
-  }
-  ctx.db.upsertPhoto({
+  const deadLetter: DeadLetter = {
+    v: SCHEMA_VERSION,
+    id: `file:${photoId}`,
     photoId,
     uri: file,
-    library: null,
-    width: null,
-    height: null,
-    contentHash,
-    status: 'failed',
-    error: `${code}: ${reason}`,
-  });
-  const record = { v: 1, photoId, uri: file, stage: 'analyze', code, reason, at: new Date().toISOString() };
-  appendFileSync(ctx.deadLetters, JSON.stringify(record) + '\n');
+    stage,
+    code,
+    reason,
+    attempts: 1,
+    at: new Date().toISOString(),
+  };
+  ingestFailure(ctx.target, deadLetter, { uri: file, contentHash });
   ctx.counters.failed++;
   ctx.counters.metrics?.ingestPhotos.inc({ status: 'failed' });
 }
 
-/** CSV `photo,face,identity` for the photos of this run, in walk order; identity empty when dropped/unassigned. */
+/**
+ * CSV `photo,face,identity,width,height` for the photos of this run, in walk order; identity empty
+ * when dropped/unassigned; width and height of the face box in pixels (`facepipe eval` scores a
+ * photo by its largest face).
+ */
 export function exportAssignments(db: FaceDatabase, files: string[], out: string): string {
-  const lines = ['photo,face,identity'];
+  const lines = ['photo,face,identity,width,height'];
   for (const file of files) {
-    const faces = db.facesOfPhoto(photoIdForPath(file)).sort((a, b) => a.faceIndex - b.faceIndex);
+    const faces = db.facesOfPhoto(photoIdForFile(file)).sort((a, b) => a.faceIndex - b.faceIndex);
     for (const f of faces)
       lines.push(
-        [csvField(file), String(f.faceIndex), csvField(f.kept ? (f.identityId ?? '') : '')].join(','),
+        [
+          csvField(file),
+          String(f.faceIndex),
+          csvField(f.kept ? (f.identityId ?? '') : ''),
+          String(Math.round(f.bbox[2] - f.bbox[0])),
+          String(Math.round(f.bbox[3] - f.bbox[1])),
+        ].join(','),
       );
   }
   const target = path.resolve(out);

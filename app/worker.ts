@@ -1,8 +1,9 @@
 /**
  * The ingest worker: a kafkajs consumer group member on the photos topic. For each PhotoEvent:
  * parse and validate → fetch the bytes (pipeline/fetchPhoto.ts) → analyze → publish the photo's
- * FaceRecords and then its PhotoResult to the faces topic (key = photoId, so they stay together and
- * in order). A message that cannot be processed becomes a DeadLetter instead, after at most
+ * FaceRecords (each with its thumbnail JPEG) and then its PhotoResult to the faces topic (key =
+ * photoId, so they stay together and in order; the indexer hands them to the ingest step as one
+ * photo). A message that cannot be processed becomes a DeadLetter instead, after at most
  * `maxAttempts` tries. An offset is committed only once everything up to it was acknowledged by
  * the broker (acks = -1), so a crash re-processes, never loses; downstream is idempotent by faceId.
  *
@@ -14,13 +15,15 @@ import type { EachBatchPayload, KafkaMessage, Message } from 'kafkajs';
 import { z } from 'zod';
 import { PhotoEvent, PhotoResult, FACES_TOPIC_TYPE_HEADER } from '../schemas/photoEvent.ts';
 import type { DeadLetterStage } from '../schemas/deadLetter.ts';
-import { buildDeadLetter, type RawMessage } from './kafka/deadLetters.ts';
+import { buildDeadLetter, type RawMessage } from '../pipeline/kafka/deadLetters.ts';
 import { SCHEMA_VERSION } from '../schemas/face.ts';
-import { AnalyzeError, toFaceRecord, type Analyzer } from './analyze.ts';
-import { fetchPhoto, FetchError, type FetchPolicy } from './fetchPhoto.ts';
-import { log } from './log.ts';
-import type { KafkaSettings } from './kafka/config.ts';
-import { createKafka, createProducer, ensureTopics, sendAcked } from './kafka/client.ts';
+import { AnalyzeError, faceRecordsOf, type Analyzer } from '../pipeline/analyze.ts';
+import { fetchPhoto, FetchError, type FetchPolicy } from '../pipeline/fetchPhoto.ts';
+import { log } from '../core/log.ts';
+import { FacepipeError } from '../core/errors.ts';
+import { retry } from '../core/retry.ts';
+import type { KafkaSettings } from '../pipeline/kafka/config.ts';
+import { createKafka, createProducer, ensureTopics, sendAcked } from '../pipeline/kafka/client.ts';
 
 /** What one photos-topic message turns into: messages for one topic. */
 export interface Publication {
@@ -38,19 +41,21 @@ export interface PhotoHandlerDeps {
   topics: KafkaSettings['topics'];
   /** tries before a retriable failure becomes a dead letter (>= 1) */
   maxAttempts: number;
-  /** first backoff between tries, doubled each time */
+  /** first backoff between tries, doubled each time (with jitter, core/retry.ts) */
   retryBackoffMs: number;
   workerId: string;
 }
 
-class StageError extends Error {
+/** A failure at one stage of a photo's way through the worker; its code becomes the dead letter's. */
+class StageError extends FacepipeError {
   constructor(
     readonly stage: DeadLetterStage,
-    readonly code: string,
+    code: string,
     message: string,
-    readonly retriable: boolean,
+    retriable: boolean,
+    cause?: unknown,
   ) {
-    super(message);
+    super(code, message, { retriable, cause });
   }
 }
 
@@ -59,24 +64,33 @@ export async function handlePhotoMessage(msg: RawMessage, deps: PhotoHandlerDeps
   let event: PhotoEvent | undefined;
   let attempts = 0;
   try {
-    event = parsePhotoEvent(msg.value);
-    for (;;) {
-      attempts++;
-      try {
-        return await analyzeToFaces(event, deps);
-      } catch (err) {
-        const e = toStageError(err);
-        if (!e.retriable || attempts >= deps.maxAttempts) throw e;
-        log.warn(
-          { photoId: event.photoId, code: e.code, attempt: attempts, err: e.message },
-          'photo failed; retrying',
-        );
-        await new Promise((r) => setTimeout(r, deps.retryBackoffMs * 2 ** (attempts - 1)));
-      }
-    }
+    const parsed = parsePhotoEvent(msg.value);
+    event = parsed;
+    return await retry(
+      (attempt) => {
+        attempts = attempt;
+        return analyzeToFaces(parsed, deps).catch((err: unknown) => Promise.reject(toStageError(err)));
+      },
+      {
+        attempts: deps.maxAttempts,
+        initialMs: deps.retryBackoffMs,
+        onRetry: (err, attempt, waitMs) =>
+          log.warn(
+            {
+              photoId: parsed.photoId,
+              code: (err as StageError).code,
+              attempt,
+              waitMs,
+              err: (err as Error).message,
+            },
+            'photo failed; retrying',
+          ),
+      },
+    );
   } catch (err) {
     const e = toStageError(err);
-    return deadLetterPublication(msg, e, Math.max(1, attempts), event?.photoId ?? keyText(msg), deps);
+    const uri = event?.source.kind === 'uri' ? event.source.uri : undefined;
+    return deadLetterPublication(msg, e, Math.max(1, attempts), event?.photoId ?? keyText(msg), uri, deps);
   }
 }
 
@@ -99,21 +113,21 @@ function parsePhotoEvent(value: Buffer | null): PhotoEvent {
 
 function toStageError(err: unknown): StageError {
   if (err instanceof StageError) return err;
-  if (err instanceof FetchError) return new StageError('fetch', err.code, err.message, err.retriable);
-  if (err instanceof AnalyzeError) {
-    // the bytes decide these; only an inference failure may be transient
-    return new StageError('analyze', err.code, err.message, err.code === 'INFERENCE_FAILED');
-  }
-  return new StageError('analyze', 'INTERNAL', (err as Error)?.message ?? String(err), true);
+  if (err instanceof FetchError) return new StageError('fetch', err.code, err.message, err.retriable, err);
+  if (err instanceof AnalyzeError)
+    return new StageError('analyze', err.code, err.message, err.retriable, err);
+  // not one of ours: a bug or the machine (memory, a worker thread); worth another try
+  return new StageError('analyze', 'INTERNAL', (err as Error)?.message ?? String(err), true, err);
 }
 
 async function analyzeToFaces(event: PhotoEvent, deps: PhotoHandlerDeps): Promise<Publication> {
   const fetched = await fetchPhoto(event.source, deps.fetchPolicy);
   const analysis = await deps.analyzer.analyzeBytes(fetched.bytes, event.photoId);
   const modelId = deps.analyzer.modelId;
-  const records = analysis.faces.map((f) => ({
-    ...toFaceRecord(event.photoId, modelId, f, event.library),
-    createdAt: new Date().toISOString(),
+  const createdAt = new Date().toISOString();
+  const records = (await faceRecordsOf(event.photoId, modelId, analysis, event.library)).map((r) => ({
+    ...r,
+    createdAt,
   }));
   const result: PhotoResult = {
     v: SCHEMA_VERSION,
@@ -151,9 +165,11 @@ function deadLetterPublication(
   e: StageError,
   attempts: number,
   photoId: string | undefined,
+  uri: string | undefined,
   deps: PhotoHandlerDeps,
 ): Publication {
   const dl = buildDeadLetter(msg, {
+    uri,
     stage: e.stage,
     code: e.code,
     reason: e.message,

@@ -9,9 +9,10 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
-import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
+import { FaceStore, STORE_FILE } from '../indexers/store.ts';
+import { createProducer } from '../pipeline/kafka/client.ts';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** the bundled sample photos: the worker's file root in these tests */
 export const examplesDir = path.join(repoRoot, 'examples');
 export const groupsDir = path.join(examplesDir, 'faceapi-groups');
@@ -129,7 +130,9 @@ export async function produce(
   topic: string,
   messages: { key: string | null; value: string | Buffer }[],
 ): Promise<void> {
-  const producer = kafka.producer();
+  // the product's idempotent producer: a send retried after a slow acknowledgement (a loaded
+  // machine) must not put a message on the topic twice, or a test would count it twice
+  const producer = createProducer(kafka);
   await producer.connect();
   try {
     await producer.send({ topic, acks: -1, messages });
@@ -187,6 +190,8 @@ export interface StoreSnapshot {
   counts: { photos: number; faces: number; kept: number; dropped: number; identities: number };
   facesByPhoto: Map<string, string[]>;
   photoIds: string[];
+  /** photo id → status (`done`, or `failed` for a photo that became a dead letter) */
+  photoStatus: Map<string, string>;
   /** kept faces with no identity */
   unassignedKept: number;
 }
@@ -202,6 +207,7 @@ export function readStore(dataDir: string): StoreSnapshot {
       counts: store.counts(),
       facesByPhoto,
       photoIds: store.listPhotos().map((p) => p.photoId),
+      photoStatus: new Map(store.listPhotos().map((p) => [p.photoId, p.status])),
       unassignedKept: faces.filter((f) => f.kept && f.identityId === null).length,
     };
   } finally {
