@@ -10,7 +10,6 @@ import {
   locateModelsDir,
   ModelConfigError,
   QUALITY_CUES,
-  resolveModelsDir,
   updateModelEntry,
   type DetectorManifest,
   type EmbedderManifest,
