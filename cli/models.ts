@@ -511,7 +511,7 @@ function labelledCollection(
 }
 
 /** Fits the quality mapping and the clustering operating point on labelled folders. */
-function calibrateClustering(
+export function calibrateClustering(
   collections: LabelledCollection[],
   embedder: EmbedderManifest,
   opts: { beta: number; minPrecision: number },
@@ -536,7 +536,7 @@ function calibrateClustering(
 }
 
 /** Writes the fitted mapping and operating point into the model's manifest entry. */
-function writeCalibration(dir: string, model: string, cal: ClusteringCalibration): string {
+export function writeCalibration(dir: string, model: string, cal: ClusteringCalibration): string {
   return updateModelEntry(dir, model, (entry) => {
     const quality = (entry.quality ?? {}) as Record<string, unknown>;
     const clustering = (entry.clustering ?? {}) as Record<string, unknown>;
@@ -547,7 +547,7 @@ function writeCalibration(dir: string, model: string, cal: ClusteringCalibration
       clusteringCalibration: {
         folders: cal.folders.map((f) => path.basename(f)),
         objective: `mean BCubed F_${cal.beta} on the largest face of each photo, precision >= ${cal.minPrecision} on each folder`,
-        perFolder: cal.fit.perCollection,
+        perFolder: cal.fit.perCollection.map((f) => ({ ...f, name: path.basename(f.name) })),
         cueAuc: cal.quality.cues.auc,
         combinedCueAuc: cal.quality.cues.combinedAuc,
       },
