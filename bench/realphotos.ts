@@ -192,7 +192,7 @@ async function mainJob(dir: string, params: ClusterParams, dim: number): Promise
 
 type CueQuality = (c: LabelledCollection, i: number) => number;
 
-async function rulesAndStability(
+export async function rulesAndStability(
   dirs: string[],
   embedder: EmbedderManifest,
   params: ClusterParams,
@@ -369,7 +369,7 @@ function calibrationStability(
   return out;
 }
 
-function readmeTables(f: Record<string, unknown>): string {
+export function readmeTables(f: Record<string, unknown>): string {
   const sets = f.sets as {
     folder: string;
     facepipe: Scored;
