@@ -8,6 +8,7 @@ import type { IdentityService } from '../service/identityService.ts';
 import type { ClusterParams } from '../clustering/params.ts';
 import type { Analyzer } from '../pipeline/analyze.ts';
 import type { ServiceMetrics } from './metrics.ts';
+import type { UserActions } from '../service/userActions.ts';
 
 export interface ServerLimits {
   /** largest accepted upload, bytes (default 10 MiB) */
@@ -16,12 +17,18 @@ export interface ServerLimits {
   maxPixels: number;
   /** largest k a search may ask for (default 100): a search blocks the event loop while it runs */
   maxK: number;
+  /**
+   * searches by image analysed at once (default 4); more get 503 with Retry-After at once instead
+   * of queueing behind the detector until their clients time out
+   */
+  maxImageSearches: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
   maxUploadBytes: 10 * 1024 * 1024,
   maxPixels: 40_000_000,
   maxK: 100,
+  maxImageSearches: 4,
 };
 
 export interface RouteContext {
@@ -31,6 +38,8 @@ export interface RouteContext {
   analyzer?: Analyzer;
   limits: ServerLimits;
   metrics: ServiceMetrics;
+  /** user corrections, recorded for undo (the people view and the correction routes) */
+  actions: UserActions;
 }
 
 /** Standard error responses for the OpenAPI description. */

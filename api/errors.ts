@@ -16,6 +16,8 @@ export class ApiError extends FacepipeError {
     readonly statusCode: number,
     code: string,
     message: string,
+    /** response headers that go with it (e.g. Retry-After on a 503) */
+    readonly headers: Record<string, string> = {},
   ) {
     super(code, message);
   }
@@ -99,6 +101,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (status >= 500) request.log.error({ err }, 'request failed');
     else request.log.debug({ code: body.error.code }, 'client error');
     if (status === 401) res.header('www-authenticate', 'Bearer');
+    if (err instanceof ApiError) res.headers(err.headers);
     return res.status(status).send(body);
   });
   app.setNotFoundHandler((request: FastifyRequest, res: FastifyReply) => {

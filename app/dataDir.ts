@@ -40,6 +40,10 @@ export interface OpenDataDirOptions {
   analyzer?: boolean;
   analyzerMaxPixels?: number;
   analyzerMaxBytes?: number;
+  provider?: 'cpu' | 'cuda';
+  inferenceNice?: number;
+  /** how far a rebuild of the index from the store is, when one is needed (the CLI draws a bar) */
+  onRebuildProgress?: (done: number, total: number) => void;
   /** 'allow' opens a data dir that still has legacy photo ids (the migration itself) */
   legacyPhotoIds?: 'refuse' | 'allow';
 }
@@ -56,14 +60,22 @@ export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}
   const manifest = loadManifest(modelsDir);
   const exists = existsSync(path.join(dir, STORE_FILE));
   let db: EmbeddedFaceDatabase;
-  if (exists) db = openExistingDatabase(dir);
+  // a folder without a store: the store layer says so ("no facepipe store in …", a user mistake)
+  if (exists || (existsSync(dir) && !opts.create))
+    db = openExistingDatabase(dir, { onRebuildProgress: opts.onRebuildProgress });
   else if (opts.create) {
     const chosen = selectModels(manifest, opts.embedder ? { embedder: opts.embedder } : {}).embedder;
-    db = openFaceDatabase(dir, { modelId: chosen.name, dim: chosen.embeddingDim });
-  } else
+    db = openFaceDatabase(dir, {
+      modelId: chosen.name,
+      dim: chosen.embeddingDim,
+      onRebuildProgress: opts.onRebuildProgress,
+    });
+  } else if (!existsSync(dir))
     throw new DataDirError(
       `data folder not found: ${dir} (run \`facepipe run <photos> --data ${dataDir}\` first)`,
     );
+  // a folder without a store: the database says so, with what to run
+  else db = openExistingDatabase(dir, { onRebuildProgress: opts.onRebuildProgress });
   try {
     if (opts.legacyPhotoIds !== 'allow') {
       const legacy = legacyPhotoIds(db);
@@ -86,6 +98,8 @@ export async function openDataDir(dataDir: string, opts: OpenDataDirOptions = {}
           embedder: db.modelId,
           maxPixels: opts.analyzerMaxPixels,
           maxBytes: opts.analyzerMaxBytes,
+          provider: opts.provider,
+          inferenceNice: opts.inferenceNice,
         })
       : undefined;
     return {

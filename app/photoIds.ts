@@ -62,8 +62,8 @@ export function renameLegacyPhotos(
 ): { renamed: PhotoIdRename[]; superseded: string[] } {
   const renamed: PhotoIdRename[] = [];
   const superseded: string[] = [];
-  for (const r of legacyPhotoIds(store)) {
-    if (store.getPhoto(r.to)) {
+  for (const r of legacyPhotoIds(store.photos)) {
+    if (store.photos.getPhoto(r.to)) {
       superseded.push(r.from);
       continue;
     }

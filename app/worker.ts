@@ -30,7 +30,7 @@ export interface Publication {
   topic: string;
   messages: Message[];
   /** for logs and counters */
-  outcome: 'faces' | 'dead_letter';
+  outcome: 'faces' | 'dead_letter' | 'erased';
   photoId?: string;
   faces?: number;
 }
@@ -44,6 +44,8 @@ export interface PhotoHandlerDeps {
   /** first backoff between tries, doubled each time (with jitter, core/retry.ts) */
   retryBackoffMs: number;
   workerId: string;
+  /** is this photo erased by a user (a tombstone by id, uri or content)? then nothing is published */
+  erased?: (p: { photoId: string; uri: string; contentHash: string }) => boolean;
 }
 
 /** A failure at one stage of a photo's way through the worker; its code becomes the dead letter's. */
@@ -122,6 +124,8 @@ function toStageError(err: unknown): StageError {
 
 async function analyzeToFaces(event: PhotoEvent, deps: PhotoHandlerDeps): Promise<Publication> {
   const fetched = await fetchPhoto(event.source, deps.fetchPolicy);
+  if (deps.erased?.({ photoId: event.photoId, uri: fetched.uri, contentHash: fetched.contentHash }))
+    return { topic: deps.topics.faces, messages: [], outcome: 'erased', photoId: event.photoId, faces: 0 };
   const analysis = await deps.analyzer.analyzeBytes(fetched.bytes, event.photoId);
   const modelId = deps.analyzer.modelId;
   const createdAt = new Date().toISOString();
@@ -197,6 +201,8 @@ export interface IngestWorkerOptions {
   retryBackoffMs?: number;
   /** partitions handled in parallel by this worker */
   partitionsConcurrently?: number;
+  /** photos a user erased: fetched (to know their content) but never analysed nor published */
+  erased?: PhotoHandlerDeps['erased'];
 }
 
 export interface IngestWorker {
@@ -252,13 +258,14 @@ export async function startIngestWorker(opts: IngestWorkerOptions): Promise<Inge
     maxAttempts: opts.maxAttempts ?? 3,
     retryBackoffMs: opts.retryBackoffMs ?? 500,
     workerId: settings.clientId,
+    erased: opts.erased,
   };
 
   const processOne = async (m: KafkaMessage, topic: string, partition: number): Promise<void> => {
     const raw: RawMessage = { topic, partition, offset: m.offset, key: m.key, value: m.value };
     const pub = await handlePhotoMessage(raw, deps);
     // outputs must be on the broker before the offset may move past this message
-    await sendAcked(producer, pub.topic, pub.messages);
+    if (pub.messages.length > 0) await sendAcked(producer, pub.topic, pub.messages);
     counters.processed++;
     if (pub.outcome === 'dead_letter') {
       counters.deadLetters++;

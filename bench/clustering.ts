@@ -1,5 +1,11 @@
 import { loadManifest, resolveModelsDir } from '../pipeline/models.ts';
-import { buildCoreGraph, clusterBatch } from '../clustering/batch.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildCoreGraph, clusterBatch, clusterBatchParallel } from '../clustering/batch.ts';
+import { parseAssignments } from '../clustering/csv.ts';
+import { writeNpy } from '../clustering/npy.ts';
+import { benchDir, ensurePeerVenv, measured, peerDir, venvPython, type ProcessCost } from './peer/venv.ts';
 import { evaluate, type Evaluation } from '../clustering/metrics.ts';
 import { keptGraph, runBaselineOnGraph } from '../clustering/methods.ts';
 import { OnlineClusterer } from '../clustering/online.ts';
@@ -21,6 +27,8 @@ const SETTINGS: { name: string; options: Partial<SyntheticOptions> }[] = [
   { name: 'clean', options: { lowQualityShare: 0 } },
   { name: 'cleanNoTwins', options: { lowQualityShare: 0, twinShare: 0 } },
 ];
+
+const repo = path.resolve(benchDir, '..');
 
 const QUALITY_TAUS = range(0.3, 0.54, 0.02);
 const BASELINE_THRESHOLDS = range(0.25, 0.75, 0.025);
@@ -129,7 +137,123 @@ function onlineVsBatch(set: SyntheticSet, params: ClusterParams): Record<string,
   };
 }
 
-function timing(size: number, params: ClusterParams): Record<string, number> {
+/**
+ * `facepipe cluster` (quality method, kNN search on every core) against the Python reference
+ * (bench/peer/peer_cluster.py: pip hnswlib kNN graph on the same cores + Chinese Whispers at its
+ * best threshold from the quality table), both as whole processes under the same meter on the
+ * same .npy, interleaved, medians.
+ */
+function scaleVsPeer(size: number, params: ClusterParams, cwThreshold: number, reps: number) {
+  const set = syntheticOfSize(size, { seed: 42, lowQualityShare: 0.1 });
+  const work = mkdtempSync(path.join(os.tmpdir(), 'facepipe-cluster-'));
+  try {
+    const npy = path.join(work, 'x.npy');
+    const dim = set.options.dim;
+    const data = new Float32Array(set.faces.length * dim);
+    set.faces.forEach((f, i) => {
+      for (let j = 0; j < dim; j++) data[i * dim + j] = f.unit[j]! * f.magnitude;
+    });
+    writeNpy(npy, { rows: set.faces.length, cols: dim, data });
+    const ours = [
+      'node',
+      path.join(repo, 'bin/facepipe.mjs'),
+      'cluster',
+      '--embeddings',
+      npy,
+      '--out',
+      path.join(work, 'ours.csv'),
+      '--no-progress',
+    ];
+    const peer = [
+      venvPython,
+      path.join(peerDir, 'peer_cluster.py'),
+      '--embeddings',
+      npy,
+      '--out',
+      path.join(work, 'peer.npy'),
+      ...[
+        '--k',
+        String(params.k),
+        '--M',
+        String(params.M),
+        '--ef-construction',
+        String(params.efConstruction),
+      ],
+      ...['--ef', String(params.ef), '--threads', String(os.availableParallelism())],
+      ...['--threshold', String(cwThreshold), '--min-magnitude', String(params.dropBelowMagnitude)],
+    ];
+    const costs: { ours: ProcessCost[]; peer: ProcessCost[] } = { ours: [], peer: [] };
+    let peerSplit: { graphSeconds: number; whispersSeconds: number } | undefined;
+    for (let r = 0; r < reps; r++) {
+      for (const who of r % 2 === 0 ? (['ours', 'peer'] as const) : (['peer', 'ours'] as const)) {
+        const out = path.join(work, `${who}.stdout`);
+        const cost = measured(who === 'ours' ? ours : peer, out, path.join(work, 'cost.json'), repo);
+        if (cost.rc !== 0) throw new Error(`bench clustering: ${who} exited ${cost.rc} at ${size} faces`);
+        costs[who].push(cost);
+        if (who === 'peer') peerSplit = JSON.parse(readFileSync(out, 'utf8'));
+        process.stderr.write(`bench clustering: ${size} ${who} wall ${cost.wall.toFixed(1)} s\n`);
+      }
+    }
+    // the CSV's ids are row numbers (no --ids given)
+    const ourAssignments = parseAssignments(readFileSync(path.join(work, 'ours.csv'), 'utf8'));
+    const ourLabels = Int32Array.from(set.faces.keys(), (i) => {
+      const c = ourAssignments.get(String(i));
+      return c == null ? -1 : Number(c);
+    });
+    const peerLabels = Int32Array.from(parseNpyInt64(readFileSync(path.join(work, 'peer.npy'))));
+    const side = (cs: ProcessCost[], labels: Int32Array) => ({
+      wallSeconds: round(medianOf(cs.map((c) => c.wall))),
+      cpuSeconds: round(medianOf(cs.map((c) => c.user + c.sys))),
+      peakRssMiB: Math.round(medianOf(cs.map((c) => c.maxRssKiB)) / 1024),
+      bcubedF: round(evaluate(set.truth, labels).bcubed.f),
+    });
+    return {
+      faces: set.faces.length,
+      dim,
+      reps,
+      facepipeCluster: side(costs.ours, ourLabels),
+      pythonPeer: {
+        ...side(costs.peer, peerLabels),
+        cwThreshold,
+        graphSeconds: round(peerSplit?.graphSeconds ?? NaN),
+        whispersSeconds: round(peerSplit?.whispersSeconds ?? NaN),
+      },
+      wallRatio: round(medianOf(costs.ours.map((c, i) => c.wall / costs.peer[i]!.wall))),
+    };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The int64 label vector np.save writes (little-endian, C order), as numbers. */
+function parseNpyInt64(buf: Buffer): number[] {
+  const headerLen = buf.readUInt16LE(8);
+  const body = buf.subarray(10 + headerLen);
+  const out: number[] = [];
+  for (let i = 0; i + 8 <= body.length; i += 8) out.push(Number(body.readBigInt64LE(i)));
+  return out;
+}
+
+function medianOf(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** log-log slope of wall time against faces between consecutive sizes. */
+function growthExponents(rows: Record<string, { faces: number; facepipeCluster: { wallSeconds: number } }>) {
+  const list = Object.values(rows).sort((a, b) => a.faces - b.faces);
+  const out: Record<string, number> = {};
+  for (let i = 1; i < list.length; i++) {
+    const a = list[i - 1]!;
+    const b = list[i]!;
+    out[`${a.faces}to${b.faces}`] = round(
+      Math.log(b.facepipeCluster.wallSeconds / a.facepipeCluster.wallSeconds) / Math.log(b.faces / a.faces),
+    );
+  }
+  return out;
+}
+
+async function timing(size: number, params: ClusterParams): Promise<Record<string, number>> {
   const set = syntheticOfSize(size, { seed: 42, lowQualityShare: 0.1 });
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;
@@ -137,7 +261,9 @@ function timing(size: number, params: ClusterParams): Record<string, number> {
   const sample = () => (peak = Math.max(peak, process.memoryUsage().rss));
   const started = performance.now();
   const cpuStart = process.cpuUsage();
-  const result = clusterBatch(set.faces, params, { onProgress: sample });
+  const timer = setInterval(sample, 200);
+  const result = await clusterBatchParallel(set.faces, params, { onProgress: sample });
+  clearInterval(timer);
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuStart);
   sample();
@@ -167,12 +293,21 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
   for (const s of SETTINGS.slice(0, 3))
     online[s.name] = onlineVsBatch(syntheticOfSize(tableSize, { seed: 8, ...s.options }), params);
   process.stderr.write('bench clustering: online vs batch done\n');
-  const sizes = opts.full ? [10_000, 100_000, 1_000_000] : [10_000, 100_000];
+  const sizes = process.env.FACEPIPE_BENCH_CLUSTER_SIZES
+    ? process.env.FACEPIPE_BENCH_CLUSTER_SIZES.split(',').map(Number)
+    : opts.full
+      ? [10_000, 100_000, 1_000_000]
+      : [10_000, 100_000];
   const time: Record<string, unknown> = {};
   for (const n of sizes) {
-    time[String(n)] = timing(n, params);
+    time[String(n)] = await timing(n, params);
     process.stderr.write(`bench clustering: ${n} faces timed\n`);
   }
+  ensurePeerVenv();
+  const cwThreshold = (qualityTable.mixed as { cw: Scored }).cw.setting.threshold!;
+  const vsPeer: Record<string, ReturnType<typeof scaleVsPeer>> = {};
+  for (const n of sizes)
+    vsPeer[String(n)] = scaleVsPeer(n, params, cwThreshold, n >= 1_000_000 ? 1 : n >= 100_000 ? 2 : 3);
   return {
     params: { ...params },
     grids: {
@@ -183,6 +318,9 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
     qualityTable,
     online,
     time,
+    // whole processes: `facepipe cluster` against the Python reference on the same faces
+    vsPythonPeer: vsPeer,
+    growthExponent: growthExponents(vsPeer),
   };
 }
 

@@ -179,7 +179,7 @@ export async function run(opts: { full: boolean; n?: number }): Promise<Record<s
     const data = synth.vectors.slice(0, n);
     const later = synth.vectors.slice(n);
     const rssBefore = rssMiB();
-    let db = openFaceDatabase(dataDir, { modelId: MODEL, dim: DIM, progress: false });
+    let db = openFaceDatabase(dataDir, { modelId: MODEL, dim: DIM });
 
     // insert: store + index, in batches of 1000 (one transaction each), as the indexer stage does
     const [, insertSeconds] = timed(() => {
@@ -201,15 +201,11 @@ export async function run(opts: { full: boolean; n?: number }): Promise<Record<s
     const storeBytes = statSync(path.join(dataDir, STORE_FILE)).size;
 
     // recovery: load a current checkpoint; then replay 1000 changes made after it; then rebuild
-    const [loaded, loadSeconds] = timed(() =>
-      openFaceDatabase(dataDir, { modelId: MODEL, dim: DIM, progress: false }),
-    );
+    const [loaded, loadSeconds] = timed(() => openFaceDatabase(dataDir, { modelId: MODEL, dim: DIM }));
     db = loaded;
     db.upsertFaces(later.map((v, j) => record(n + j, v)));
     db.close({ checkpoint: false });
-    const [replayed, replaySeconds] = timed(() =>
-      openFaceDatabase(dataDir, { modelId: MODEL, dim: DIM, progress: false }),
-    );
+    const [replayed, replaySeconds] = timed(() => openFaceDatabase(dataDir, { modelId: MODEL, dim: DIM }));
     db = replayed;
     const replayAction = db.recovery.action;
     const [, rebuildSeconds] = timed(() => db.rebuildIndex('benchmark'));

@@ -34,7 +34,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
   const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-bench-lookup-'));
   const rand = rng(42);
   try {
-    const db = openFaceDatabase(dir, { modelId: 'synthetic-192', dim: DIM, progress: false });
+    const db = openFaceDatabase(dir, { modelId: 'synthetic-192', dim: DIM });
     const identities = faces / FACES_PER_IDENTITY;
     const centres = Array.from({ length: identities }, () => unitVector(rand));
     const t0 = Date.now();
@@ -86,28 +86,9 @@ function fill(
   for (let start = 0; start < faces; start += BATCH) {
     const records: FaceRecord[] = [];
     for (let i = start; i < Math.min(faces, start + BATCH); i++) {
-      const raw = noisyFace(centres[Math.floor(i / FACES_PER_IDENTITY)]!, rand);
-      const magnitude = Math.hypot(...raw);
-      records.push({
-        v: 1,
-        faceId: `f_${i}`,
-        photoId: `p_${i}`,
-        faceIndex: 0,
-        bbox: [0, 0, 100, 100],
-        landmarks: [
-          [30, 40],
-          [70, 40],
-          [50, 60],
-          [35, 80],
-          [65, 80],
-        ],
-        score: 0.9,
-        embedding: Array.from(raw),
-        magnitude,
-        quality: qualityFromMagnitude(calibration, magnitude),
-        kept: true,
-        modelId: 'synthetic-192',
-      });
+      records.push(
+        syntheticRecord(i, noisyFace(centres[Math.floor(i / FACES_PER_IDENTITY)]!, rand), calibration),
+      );
     }
     db.transaction(() => {
       db.upsertFaces(records);
@@ -120,8 +101,37 @@ function fill(
   }
 }
 
+/** Face `i` of a synthetic store (photo `p_i`, id `f_i`) with this raw feature. */
+export function syntheticRecord(
+  i: number,
+  raw: Float32Array,
+  calibration: EmbedderManifest['quality'],
+): FaceRecord {
+  const magnitude = Math.hypot(...raw);
+  return {
+    v: 1,
+    faceId: `f_${i}`,
+    photoId: `p_${i}`,
+    faceIndex: 0,
+    bbox: [0, 0, 100, 100],
+    landmarks: [
+      [30, 40],
+      [70, 40],
+      [50, 60],
+      [35, 80],
+      [65, 80],
+    ],
+    score: 0.9,
+    embedding: Array.from(raw),
+    magnitude,
+    quality: qualityFromMagnitude(calibration, magnitude),
+    kept: true,
+    modelId: 'synthetic-192',
+  };
+}
+
 /** A raw feature near `centre`: direction noise like a real same-identity spread (cosine ≈ 0.7), magnitude 45..85. */
-function noisyFace(centre: Float32Array, rand: () => number): Float32Array {
+export function noisyFace(centre: Float32Array, rand: () => number): Float32Array {
   const out = new Float32Array(DIM);
   const noise = unitVector(rand);
   let n = 0;
@@ -135,7 +145,7 @@ function noisyFace(centre: Float32Array, rand: () => number): Float32Array {
   return out;
 }
 
-function unitVector(rand: () => number): Float32Array {
+export function unitVector(rand: () => number): Float32Array {
   const v = new Float32Array(DIM);
   let n = 0;
   for (let i = 0; i < DIM; i += 2) {
@@ -161,7 +171,7 @@ async function post(url: string, body: string): Promise<void> {
   await res.arrayBuffer();
 }
 
-function timeEach<T>(items: T[], fn: (x: T) => unknown): { p50: number; p99: number; mean: number } {
+export function timeEach<T>(items: T[], fn: (x: T) => unknown): { p50: number; p99: number; mean: number } {
   const ms: number[] = [];
   for (const x of items) {
     const t = process.hrtime.bigint();
@@ -184,7 +194,7 @@ async function timeEachAsync<T>(
   return percentiles(ms);
 }
 
-function percentiles(ms: number[]): { p50: number; p99: number; mean: number } {
+export function percentiles(ms: number[]): { p50: number; p99: number; mean: number } {
   const s = [...ms].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
   const r3 = (x: number) => Math.round(x * 1000) / 1000;

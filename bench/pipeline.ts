@@ -7,8 +7,14 @@ import { alignFace, type Point } from '../pipeline/align.ts';
 import { createAnalyzer } from '../pipeline/analyze.ts';
 import { decodePhoto, type DecodedPhoto } from '../pipeline/decode.ts';
 import { DEFAULT_BATCH_SIZE } from '../pipeline/embed.ts';
-import { detect as detectInThisThread } from '../pipeline/inferenceWorker.ts';
-import { loadManifest, modelPath, resolveModelsDir, selectModels } from '../pipeline/models.ts';
+import { detect as detectInThisThread, type DetectTask } from '../pipeline/inferenceWorker.ts';
+import {
+  loadManifest,
+  modelPath,
+  resolveModelsDir,
+  selectModels,
+  type DetectorManifest,
+} from '../pipeline/models.ts';
 import { batchToNchw } from '../pipeline/preprocess.ts';
 
 /**
@@ -78,24 +84,7 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
   const photos: DecodedPhoto[] = await Promise.all(groupBytes.map((b) => decodePhoto(b)));
 
   // detect (same code as the worker, run here on one thread pool)
-  const detectSpec = {
-    path: modelPath(dir, detector),
-    provider: 'cpu' as const,
-    intraOpThreads: threads,
-    interOpThreads: 1,
-  };
-  const detectTask = (p: DecodedPhoto) => ({
-    spec: detectSpec,
-    inputName: detector.input.name,
-    transform: detector.input,
-    sizeMultiple: detector.input.sizeMultiple,
-    strides: detector.outputs.strides,
-    scoreThreshold: detector.thresholds.score,
-    nmsIou: detector.thresholds.nmsIou,
-    pixels: p.detect.data,
-    width: p.detect.width,
-    height: p.detect.height,
-  });
+  const detectTask = detectTaskFor(detector, modelPath(dir, detector), threads);
   const detectRate = await medianRate(reps, photos.length, async () => {
     for (const p of photos) await detectInThisThread(detectTask(p));
   });
@@ -106,7 +95,7 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
     photos.map(async (p) => ({
       p,
       dets: await detectInThisThread(detectTask(p)),
-      sx: p.detect.width / p.full.width,
+      sx: p.detect.width / p.width,
     })),
   );
   const faces = geometry.flatMap(({ p, dets, sx }) =>
@@ -118,9 +107,9 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
   const alignRate = await medianRate(reps, faces.length, () =>
     faces.map((f) =>
       alignFace(
-        f.p.full.data,
-        f.p.full.width,
-        f.p.full.height,
+        f.p.full!.data,
+        f.p.full!.width,
+        f.p.full!.height,
         f.landmarks,
         template,
         embedder.alignment.size,
@@ -130,9 +119,9 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
   const aligned = faces.map(
     (f) =>
       alignFace(
-        f.p.full.data,
-        f.p.full.width,
-        f.p.full.height,
+        f.p.full!.data,
+        f.p.full!.width,
+        f.p.full!.height,
         f.landmarks,
         template,
         embedder.alignment.size,
@@ -212,4 +201,21 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
     wholeAnalyzePhotosPerS: wholePhotosPerS,
     wholeAnalyzeFacesPerS: Number(((wholePhotosPerS * wholeFaces) / groupBytes.length).toFixed(1)),
   };
+}
+
+/** The worker's detect task for a decoded photo, on a CPU session of `threads` threads. */
+export function detectTaskFor(detector: DetectorManifest, modelFile: string, threads: number) {
+  const spec = { path: modelFile, provider: 'cpu' as const, intraOpThreads: threads, interOpThreads: 1 };
+  return (p: DecodedPhoto): DetectTask => ({
+    spec,
+    inputName: detector.input.name,
+    transform: detector.input,
+    sizeMultiple: detector.input.sizeMultiple,
+    strides: detector.outputs.strides,
+    scoreThreshold: detector.thresholds.score,
+    nmsIou: detector.thresholds.nmsIou,
+    pixels: p.detect.data,
+    width: p.detect.width,
+    height: p.detect.height,
+  });
 }

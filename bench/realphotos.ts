@@ -122,7 +122,7 @@ async function mainJob(dir: string, params: ClusterParams, dim: number): Promise
   const { photos } = collectPhotos(dir);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-realphotos-'));
   try {
-    const summary = await runEmbedded({ dir, dataDir, progress: false, recluster: true });
+    const summary = await runEmbedded({ dir, dataDir, recluster: true });
     const db = openFaceDatabase(dataDir, { modelId: summary.modelId, dim });
     const byPhoto = new Map<string, ReturnType<typeof db.listFaces>>();
     for (const f of db.listFaces()) {

@@ -202,7 +202,6 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
         dir: path.join(root, 'photos'),
         dataDir: path.join(root, `embedded-${r}`),
         recluster: false,
-        progress: false,
       });
       if (summary.store.faces !== faces)
         throw new Error(`embedded: expected ${faces} faces, found ${summary.store.faces}`);

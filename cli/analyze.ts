@@ -10,7 +10,8 @@ import {
 import { log } from '../core/log.ts';
 import { walkImages } from '../pipeline/imageFiles.ts';
 import { ModelConfigError } from '../pipeline/models.ts';
-import { noImagesLine, positiveInt } from './options.ts';
+import { noImagesLine, positiveInt, modelsDirFrom } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
 
 /**
  * `facepipe analyze <file|dir>... [--models DIR] [--embeddings]`: one JSON line per face on
@@ -126,15 +127,16 @@ export async function analyzePhotos(
   return { processed, failed, faces };
 }
 
-async function runAnalyze(inputs: string[], opts: AnalyzeCliOptions): Promise<void> {
+async function runAnalyze(inputs: string[], opts: AnalyzeCliOptions, config: FacepipeConfig): Promise<void> {
   let analyzer: Analyzer;
   try {
     analyzer = await createAnalyzer({
-      modelsDir: opts.models,
+      modelsDir: modelsDirFrom(opts.models, config),
       batchSize: opts.batchSize,
       threads: opts.threads,
       workers: opts.workers,
-      provider: opts.provider,
+      provider: opts.provider ?? config.provider,
+      inferenceNice: config.inferenceNice,
     });
   } catch (err) {
     if (!(err instanceof ModelConfigError)) throw err;
@@ -166,7 +168,7 @@ async function runAnalyze(inputs: string[], opts: AnalyzeCliOptions): Promise<vo
   }
 }
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   program
     .command('analyze')
     .description('detect, align and embed the faces of photos; JSON Lines on stdout, one line per face')
@@ -178,5 +180,5 @@ export function register(program: Command): void {
     .option('--workers <n>', 'inference worker threads', positiveInt)
     .option('--provider <name>', 'execution provider: cpu or cuda (falls back to cpu)', provider)
     .option('--concurrency <n>', 'photos in flight', positiveInt, 4)
-    .action(runAnalyze);
+    .action((inputs: string[], opts: AnalyzeCliOptions) => runAnalyze(inputs, opts, config));
 }

@@ -12,7 +12,8 @@ import {
 import { readNpy } from '../clustering/npy.ts';
 import { formatAssignments } from '../clustering/csv.ts';
 import { facesFromMatrix, METHODS, runMethod, type Method } from '../clustering/methods.ts';
-import { finiteNumber, positiveInt } from './options.ts';
+import { finiteNumber, positiveInt, modelsDirFrom } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
 
 /**
  * `facepipe cluster --embeddings X.npy [--ids ids.txt] --out assignments.csv [--method ...]`:
@@ -107,7 +108,7 @@ function progressBar(enabled: boolean): { update: (d: number, t: number) => void
   };
 }
 
-function runCluster(opts: ClusterCliOptions): void {
+async function runCluster(opts: ClusterCliOptions): Promise<void> {
   const started = Date.now();
   const params = paramsFor(opts);
   const matrix = readNpy(opts.embeddings);
@@ -116,7 +117,7 @@ function runCluster(opts: ClusterCliOptions): void {
   const bar = progressBar(opts.progress !== false && matrix.rows >= 10_000);
   let result;
   try {
-    result = runMethod(
+    result = await runMethod(
       opts.method,
       faces,
       params,
@@ -151,7 +152,7 @@ function fail(err: unknown): void {
   process.exitCode = 2;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   program
     .command('cluster')
     .description('cluster raw face embeddings (.npy float32 [N, D]) into identities; writes id,cluster CSV')
@@ -182,9 +183,9 @@ export function register(program: Command): void {
     .option('--models <dir>', 'models folder with the embedder manifest')
     .option('--embedder <name>', 'embedder whose manifest gives the defaults (default: the first)')
     .option('--no-progress', 'no progress bar')
-    .action((opts: ClusterCliOptions) => {
+    .action(async (opts: ClusterCliOptions) => {
       try {
-        runCluster(opts);
+        await runCluster({ ...opts, models: modelsDirFrom(opts.models, config) });
       } catch (err) {
         fail(err);
       }

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { openExistingDatabase, type EmbeddedFaceDatabase, type RecoveryInfo } from '../indexers/database.ts';
-import { nonNegativeInt, requireDataDir } from './options.ts';
-import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
+import { nonNegativeInt, requireDataDir, modelsDirFrom } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
 /**
  * `facepipe index verify|rebuild|compact --data DIR`: operator commands for the vector index.
@@ -18,12 +19,16 @@ interface DataOptions {
 }
 
 /** Opens the data dir (recovering the index), runs `fn`, closes; a failure to open exits 2. */
-function withDatabase(dataDir: string, fn: (db: EmbeddedFaceDatabase) => void): void {
+function withDatabase(
+  dataDir: string,
+  fn: (db: EmbeddedFaceDatabase) => void,
+  opts: { ignoreCheckpoint?: boolean } = {},
+): void {
   let db: EmbeddedFaceDatabase;
   try {
     // the bar draws only on a terminal (cli-progress stays silent otherwise)
     requireDataDir(dataDir);
-    db = openExistingDatabase(dataDir, { progress: true });
+    db = openExistingDatabase(dataDir, { onRebuildProgress: rebuildProgressBar(), ...opts });
   } catch (err) {
     process.stderr.write(`facepipe index: ${(err as Error).message}\n`);
     process.exitCode = 2;
@@ -40,7 +45,7 @@ function recoverySummary(r: RecoveryInfo): Record<string, unknown> {
   return { action: r.action, ...(r.reason ? { reason: r.reason } : {}), replayed: r.replayed, ms: r.ms };
 }
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   const index = program
     .command('index')
     .description('the vector index of a data dir: verify, rebuild, compact, migrate-ids');
@@ -54,13 +59,15 @@ export function register(program: Command): void {
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .action(async (opts: { data: string; models?: string }) => {
       const { migrateDataDirPhotoIds } = await import('../app/dataDir.ts');
-      process.stdout.write(JSON.stringify(await migrateDataDirPhotoIds(opts.data, opts.models)) + '\n');
+      process.stdout.write(
+        JSON.stringify(await migrateDataDirPhotoIds(opts.data, modelsDirFrom(opts.models, config))) + '\n',
+      );
     });
 
   index
     .command('verify')
     .description('compare the HNSW index with the store (kept faces); exit 1 when they disagree')
-    .option('--data <dir>', 'data directory', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data directory', config.dataDir)
     .option('--json', 'print one JSON object')
     .option('--sample <n>', 'kept faces to search by their own vector', nonNegativeInt, 200)
     .action((opts: DataOptions) =>
@@ -86,32 +93,35 @@ export function register(program: Command): void {
   index
     .command('rebuild')
     .description('rebuild the index from the store (progress bar on stderr) and checkpoint it')
-    .option('--data <dir>', 'data directory', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
-    .action((opts: DataOptions) =>
-      withDatabase(opts.data, (db) => {
-        const started = Date.now();
-        // opening already rebuilt it when the checkpoint was unusable: no need to do it twice
-        if (db.recovery.action !== 'rebuilt') db.rebuildIndex('requested by operator');
-        const report = db.verify({ selfSearchSample: 50 });
-        process.stdout.write(
-          JSON.stringify({
-            rebuilt: true,
-            indexed: report.indexed,
-            ok: report.ok,
-            indexPath: report.indexPath,
-            seconds: (Date.now() - started) / 1000,
-          }) + '\n',
-        );
-        if (!report.ok) process.exitCode = 1;
-      }),
-    );
+    .option('--data <dir>', 'data directory', config.dataDir)
+    .action((opts: DataOptions) => {
+      const started = Date.now();
+      // the repair command never reads the old index file: opening rebuilds from the store
+      withDatabase(
+        opts.data,
+        (db) => {
+          const report = db.verify({ selfSearchSample: 50 });
+          process.stdout.write(
+            JSON.stringify({
+              rebuilt: true,
+              indexed: report.indexed,
+              ok: report.ok,
+              indexPath: report.indexPath,
+              seconds: (Date.now() - started) / 1000,
+            }) + '\n',
+          );
+          if (!report.ok) process.exitCode = 1;
+        },
+        { ignoreCheckpoint: true },
+      );
+    });
 
   index
     .command('compact')
     .description(
       'rebuild without tombstones (deleted vectors) when they exceed the compaction share, or always with --force',
     )
-    .option('--data <dir>', 'data directory', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data directory', config.dataDir)
     .option('--force', 'compact even below the threshold (erases deleted vectors from the index file now)')
     .action((opts: DataOptions) =>
       withDatabase(opts.data, (db) => {

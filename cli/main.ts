@@ -8,10 +8,12 @@ import * as run from './run.ts';
 import * as serve from './serve.ts';
 import * as recluster from './recluster.ts';
 import * as evaluation from './eval.ts';
+import { loadConfig, type FacepipeConfig } from '../app/config.ts';
+import { log, setLogLevel } from '../core/log.ts';
 
-// Each area registers its own commands; this file only assembles the program and decides how a
-// failure reaches the user.
-const AREAS: { register: (program: Command) => void }[] = [
+// Each area registers its own commands (their defaults from the one configuration, app/config.ts);
+// this file only assembles the program and decides how a failure reaches the user.
+const AREAS: { register: (program: Command, config: FacepipeConfig) => void }[] = [
   run,
   analyze,
   serve,
@@ -34,6 +36,7 @@ const USER_ERROR_CODES = new Set([
   'NO_DATA',
   'NO_STORE',
   'STORE_CORRUPT',
+  'CONFIG',
   'LEGACY_PHOTO_IDS',
   'EADDRINUSE',
   'EADDRNOTAVAIL',
@@ -95,7 +98,7 @@ export function reportFailure(err: unknown, write = (t: string) => process.stder
   const e = (err instanceof Error ? err : new Error(String(err))) as SystemError;
   const user = e.code !== undefined && USER_ERROR_CODES.has(e.code);
   const line = systemErrorLine(e) ?? firstLine(e.message);
-  const debug = process.env.FACEPIPE_LOG_LEVEL === 'debug';
+  const debug = log.level === 'debug' || log.level === 'trace';
   // not the user's mistake: still one line, with the way to the details
   const hint = user || debug ? '' : ' (FACEPIPE_LOG_LEVEL=debug shows the stack trace)';
   write(`facepipe: ${line}${hint}\n`);
@@ -103,7 +106,8 @@ export function reportFailure(err: unknown, write = (t: string) => process.stder
   return user ? 2 : 1;
 }
 
-export function buildProgram(): Command {
+export function buildProgram(config: FacepipeConfig = loadConfig()): Command {
+  setLogLevel(config.logLevel);
   const program = new Command('facepipe')
     .description(
       'Face clustering pipeline with a vector database (MagFace embeddings, HNSW, quality-aware clustering)',
@@ -113,7 +117,7 @@ export function buildProgram(): Command {
     // throws a CommanderError (its one line already printed) instead of exiting on its own
     .exitOverride()
     .showSuggestionAfterError();
-  for (const area of AREAS) area.register(program);
+  for (const area of AREAS) area.register(program, config);
   return program;
 }
 

@@ -21,6 +21,7 @@ import {
   type CalibrationReport,
   type LabelledFace,
 } from './models.ts';
+import { loadConfig } from '../app/config.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bundledModels = path.join(repoRoot, 'models');
@@ -29,7 +30,7 @@ const crops = path.join(repoRoot, 'examples', 'faceapi-crops');
 /** Runs `facepipe models ...` through commander, returning what it wrote to stdout. */
 async function facepipe(args: string[]): Promise<string> {
   const program = new Command('facepipe').exitOverride();
-  register(program);
+  register(program, loadConfig({}));
   let out = '';
   const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
     out += String(chunk);
@@ -321,7 +322,6 @@ describe('models calibrate --write, then run', () => {
       dir: photos,
       dataDir: path.join(work, 'data'),
       modelsDir: models,
-      progress: false,
       exportCsv: path.join(work, 'people.csv'),
     });
     expect(summary.identities).toBe(8);

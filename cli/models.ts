@@ -18,6 +18,7 @@ import {
   type QualityCue,
 } from '../pipeline/models.ts';
 import { positiveInt } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
 import { cueValues, qualityFromScore } from '../pipeline/qualityGate.ts';
 import {
   fitClusterParams,
@@ -158,8 +159,11 @@ function sha256Text(s: ModelListing['sha256']): string {
  * against the manifest, and its contract. A missing file or a sha256 mismatch is listed, then
  * reported as one error (exit 2): a damaged or substituted model must not be used unnoticed.
  */
-export function runList(opts: { models?: string; json?: boolean }, out: Out = stdout): void {
-  const { dir, origin } = locateModelsDir(opts.models);
+export function runList(
+  opts: { models?: string; json?: boolean; modelsFromEnv?: string },
+  out: Out = stdout,
+): void {
+  const { dir, origin } = locateModelsDir(opts.models, opts.modelsFromEnv);
   const contracts = modelContracts(dir);
   if (opts.json) {
     out(JSON.stringify({ modelsDir: dir, origin, models: contracts }, null, 2) + '\n');
@@ -401,6 +405,8 @@ export interface CalibrateOptions {
   beta?: number;
   /** BCubed precision the fit must reach on every folder (when any setting does) */
   minPrecision?: number;
+  provider?: 'cpu' | 'cuda';
+  inferenceNice?: number;
 }
 
 export interface CalibrationReport {
@@ -564,6 +570,8 @@ export async function calibrate(opts: CalibrateOptions): Promise<CalibrationRepo
     modelsDir: opts.models,
     embedder: opts.model,
     detector: opts.detector,
+    provider: opts.provider,
+    inferenceNice: opts.inferenceNice,
   });
   try {
     const { faces, failed, withoutFace, analysed } = await analyzeAll(
@@ -749,7 +757,7 @@ function positiveNumber(value: string): number {
   return n;
 }
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   const models = program
     .command('models')
     .description('model folders: list models and their contracts, calibrate an embedder');
@@ -762,7 +770,7 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable output')
     .action((opts: { models?: string; json?: boolean }) => {
       try {
-        runList(opts);
+        runList({ ...opts, modelsFromEnv: config.modelsDir });
       } catch (err) {
         if (!(err instanceof ModelConfigError)) throw err;
         process.stderr.write(`facepipe models list: ${err.message}\n`);
@@ -797,6 +805,11 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'photos in flight', positiveInt, 4)
     .option('--json', 'machine-readable output')
     .action(async (opts: CalibrateOptions) => {
-      await runCalibrate(opts);
+      await runCalibrate({
+        ...opts,
+        models: opts.models ?? config.modelsDir,
+        provider: config.provider,
+        inferenceNice: config.inferenceNice,
+      });
     });
 }

@@ -1,6 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { IMAGE_EXTENSIONS } from '../pipeline/imageFiles.ts';
+import { locateModelsDir } from '../pipeline/models.ts';
+import type { FacepipeConfig } from '../app/config.ts';
 import { FacepipeError } from '../core/errors.ts';
 
 /**
@@ -41,17 +43,6 @@ export function finiteNumber(value: string): number {
   return n;
 }
 
-/** An integer from an environment variable, or `fallback` when unset; a bad value is a UsageError. */
-export function envInteger(name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  const value = process.env[name];
-  if (value === undefined || value === '') return fallback;
-  try {
-    return integerIn(min, max)(value);
-  } catch (err) {
-    throw new UsageError(`${name}=${value} is invalid: ${(err as Error).message}`);
-  }
-}
-
 /** `dir` must be an existing folder; `role` says what it is for, in the one-line error. */
 export function requireFolder(dir: string, role: string): void {
   if (!existsSync(dir)) throw new UsageError(`no such folder: ${dir} (${role})`);
@@ -71,4 +62,12 @@ export function requireDataDir(dir: string): void {
 /** What `run` and `analyze` say when a folder holds no photo (they carry on and exit 0). */
 export function noImagesLine(command: string, where: string): string {
   return `facepipe ${command}: no images found in ${where} (looked for ${[...IMAGE_EXTENSIONS].join(' ')} files)\n`;
+}
+
+/**
+ * The models folder a command uses: --models, then FACEPIPE_MODELS (from the configuration), then
+ * the bundled models/. Resolved here, at the edge, so a wrong folder is reported with where it came from.
+ */
+export function modelsDirFrom(option: string | undefined, config: Pick<FacepipeConfig, 'modelsDir'>): string {
+  return locateModelsDir(option, config.modelsDir).dir;
 }

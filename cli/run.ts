@@ -1,20 +1,18 @@
 import type { Command } from 'commander';
-import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
 import { runEmbedded, type RunSummary } from '../app/run.ts';
-import { noImagesLine, positiveInt, requireFolder } from './options.ts';
+import { servePeopleView } from './serve.ts';
+import { noImagesLine, positiveInt, requireFolder, modelsDirFrom } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar, runProgressBar } from './progress.ts';
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   program
     .command('run')
     .description(
       'The main job, embedded (no Kafka): analyse every new or changed photo under <dir>, cluster the faces into identities, write report.html',
     )
     .argument('<dir>', 'folder of photos (walked recursively)')
-    .option(
-      '--data <dir>',
-      'data folder: store, index, thumbnails, report',
-      process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR,
-    )
+    .option('--data <dir>', 'data folder: store, index, thumbnails, report', config.dataDir)
     .option(
       '--export <file.csv>',
       'also write the assignment as CSV: photo,face,identity,width,height (face box in pixels)',
@@ -22,6 +20,8 @@ export function register(program: Command): void {
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option('--concurrency <n>', 'photos analysed at once', positiveInt, 4)
     .option('--no-recluster', 'skip the batch recluster after ingest')
+    .option('--include-erased', 'analyse photos erased in the people view again (their tombstones go)')
+    .option('--open', 'afterwards, serve the people view on loopback and open it in the browser')
     .option('--no-progress', 'no progress bar')
     .option('--json', 'print the summary as JSON')
     .action(async (dir: string, o: RunCliOptions) => {
@@ -32,14 +32,20 @@ export function register(program: Command): void {
       const summary = await runEmbedded({
         dir,
         dataDir: o.data,
-        modelsDir: o.models,
+        modelsDir: modelsDirFrom(o.models, config),
+        provider: config.provider,
+        inferenceNice: config.inferenceNice,
+        pauseAt: config.pauseAt,
+        onRebuildProgress: rebuildProgressBar(o.progress && process.stderr.isTTY === true),
         exportCsv: o.export,
         concurrency: o.concurrency,
         recluster: o.recluster,
-        progress: o.progress && process.stderr.isTTY === true,
+        includeErased: o.includeErased === true,
+        onProgress: runProgressBar(o.progress && process.stderr.isTTY === true),
       });
       if (summary.photos.found === 0) process.stderr.write(noImagesLine('run', dir));
       process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary));
+      if (o.open) await servePeopleView(summary.dataDir, o.models);
     });
 }
 
@@ -49,6 +55,8 @@ interface RunCliOptions {
   models?: string;
   concurrency: number;
   recluster: boolean;
+  includeErased?: boolean;
+  open?: boolean;
   progress: boolean;
   json?: boolean;
 }
@@ -56,7 +64,8 @@ interface RunCliOptions {
 export function formatSummary(s: RunSummary): string {
   const p = s.photos;
   const lines = [
-    `photos:     ${p.found} found, ${p.processed} processed (${p.changed} changed), ${p.skipped} unchanged, ${p.failed} failed`,
+    `photos:     ${p.found} found, ${p.processed} processed (${p.changed} changed), ${p.skipped} unchanged, ${p.failed} failed` +
+      (p.erased ? `, ${p.erased} erased (left alone; --include-erased to analyse them)` : ''),
     `faces:      ${s.faces.kept} kept, ${s.faces.dropped} dropped (low quality) in this run`,
     `store:      ${s.store.photos} photos, ${s.store.kept} kept faces, ${s.store.dropped} dropped faces`,
     `identities: ${s.identities}`,
@@ -65,5 +74,9 @@ export function formatSummary(s: RunSummary): string {
   ];
   if (s.export) lines.push(`export:     ${s.export}`);
   if (s.deadLetters) lines.push(`failed:     ${s.deadLetters}`);
+  for (const k of s.skippedPaths) lines.push(`skipped:    ${k.path} (${k.code}: ${k.reason})`);
+  lines.push(
+    `people:     facepipe serve --data ${JSON.stringify(s.dataDir)}, then open http://127.0.0.1:8080/ (or run with --open)`,
+  );
   return lines.join('\n') + '\n';
 }

@@ -7,7 +7,8 @@
  * count is what the indexer of that data dir has seen; the embedded path's `<data>/dead-letter.jsonl`
  * (`facepipe run`) is counted too, once per photo and code.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
@@ -19,11 +20,13 @@ import { DEFAULT_FETCH_POLICY, type FetchPolicy } from '../pipeline/fetchPhoto.t
 import { StreamState } from '../pipeline/kafka/streamState.ts';
 import { log } from '../core/log.ts';
 import { FaceStore, STORE_FILE } from '../indexers/store.ts';
+import { PeopleStore } from '../indexers/store/people.ts';
 import { DEAD_LETTER_FILE } from '../app/run.ts';
-import { DEFAULT_DATA_DIR } from '../app/dataDir.ts';
 import { NoStoreError } from '../indexers/database.ts';
 import { isImageFile, walkImages } from '../pipeline/imageFiles.ts';
-import { positiveInt, requireDataDir } from './options.ts';
+import { positiveInt, requireDataDir, modelsDirFrom } from './options.ts';
+import type { FacepipeConfig } from '../app/config.ts';
+import { rebuildProgressBar } from './progress.ts';
 
 interface KafkaCliOptions {
   brokers?: string;
@@ -59,7 +62,7 @@ function untilSignal(): Promise<string> {
   });
 }
 
-export function register(program: Command): void {
+export function register(program: Command, config: FacepipeConfig): void {
   const withKafka = (c: Command) =>
     c
       .option(
@@ -88,13 +91,11 @@ export function register(program: Command): void {
       8,
     )
     .option('--attempts <n>', 'tries of a transient failure before it becomes a dead letter', positiveInt, 3)
-    .option(
-      '--provider <p>',
-      'cpu or cuda (default: FACEPIPE_PROVIDER or cpu)',
-      process.env.FACEPIPE_PROVIDER ?? 'cpu',
-    )
+    .option('--provider <p>', 'cpu or cuda (default: FACEPIPE_PROVIDER or cpu)', config.provider)
     .option('--threads <n>', 'inference threads per session', positiveInt)
-    .action(async (o: WorkerCliOptions) => runWorker(o));
+    .option('--data <dir>', 'data folder whose erased photos (tombstones) this worker leaves alone')
+    .option('--include-erased', 'analyse erased photos anyway')
+    .action(async (o: WorkerCliOptions) => runWorker(o, config));
 
   withKafka(program.command('indexer'))
     .description(
@@ -106,7 +107,7 @@ export function register(program: Command): void {
       'models folder, for a new data dir (model id, dimension, clustering calibration)',
     )
     .option('--checkpoint-ms <n>', 'persist the HNSW index at most this often', positiveInt, 30_000)
-    .action(async (o: IndexerCliOptions) => runIndexer(o));
+    .action(async (o: IndexerCliOptions) => runIndexer(o, config));
 
   withKafka(program.command('publish'))
     .description('Publish one PhotoEvent (file:// URI) per image file to the photos topic')
@@ -119,14 +120,16 @@ export function register(program: Command): void {
       '',
     )
     .option('--partitions <n>', 'partitions of the topics if they must be created', positiveInt)
+    .option('--data <dir>', 'data folder whose erased photos (tombstones) are not published')
+    .option('--include-erased', 'publish erased photos anyway')
     .action(async (paths: string[], o: PublishCliOptions) => {
-      const n = await publishFiles(paths, o);
+      const n = await publishFiles(paths, o, config);
       process.stderr.write(`published ${n} photo events\n`);
     });
 
   withKafka(program.command('status'))
     .description('Counts of a data dir: photos, faces, kept, dropped, identities, dead letters')
-    .option('--data <dir>', 'data folder', process.env.FACEPIPE_DATA ?? DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data folder', config.dataDir)
     .option('--json', 'print one JSON object')
     .action((o: { data: string; json?: boolean }) => {
       requireDataDir(o.data);
@@ -152,28 +155,32 @@ interface WorkerCliOptions extends KafkaCliOptions {
   attempts: number;
   provider: string;
   threads?: number;
+  data?: string;
+  includeErased?: boolean;
 }
 
 export function fetchPolicyFrom(
   o: Pick<WorkerCliOptions, 'roots' | 'allowHosts' | 'maxBytes' | 'fetchTimeoutMs'>,
+  fromEnv: FacepipeConfig['fetch'],
 ): FetchPolicy {
   return {
-    fileRoots: listFrom(o.roots ?? process.env.FACEPIPE_FILE_ROOTS).map((r) => path.resolve(r)),
-    allowedHosts: listFrom(o.allowHosts ?? process.env.FACEPIPE_ALLOWED_HOSTS),
+    fileRoots: (o.roots !== undefined ? listFrom(o.roots) : fromEnv.fileRoots).map((r) => path.resolve(r)),
+    allowedHosts: o.allowHosts !== undefined ? listFrom(o.allowHosts) : fromEnv.allowedHosts,
     maxBytes: o.maxBytes,
     timeoutMs: o.fetchTimeoutMs,
   };
 }
 
-async function runWorker(o: WorkerCliOptions): Promise<void> {
+async function runWorker(o: WorkerCliOptions, config: FacepipeConfig): Promise<void> {
   if (o.provider !== 'cpu' && o.provider !== 'cuda') throw new Error('--provider must be cpu or cuda');
   const { createAnalyzer } = await import('../pipeline/analyze.ts');
   const { startIngestWorker } = await import('../app/worker.ts');
-  const settings = kafkaSettings('worker', overridesFrom(o));
-  const policy = fetchPolicyFrom(o);
+  const settings = kafkaSettings('worker', overridesFrom(o), config.kafka);
+  const policy = fetchPolicyFrom(o, config.fetch);
   const analyzer = await createAnalyzer({
-    ...(o.models ? { modelsDir: o.models } : {}),
+    modelsDir: modelsDirFrom(o.models, config),
     provider: o.provider,
+    inferenceNice: config.inferenceNice,
     ...(o.threads ? { threads: o.threads } : {}),
   });
   log.info(
@@ -185,6 +192,7 @@ async function runWorker(o: WorkerCliOptions): Promise<void> {
     },
     'worker starting',
   );
+  const tombstones = o.data && !o.includeErased ? openTombstones(o.data) : undefined;
   const stopped = untilSignal();
   const worker = await startIngestWorker({
     settings,
@@ -192,6 +200,7 @@ async function runWorker(o: WorkerCliOptions): Promise<void> {
     fetchPolicy: policy,
     maxInFlight: o.concurrency,
     maxAttempts: o.attempts,
+    ...(tombstones ? { erased: (p) => tombstones.erased(p) !== undefined } : {}),
   });
   const sig = await stopped;
   log.info({ signal: sig }, 'draining in-flight photos');
@@ -208,11 +217,15 @@ interface IndexerCliOptions extends KafkaCliOptions {
   checkpointMs: number;
 }
 
-async function runIndexer(o: IndexerCliOptions): Promise<void> {
+async function runIndexer(o: IndexerCliOptions, config: FacepipeConfig): Promise<void> {
   const { openDataDir } = await import('../app/dataDir.ts');
   const { startIndexer } = await import('../app/indexer.ts');
-  const settings = kafkaSettings('indexer', overridesFrom(o));
-  const opened = await openDataDir(o.data, { modelsDir: o.models, create: true });
+  const settings = kafkaSettings('indexer', overridesFrom(o), config.kafka);
+  const opened = await openDataDir(o.data, {
+    modelsDir: modelsDirFrom(o.models, config),
+    create: true,
+    onRebuildProgress: rebuildProgressBar(),
+  });
   const { db, identities } = opened;
   const state = new StreamState(o.data);
   const stopped = untilSignal();
@@ -228,6 +241,8 @@ async function runIndexer(o: IndexerCliOptions): Promise<void> {
 // ───────────────────────────── publish ─────────────────────────────
 
 interface PublishCliOptions extends KafkaCliOptions {
+  data?: string;
+  includeErased?: boolean;
   library?: string;
   tenant?: string;
   idPrefix: string;
@@ -245,9 +260,43 @@ export function imageFiles(paths: string[]): string[] {
   return out;
 }
 
-export async function publishFiles(paths: string[], o: PublishCliOptions): Promise<number> {
-  const files = imageFiles(paths);
-  const settings = kafkaSettings('publish', overridesFrom(o));
+/** The tombstones of a data dir, read-only (another process may be writing the store). */
+function openTombstones(dataDir: string): PeopleStore | undefined {
+  const file = path.join(dataDir, STORE_FILE);
+  if (!existsSync(file)) return undefined;
+  return new PeopleStore(new FaceStore(file, { create: false, readonly: true }).db);
+}
+
+/** The files a user has not erased in `dataDir` (its tombstones: by photo id, path or content). */
+export function withoutErased(files: string[], dataDir: string, idPrefix = ''): string[] {
+  const file = path.join(dataDir, STORE_FILE);
+  if (!existsSync(file)) return files;
+  const store = new FaceStore(file, { create: false, readonly: true });
+  try {
+    const tombstones = new PeopleStore(store.db);
+    return files.filter((f) => {
+      const contentHash = createHash('sha256').update(readFileSync(f)).digest('hex');
+      const erased = tombstones.erased({
+        photoId: photoIdForFile(f, idPrefix),
+        uri: pathToFileURL(f).href,
+        contentHash,
+      });
+      if (erased) log.info({ file: f }, 'not published: erased by a user (--include-erased to publish it)');
+      return !erased;
+    });
+  } finally {
+    store.close();
+  }
+}
+
+export async function publishFiles(
+  paths: string[],
+  o: PublishCliOptions,
+  config: FacepipeConfig,
+): Promise<number> {
+  const all = imageFiles(paths);
+  const files = o.data && !o.includeErased ? withoutErased(all, o.data, o.idPrefix) : all;
+  const settings = kafkaSettings('publish', overridesFrom(o), config.kafka);
   const kafka = createKafka(settings);
   await ensureTopics(kafka, settings);
   const producer = createProducer(kafka);
@@ -296,60 +345,92 @@ export interface StreamStatus {
 
 /** Reads the counts without opening the index (safe while an indexer runs on the same dir). */
 export function streamStatus(dataDir: string): StreamStatus {
-  const counts = storeCounts(dataDir);
-  let deadLetters = 0;
-  let deadLettersByCode: Record<string, number> = {};
+  const { counts, donePhotos } = storeSummary(dataDir);
+  const letters: LetterKey[] = [];
   if (StreamState.exists(dataDir)) {
     const state = new StreamState(dataDir, { readonly: true });
     try {
-      ({ total: deadLetters, byCode: deadLettersByCode } = state.deadLetterCounts());
+      for (const d of state.listDeadLetters())
+        letters.push({ photoId: d.photoId ?? null, id: d.id, code: d.code, stage: d.stage });
     } finally {
       state.close();
     }
   }
-  const embedded = embeddedDeadLetterCounts(dataDir);
-  for (const [code, n] of Object.entries(embedded)) {
-    deadLetters += n;
-    deadLettersByCode[code] = (deadLettersByCode[code] ?? 0) + n;
+  letters.push(...embeddedDeadLetters(dataDir));
+  // once per photo and code; not at all for a photo done since (a re-run or a re-publish that
+  // succeeded), nor for a skipped folder that can be read now
+  const seen = new Set<string>();
+  const deadLettersByCode: Record<string, number> = {};
+  for (const l of letters) {
+    if (l.photoId !== null && donePhotos.has(l.photoId)) continue;
+    if (l.stage === 'walk' && l.uri !== undefined && readableNow(l.uri)) continue;
+    const key = `${l.photoId ?? l.uri ?? l.id}\u0000${l.code}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    deadLettersByCode[l.code] = (deadLettersByCode[l.code] ?? 0) + 1;
   }
+  const deadLetters = Object.values(deadLettersByCode).reduce((a, b) => a + b, 0);
   return { ...counts, deadLetters, deadLettersByCode };
 }
 
-/**
- * Dead letters of the embedded path (`facepipe run`), one JSON line per failed photo in
- * `<data>/dead-letter.jsonl`. A re-run that fails the same photo again appends another line, so
- * they are counted once per photo and code.
- */
-function embeddedDeadLetterCounts(dataDir: string): Record<string, number> {
+interface LetterKey {
+  photoId: string | null;
+  id?: string;
+  uri?: string;
+  code: string;
+  stage?: string;
+}
+
+/** A folder or link the walk skipped that is fine now (permissions fixed, link target back). */
+function readableNow(p: string): boolean {
+  try {
+    if (statSync(p).isDirectory()) readdirSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Dead letters of the embedded path (`facepipe run`), one JSON line per failed photo in `<data>/dead-letter.jsonl`. */
+function embeddedDeadLetters(dataDir: string): LetterKey[] {
   const file = path.join(dataDir, DEAD_LETTER_FILE);
-  if (!existsSync(file)) return {};
-  const seen = new Set<string>();
-  const byCode: Record<string, number> = {};
+  if (!existsSync(file)) return [];
+  const out: LetterKey[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line.trim()) continue;
-    let record: { photoId?: string; code?: string };
+    let record: { photoId?: string | null; code?: string; uri?: string; stage?: string };
     try {
-      record = JSON.parse(line) as { photoId?: string; code?: string };
+      record = JSON.parse(line) as typeof record;
     } catch {
       continue; // a torn last line after a crash
     }
-    const code = record.code ?? 'UNKNOWN';
-    const key = `${record.photoId}\u0000${code}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    byCode[code] = (byCode[code] ?? 0) + 1;
+    out.push({
+      photoId: record.photoId ?? null,
+      uri: record.uri,
+      code: record.code ?? 'UNKNOWN',
+      stage: record.stage,
+    });
   }
-  return byCode;
+  return out;
 }
 
-function storeCounts(dataDir: string): Omit<StreamStatus, 'deadLetters' | 'deadLettersByCode'> {
+function storeSummary(dataDir: string): {
+  counts: Omit<StreamStatus, 'deadLetters' | 'deadLettersByCode'>;
+  donePhotos: Set<string>;
+} {
   const empty = { photos: 0, faces: 0, kept: 0, dropped: 0, identities: 0 };
   const file = path.join(dataDir, STORE_FILE);
-  if (!existsSync(file)) return empty;
+  if (!existsSync(file)) return { counts: empty, donePhotos: new Set() };
   // the store's own class, read-only: no index recovery, no writes
   const store = new FaceStore(file, { create: false, readonly: true });
   try {
-    return store.counts();
+    const donePhotos = new Set(
+      store.photos
+        .listPhotos()
+        .filter((p) => p.status === 'done')
+        .map((p) => p.photoId),
+    );
+    return { counts: store.counts(), donePhotos };
   } finally {
     store.close();
   }

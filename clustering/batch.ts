@@ -1,6 +1,7 @@
 import { joinPenalty, mergeBar, type ClusterParams } from './params.ts';
 import type { ClusterConstraints, ClusterFace, Clustering, UnassignedReason } from './types.ts';
 import { buildKnnGraph, type KnnGraph, type UnitIndex } from './knnGraph.ts';
+import { graphFromTable, parallelNeighbours } from './parallelKnn.ts';
 import { attachScore, linkScore, templateAgreement, templateCosine } from './linkScore.ts';
 import { UnionFind, denseLabels } from './unionFind.ts';
 import { addScaled } from './vec.ts';
@@ -41,11 +42,7 @@ export function clusterBatch(
   params: ClusterParams,
   opts: BatchOptions = {},
 ): Clustering {
-  const n = faces.length;
-  const roots = new Int32Array(n).fill(-1);
-  if (n === 0) return { labels: roots, clusters: 0 };
-  const kept = (i: number) => faces[i].magnitude >= params.dropBelowMagnitude;
-  const coreIdx = coreFaces(faces, params);
+  if (faces.length === 0) return { labels: new Int32Array(0), clusters: 0 };
   const progress = opts.onProgress;
   const phase = (base: number, span: number) =>
     progress
@@ -53,6 +50,57 @@ export function clusterBatch(
       : undefined;
 
   const { graph, index } = opts.coreGraph ?? buildCoreGraph(faces, params, phase(0, 80));
+  return clusterOnGraph(faces, params, graph, (i) => index.search(faces[i].unit, params.k + 1), opts);
+}
+
+/**
+ * `clusterBatch` with the kNN search spread over `threads` worker threads (clustering/parallelKnn.ts):
+ * the core graph and every kept face's nearest core faces (for the attach step) are searched there,
+ * then merging and attaching run as in `clusterBatch`. With one thread the result is clusterBatch's.
+ */
+export async function clusterBatchParallel(
+  faces: readonly ClusterFace[],
+  params: ClusterParams,
+  opts: Omit<BatchOptions, 'coreGraph'> & { threads?: number } = {},
+): Promise<Clustering> {
+  if (faces.length === 0) return { labels: new Int32Array(0), clusters: 0 };
+  const coreIdx = coreFaces(faces, params);
+  const keptIdx = Int32Array.from(faces.keys()).filter(
+    (i) => faces[i].magnitude >= params.dropBelowMagnitude,
+  );
+  const k1 = params.k + 1;
+  const table = await parallelNeighbours(
+    faces,
+    coreIdx,
+    keptIdx,
+    k1,
+    { ...params, ef: Math.max(params.ef, 2 * params.k) },
+    opts.threads,
+  );
+  opts.onProgress?.(80, 100);
+  const graph = graphFromTable(table, coreIdx, params.k);
+  const neighbours = (i: number) => {
+    const q = table.rowOf[i]!;
+    const labels: number[] = [];
+    for (let t = q * k1; t < (q + 1) * k1 && table.labels[t]! >= 0; t++) labels.push(table.labels[t]!);
+    return { labels };
+  };
+  return clusterOnGraph(faces, params, graph, neighbours, opts);
+}
+
+/** Steps 2–4 of `clusterBatch` on a core kNN graph; `neighbours(i)`: face i's nearest core faces. */
+function clusterOnGraph(
+  faces: readonly ClusterFace[],
+  params: ClusterParams,
+  graph: KnnGraph,
+  neighbours: (face: number) => { labels: number[] },
+  opts: BatchOptions,
+): Clustering {
+  const n = faces.length;
+  const roots = new Int32Array(n).fill(-1);
+  const kept = (i: number) => faces[i].magnitude >= params.dropBelowMagnitude;
+  const coreIdx = coreFaces(faces, params);
+  const progress = opts.onProgress;
   const groups = new TemplateGroups(faces, opts.constraints, params.samePhotoCannotLink);
   mergeAlongEdges(faces, graph, params, groups);
   progress?.(85, 100);
@@ -69,7 +117,7 @@ export function clusterBatch(
   const reasons: (UnassignedReason | undefined)[] = new Array(n);
   for (let round = 0; round < ATTACH_ROUNDS && leftovers.length > 0; round++) {
     const targets = leftovers.map((i) => {
-      const t = attachTarget(faces[i], i, index, isClustered, groups, params);
+      const t = attachTarget(faces[i], i, neighbours(i).labels, isClustered, groups, params);
       reasons[i] = t.reason;
       return t.root;
     });
@@ -349,17 +397,16 @@ function mergeAlongEdges(
 function attachTarget(
   face: ClusterFace,
   self: number,
-  index: UnitIndex,
+  nearestCore: readonly number[],
   isClustered: Uint8Array,
   groups: TemplateGroups,
   params: ClusterParams,
 ): { root: number; reason?: UnassignedReason } {
-  const found = index.search(face.unit, params.k + 1);
   const seen = new Set<number>();
   let best = -1;
   let bestCos = -Infinity;
   let secondCos = -Infinity;
-  for (const j of found.labels) {
+  for (const j of nearestCore) {
     if (j === self || !isClustered[j]) continue;
     const r = groups.uf.find(j);
     if (seen.has(r)) continue;

@@ -15,14 +15,77 @@ export class CorrectionState {
   }
 
   add(c: Correction): void {
-    if (c.kind === 'cannot_link') this.apart.add(pairKey(c.a, c.b));
-    else if (c.kind === 'face_excluded') {
-      this.excludedPairs.add(c.faceId + '\u0000' + c.identityId);
-      if (this.pinned.get(c.faceId) === c.identityId) this.pinned.delete(c.faceId);
-    } else {
-      this.pinned.set(c.faceId, c.identityId);
-      this.excludedPairs.delete(c.faceId + '\u0000' + c.identityId);
+    switch (c.kind) {
+      case 'cannot_link':
+        this.apart.add(pairKey(c.a, c.b));
+        break;
+      case 'cannot_link_removed':
+        this.apart.delete(pairKey(c.a, c.b));
+        break;
+      case 'face_excluded':
+        this.excludedPairs.add(c.faceId + '\u0000' + c.identityId);
+        if (this.pinned.get(c.faceId) === c.identityId) this.pinned.delete(c.faceId);
+        break;
+      case 'face_included':
+        this.excludedPairs.delete(c.faceId + '\u0000' + c.identityId);
+        break;
+      case 'face_pinned':
+        this.pinned.set(c.faceId, c.identityId);
+        this.excludedPairs.delete(c.faceId + '\u0000' + c.identityId);
+        break;
+      case 'face_unpinned':
+        this.pinned.delete(c.faceId);
+        break;
     }
+  }
+
+  /**
+   * The corrections that bring the state after `later` (this state plus `later`) back to this state:
+   * what an undo appends. Only the faces and pairs `later` touches are considered.
+   */
+  inverseOf(later: readonly Correction[]): Correction[] {
+    const after = new CorrectionState();
+    for (const k of this.apart) after.apart.add(k);
+    for (const k of this.excludedPairs) after.excludedPairs.add(k);
+    for (const [f, i] of this.pinned) after.pinned.set(f, i);
+    for (const c of later) after.add(c);
+    const pairs = new Set<string>();
+    const exclusions = new Map<string, [string, string]>();
+    const faces = new Set<string>();
+    for (const c of later) {
+      if (c.kind === 'cannot_link' || c.kind === 'cannot_link_removed') pairs.add(pairKey(c.a, c.b));
+      else {
+        faces.add(c.faceId);
+        if (c.kind !== 'face_unpinned')
+          exclusions.set(c.faceId + '\u0000' + c.identityId, [c.faceId, c.identityId]);
+        // a pin also withdraws an exclusion of its face from the identity it was pinned to before
+        const pin = this.pinned.get(c.faceId);
+        if (pin !== undefined) exclusions.set(c.faceId + '\u0000' + pin, [c.faceId, pin]);
+      }
+    }
+    const out: Correction[] = [];
+    for (const k of pairs) {
+      const [a, b] = k.split('\u0000') as [string, string];
+      if (this.apart.has(k) && !after.apart.has(k)) out.push({ kind: 'cannot_link', a, b });
+      if (!this.apart.has(k) && after.apart.has(k)) out.push({ kind: 'cannot_link_removed', a, b });
+    }
+    // exclusions first: restoring a pin below clears the exclusion of its own pair
+    for (const [k, [faceId, identityId]] of exclusions) {
+      if (this.excludedPairs.has(k) && !after.excludedPairs.has(k))
+        out.push({ kind: 'face_excluded', faceId, identityId });
+      if (!this.excludedPairs.has(k) && after.excludedPairs.has(k))
+        out.push({ kind: 'face_included', faceId, identityId });
+    }
+    for (const faceId of faces) {
+      const before = this.pinned.get(faceId);
+      if (before === after.pinned.get(faceId)) continue;
+      out.push(
+        before === undefined
+          ? { kind: 'face_unpinned', faceId }
+          : { kind: 'face_pinned', faceId, identityId: before },
+      );
+    }
+    return out;
   }
 
   cannotLink(a: string, b: string): boolean {

@@ -2,7 +2,8 @@ import type { ClusterParams } from './params.ts';
 import { qualityOf } from './params.ts';
 import type { ClusterFace, Clustering } from './types.ts';
 import type { Matrix } from './npy.ts';
-import { clusterBatch } from './batch.ts';
+import { clusterBatchParallel } from './batch.ts';
+import { graphFromTable, parallelNeighbours } from './parallelKnn.ts';
 import { buildKnnGraph, type KnnGraph } from './knnGraph.ts';
 import { averageLinkageClustering, chineseWhispers, corePoint, singleLinkage } from './baselines.ts';
 
@@ -59,16 +60,29 @@ export function runBaselineOnGraph(
   return chineseWhispers(n, graph, s.threshold, s.seed);
 }
 
-/** One clustering run by method name; baselines use `setting` (defaults: τ of params, minFaces 3). */
-export function runMethod(
+/**
+ * One clustering run by method name; baselines use `setting` (defaults: τ of params, minFaces 3).
+ * The kNN search runs on `threads` worker threads (default: one per core; clustering/parallelKnn.ts).
+ */
+export async function runMethod(
   method: Method,
   faces: readonly ClusterFace[],
   params: ClusterParams,
   setting: Partial<BaselineSetting> = {},
   onProgress?: (done: number, total: number) => void,
-): Clustering {
-  if (method === 'quality') return clusterBatch(faces, params, { onProgress });
-  const graph = keptGraph(faces, params, onProgress);
+  threads?: number,
+): Promise<Clustering> {
+  if (method === 'quality') return clusterBatchParallel(faces, params, { onProgress, threads });
+  const kept = Int32Array.from(faces.keys()).filter((i) => faces[i].magnitude >= params.dropBelowMagnitude);
+  const table = await parallelNeighbours(
+    faces,
+    kept,
+    kept,
+    params.k + 1,
+    { ...params, ef: Math.max(params.ef, 2 * params.k) },
+    threads,
+  );
+  const graph = graphFromTable(table, kept, params.k);
   const s: BaselineSetting = { threshold: params.linkThreshold, minFaces: 3, seed: params.seed, ...setting };
   return runBaselineOnGraph(method, faces, graph, s);
 }

@@ -2,9 +2,11 @@ import pino from 'pino';
 
 /**
  * The project's structured logger. Logs go to STDERR (fd 2) so that stdout stays free for
- * command output (JSON Lines). Level from FACEPIPE_LOG_LEVEL (default 'info').
+ * command output (JSON Lines). The level is 'info' until the program sets the configured one
+ * (FACEPIPE_LOG_LEVEL, read by app/config.ts) with `setLogLevel`.
  */
-export const log = pino(
-  { name: 'facepipe', level: process.env.FACEPIPE_LOG_LEVEL ?? 'info' },
-  pino.destination({ fd: 2, sync: true }),
-);
+export const log = pino({ name: 'facepipe', level: 'info' }, pino.destination({ fd: 2, sync: true }));
+
+export function setLogLevel(level: string): void {
+  log.level = level;
+}

@@ -200,14 +200,14 @@ export interface StoreSnapshot {
 export function readStore(dataDir: string): StoreSnapshot {
   const store = new FaceStore(path.join(dataDir, STORE_FILE), { create: false, readonly: true });
   try {
-    const faces = store.listFaces();
+    const faces = store.faces.listFaces();
     const facesByPhoto = new Map<string, string[]>();
     for (const f of faces) facesByPhoto.set(f.photoId, [...(facesByPhoto.get(f.photoId) ?? []), f.faceId]);
     return {
       counts: store.counts(),
       facesByPhoto,
-      photoIds: store.listPhotos().map((p) => p.photoId),
-      photoStatus: new Map(store.listPhotos().map((p) => [p.photoId, p.status])),
+      photoIds: store.photos.listPhotos().map((p) => p.photoId),
+      photoStatus: new Map(store.photos.listPhotos().map((p) => [p.photoId, p.status])),
       unassignedKept: faces.filter((f) => f.kept && f.identityId === null).length,
     };
   } finally {

@@ -9,10 +9,12 @@ import {
   readdirSync,
   renameSync,
   statSync,
-  unlinkSync,
+  statfsSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { removeQuietly } from '../core/files.ts';
+import { hnswFileProblem, hnswLayoutProblem } from './hnswFile.ts';
 import { HnswIndex, type HnswParams } from './hnswIndex.ts';
 
 /**
@@ -96,40 +98,70 @@ export function writeCheckpoint(
   const file = `index-${meta.seq}-${Date.now().toString(36)}.hnsw`;
   const final = path.join(dataDir, file);
   const tmp = final + '.tmp';
-  index.write(tmp);
-  fsyncPath(tmp);
-  renameSync(tmp, final);
-  fsyncPath(dataDir);
-  const sidecar: Sidecar = {
-    format: 1,
-    file,
-    seq: meta.seq,
-    modelId: meta.modelId,
-    dim: index.dim,
-    count: index.size(),
-    tombstones: index.tombstoneCount(),
-    bytes: statSync(final).size,
-    checksum: fileChecksum(final),
-    M: index.params.M,
-    efConstruction: index.params.efConstruction,
-    writtenAt: new Date().toISOString(),
-  };
   const sidecarPath = path.join(dataDir, SIDECAR_FILE);
-  writeFileSync(sidecarPath + '.tmp', JSON.stringify(sidecar, null, 2) + '\n');
-  fsyncPath(sidecarPath + '.tmp');
-  renameSync(sidecarPath + '.tmp', sidecarPath);
-  fsyncPath(dataDir);
+  let sidecar: Sidecar;
+  try {
+    index.write(tmp);
+    // hnswlib's C++ stream reports no write error: a file cut short (disk full) is found here
+    const short = hnswLayoutProblem(tmp, { dim: index.dim, M: index.params.M });
+    if (short) throw incompleteWrite(tmp, short);
+    fsyncPath(tmp);
+    renameSync(tmp, final);
+    fsyncPath(dataDir);
+    sidecar = {
+      format: 1,
+      file,
+      seq: meta.seq,
+      modelId: meta.modelId,
+      dim: index.dim,
+      count: index.size(),
+      tombstones: index.tombstoneCount(),
+      bytes: statSync(final).size,
+      checksum: fileChecksum(final),
+      M: index.params.M,
+      efConstruction: index.params.efConstruction,
+      writtenAt: new Date().toISOString(),
+    };
+    writeFileSync(sidecarPath + '.tmp', JSON.stringify(sidecar, null, 2) + '\n');
+    fsyncPath(sidecarPath + '.tmp');
+    renameSync(sidecarPath + '.tmp', sidecarPath);
+    fsyncPath(dataDir);
+  } catch (err) {
+    // the previous (sidecar, file) pair stays the checkpoint; nothing of this attempt is left
+    removeQuietly(tmp);
+    removeQuietly(sidecarPath + '.tmp');
+    if (readSidecarQuietly(dataDir)?.file !== file) removeQuietly(final);
+    throw err;
+  }
   if (previous && path.basename(previous) !== file) removeQuietly(previous);
   removeStaleIndexFiles(dataDir, file);
   return sidecar;
 }
 
-function removeQuietly(file: string): void {
+function readSidecarQuietly(dataDir: string): Sidecar | undefined {
   try {
-    unlinkSync(file);
+    return readSidecar(dataDir);
   } catch {
-    // already gone (another process sharing the data dir removed it)
+    return undefined;
   }
+}
+
+/** A checkpoint file shorter than its own header says: ENOSPC when the disk is (nearly) full. */
+function incompleteWrite(file: string, problem: string): Error {
+  let free = Infinity;
+  try {
+    const st = statfsSync(path.dirname(file));
+    free = st.bavail * st.bsize;
+  } catch {
+    // unknown: reported as an I/O error below
+  }
+  const full = free < 1024 * 1024;
+  const err = new Error(
+    full ? `disk full at ${file}` : `index checkpoint ${file} written incompletely (${problem})`,
+  ) as Error & { code: string; path: string };
+  err.code = full ? 'ENOSPC' : 'EIO';
+  err.path = file;
+  return err;
 }
 
 /**
@@ -150,23 +182,10 @@ export function removeStaleIndexFiles(dataDir: string, keep: string | null, grac
   }
 }
 
-/** Dimension recorded in an hnswlib index header (label_offset − offsetData = data size). */
-function headerDim(file: string): number | undefined {
-  const fd = openSync(file, 'r');
-  try {
-    const head = Buffer.alloc(96);
-    if (readSync(fd, head, 0, 96, 0) < 96) return undefined;
-    const labelOffset = Number(head.readBigUInt64LE(32));
-    const offsetData = Number(head.readBigUInt64LE(40));
-    return (labelOffset - offsetData) / 4;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * Loads the checkpoint if it is whole and matches the store; otherwise says why not. hnswlib
- * trusts its file header, so nothing reaches it before the checksum and dimension are confirmed.
+ * trusts its file, so nothing reaches it before the checksum and the whole structure (header
+ * fields, sizes, links) are confirmed.
  */
 export function loadCheckpoint(
   dataDir: string,
@@ -200,9 +219,9 @@ export function loadCheckpoint(
     };
   if (fileChecksum(file) !== sidecar.checksum)
     return { ok: false, reason: 'index file checksum mismatch (corrupt)' };
-  const dim = headerDim(file);
-  if (dim !== expect.dim)
-    return { ok: false, reason: `index file header dimension ${dim} ≠ store dimension ${expect.dim}` };
+  // a matching checksum only says the file is the one written: not that hnswlib can load it safely
+  const problem = hnswFileProblem(file, { dim: expect.dim, M: sidecar.M });
+  if (problem) return { ok: false, reason: problem };
   try {
     const params = { ...expect.params, M: sidecar.M, efConstruction: sidecar.efConstruction };
     return { ok: true, index: HnswIndex.load(file, expect.dim, params), sidecar };

@@ -37,7 +37,6 @@ function openDb(dir: string, extra: Partial<OpenOptions> = {}): EmbeddedFaceData
   const db = openFaceDatabase(dir, {
     modelId: MODEL,
     dim: DIM,
-    progress: false,
     log: recordingLogger(),
     ...extra,
   });
@@ -368,7 +367,6 @@ describe('FaceDatabase: recovery from a damaged index', () => {
     const other = openFaceDatabase(otherDir, {
       modelId: MODEL,
       dim: 16,
-      progress: false,
       log: recordingLogger(),
     });
     other.upsertFaces(makeFaces(30, 5, 16));

@@ -1,11 +1,17 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import cliProgress from 'cli-progress';
 import type { FaceRecord } from '../schemas/face.ts';
-import { SIDECAR_FILE, currentIndexPath, loadCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import {
+  SIDECAR_FILE,
+  currentIndexPath,
+  loadCheckpoint,
+  writeCheckpoint,
+  type LoadResult,
+} from './checkpoint.ts';
 import { DEFAULT_HNSW, HnswIndex, type HnswParams, type LabelHit } from './hnswIndex.ts';
 import { indexLog, type IndexLogger } from './log.ts';
-import { FaceStore, STORE_FILE } from './store.ts';
+import { FaceStore, STORE_FILE, StoreCorruptError } from './store.ts';
+import { PeopleStore } from './store/people.ts';
 import type {
   Correction,
   FaceDatabase,
@@ -32,11 +38,16 @@ export interface OpenOptions {
   ef?: number;
   /** rebuild the index without tombstones once they exceed this share of its nodes (default 0.2) */
   compactShare?: number;
-  /** show a progress bar while rebuilding (default: when stderr is a terminal) */
-  progress?: boolean;
+  /** told how far a rebuild from the store is (faces done, faces in all); the CLI draws the bar */
+  onRebuildProgress?: (done: number, total: number) => void;
   /** checkpoint automatically after this many changes since the last one (default 0: only on close/checkpoint()) */
   checkpointEvery?: number;
   log?: IndexLogger;
+  /**
+   * rebuild the index from the store without reading the checkpoint at all (`index rebuild`: the
+   * repair must work whatever state the old file is in)
+   */
+  ignoreCheckpoint?: boolean;
 }
 
 export type ExistingOpenOptions = Partial<Omit<OpenOptions, 'modelId' | 'dim'>>;
@@ -78,6 +89,9 @@ export interface EmbeddedFaceDatabase extends FaceDatabase {
   setEf(ef: number): void;
   hnswParams(): HnswParams;
   close(opts?: { checkpoint?: boolean }): void;
+  /** A note the programs keep in the store's metadata (e.g. a recluster still owed); null deletes it. */
+  getNote(key: string): string | undefined;
+  setNote(key: string, value: string | null): void;
 }
 
 const META_MODEL = 'model_id';
@@ -87,9 +101,13 @@ const META_DIM = 'dim';
 export function openFaceDatabase(dataDir: string, opts: OpenOptions): EmbeddedFaceDatabase {
   mkdirSync(dataDir, { recursive: true });
   const storePath = path.join(dataDir, STORE_FILE);
-  if (!existsSync(storePath) && existsSync(path.join(dataDir, SIDECAR_FILE))) {
-    throw new Error(
-      `data dir ${dataDir} has an index checkpoint but no store (${STORE_FILE}); refusing to start an empty store beside it`,
+  // only a data dir without facepipe's files starts a new store: a checkpoint or a write-ahead log
+  // without the store beside it means the store was lost or moved
+  const leftover = [SIDECAR_FILE, `${STORE_FILE}-wal`].find((f) => existsSync(path.join(dataDir, f)));
+  if (!existsSync(storePath) && leftover) {
+    throw new StoreCorruptError(
+      storePath,
+      `no store, while ${leftover} is there; refusing to start an empty store beside it`,
     );
   }
   const store = new FaceStore(storePath, { create: true });
@@ -155,14 +173,16 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   readonly modelId: string;
   readonly dim: number;
   readonly storePath: string;
+  readonly people: PeopleStore;
   recovery!: RecoveryInfo;
 
   private index!: HnswIndex;
   private readonly params: HnswParams;
   private readonly compactShare: number;
   private readonly checkpointEvery: number;
-  private readonly progress: boolean;
+  private readonly onRebuildProgress?: (done: number, total: number) => void;
   private readonly log: IndexLogger;
+  private readonly ignoreCheckpoint: boolean;
   /** label → faceId of every searchable vector */
   private labels = new Map<number, string>();
   /** store sequence the in-memory index reflects */
@@ -180,6 +200,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     this.modelId = opts.modelId;
     this.dim = opts.dim;
     this.storePath = store.file;
+    this.people = new PeopleStore(store.db);
     this.params = {
       M: opts.M ?? DEFAULT_HNSW.M,
       efConstruction: opts.efConstruction ?? DEFAULT_HNSW.efConstruction,
@@ -187,8 +208,9 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     };
     this.compactShare = opts.compactShare ?? 0.2;
     this.checkpointEvery = opts.checkpointEvery ?? 0;
-    this.progress = opts.progress ?? Boolean(process.stderr.isTTY);
+    this.onRebuildProgress = opts.onRebuildProgress;
     this.log = opts.log ?? indexLog;
+    this.ignoreCheckpoint = opts.ignoreCheckpoint ?? false;
     this.recover();
   }
 
@@ -197,13 +219,15 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   /** Brings the index up to date with the store: load + replay, or rebuild; only then is it served. */
   private recover(): void {
     const started = Date.now();
-    const storeSeq = this.store.seq();
-    const loaded = loadCheckpoint(this.dataDir, {
-      modelId: this.modelId,
-      dim: this.dim,
-      storeSeq,
-      params: { ...this.params },
-    });
+    const storeSeq = this.store.faces.seq();
+    const loaded: LoadResult = this.ignoreCheckpoint
+      ? { ok: false, reason: 'rebuild requested (the old index file is not read)' }
+      : loadCheckpoint(this.dataDir, {
+          modelId: this.modelId,
+          dim: this.dim,
+          storeSeq,
+          params: { ...this.params },
+        });
     if (loaded.ok) {
       const replayed = this.adopt(loaded.index, loaded.sidecar.seq);
       this.checkpointSeq = loaded.sidecar.seq;
@@ -264,9 +288,9 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   }
 
   private adoptSnapshot(index: HnswIndex, fromSeq: number): number {
-    const kept = this.store.keptLabels();
+    const kept = this.store.faces.keptLabels();
     for (const label of index.storedLabels()) if (!kept.has(label)) index.remove(label);
-    const changed = this.store.changedSince(fromSeq);
+    const changed = this.store.faces.changedSince(fromSeq);
     for (const c of changed) if (c.embedding) index.upsert(c.label, c.embedding);
     const absent = [...kept.keys()].filter((label) => !index.has(label));
     if (absent.length > 0) {
@@ -274,11 +298,11 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
         { dataDir: this.dataDir, absent: absent.length },
         'index checkpoint lacked faces its sequence covers; added them',
       );
-      for (const f of this.store.embeddingsOf(absent)) index.upsert(f.label, f.embedding);
+      for (const f of this.store.faces.embeddingsOf(absent)) index.upsert(f.label, f.embedding);
     }
     this.index = index;
     this.labels = kept;
-    this.appliedSeq = this.store.seq();
+    this.appliedSeq = this.store.faces.seq();
     return changed.length + absent.length;
   }
 
@@ -289,28 +313,19 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   }
 
   private rebuildSnapshot(): void {
-    const total = this.store.keptCount();
-    const seq = this.store.seq();
+    const total = this.store.faces.keptCount();
+    const seq = this.store.faces.seq();
     const index = HnswIndex.create(this.dim, { ...this.params }, Math.max(1024, Math.ceil(total * 1.1)));
     const labels = new Map<number, string>();
-    const bar = this.progress
-      ? new cliProgress.SingleBar(
-          {
-            stream: process.stderr,
-            format: 'rebuilding index [{bar}] {value}/{total} faces {eta_formatted}',
-          },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
-    bar?.start(total, 0);
+    const progress = this.onRebuildProgress;
+    progress?.(0, total);
     let n = 0;
-    for (const face of this.store.iterateKept()) {
+    for (const face of this.store.faces.iterateKept()) {
       index.upsert(face.label, face.embedding);
       labels.set(face.label, face.faceId);
-      if (++n % 500 === 0) bar?.update(n);
+      if (++n % 500 === 0) progress?.(n, total);
     }
-    bar?.update(n);
-    bar?.stop();
+    progress?.(n, total);
     // only now is the new index served
     this.index = index;
     this.labels = labels;
@@ -348,9 +363,9 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
 
   /** Applies store changes committed after `appliedSeq` to the in-memory index. */
   private syncIndex(): void {
-    const seq = this.store.seq();
+    const seq = this.store.faces.seq();
     if (seq === this.appliedSeq) return;
-    for (const c of this.store.changedSince(this.appliedSeq)) {
+    for (const c of this.store.faces.changedSince(this.appliedSeq)) {
       if (c.embedding) {
         this.index.upsert(c.label, c.embedding);
         this.labels.set(c.label, c.faceId);
@@ -383,13 +398,15 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   }
 
   seq(): number {
-    return this.store.seq();
+    return this.store.faces.seq();
   }
 
   // ---- Indexer --------------------------------------------------------------------------------
 
   upsertFaces(records: FaceRecord[]): { inserted: number; updated: number } {
-    return this.transaction(() => this.store.upsertFaces(records, { modelId: this.modelId, dim: this.dim }));
+    return this.transaction(() =>
+      this.store.faces.upsertFaces(records, { modelId: this.modelId, dim: this.dim }),
+    );
   }
 
   search(vector: Float32Array | number[], k: number, filter?: (faceId: string) => boolean): Neighbour[] {
@@ -442,7 +459,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   }
 
   forgetFace(faceId: string): boolean {
-    const removed = this.transaction(() => this.store.deleteFace(faceId));
+    const removed = this.transaction(() => this.store.faces.deleteFace(faceId));
     this.compact();
     return removed;
   }
@@ -450,8 +467,8 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   forgetPhoto(photoId: string): number {
     const removed = this.transaction(() => {
       let n = 0;
-      for (const id of this.store.faceIdsOfPhoto(photoId)) if (this.store.deleteFace(id)) n++;
-      this.store.deletePhotoRow(photoId);
+      for (const id of this.store.faces.faceIdsOfPhoto(photoId)) if (this.store.faces.deleteFace(id)) n++;
+      this.store.photos.deletePhotoRow(photoId);
       return n;
     });
     this.compact();
@@ -461,8 +478,9 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   forgetIdentity(identityId: string): number {
     const removed = this.transaction(() => {
       let n = 0;
-      for (const id of this.store.faceIdsOfIdentity(identityId)) if (this.store.deleteFace(id)) n++;
-      this.store.deleteIdentityRow(identityId);
+      for (const id of this.store.faces.faceIdsOfIdentity(identityId))
+        if (this.store.faces.deleteFace(id)) n++;
+      this.store.identities.deleteIdentityRow(identityId);
       return n;
     });
     this.compact();
@@ -485,30 +503,40 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     }
   }
 
+  getNote(key: string): string | undefined {
+    return this.store.getMeta(`note:${key}`);
+  }
+
+  setNote(key: string, value: string | null): void {
+    this.assertOpen();
+    if (value === null) this.store.deleteMeta(`note:${key}`);
+    else this.store.setMeta(`note:${key}`, value);
+  }
+
   // ---- photos, faces, identities ------------------------------------------------------------------
 
   upsertPhoto(photo: Omit<StoredPhoto, 'processedAt'> & { processedAt?: string }): void {
-    this.transaction(() => this.store.upsertPhoto(photo));
+    this.transaction(() => this.store.photos.upsertPhoto(photo));
   }
 
   getPhoto(photoId: string): StoredPhoto | undefined {
-    return this.store.getPhoto(photoId);
+    return this.store.photos.getPhoto(photoId);
   }
 
   listPhotos(): StoredPhoto[] {
-    return this.store.listPhotos();
+    return this.store.photos.listPhotos();
   }
 
   getFace(faceId: string): StoredFace | undefined {
-    return this.store.getFace(faceId);
+    return this.store.faces.getFace(faceId);
   }
 
   facesOfPhoto(photoId: string): StoredFace[] {
-    return this.store.facesOfPhoto(photoId);
+    return this.store.faces.facesOfPhoto(photoId);
   }
 
   listFaces(filter?: { kept?: boolean; identityId?: string | null }): StoredFace[] {
-    return this.store.listFaces(filter);
+    return this.store.faces.listFaces(filter);
   }
 
   counts(): { photos: number; faces: number; kept: number; dropped: number; identities: number } {
@@ -516,43 +544,43 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
   }
 
   createIdentity(identityId: string, name: string | null = null): StoredIdentity {
-    return this.transaction(() => this.store.createIdentity(identityId, name, this.dim));
+    return this.transaction(() => this.store.identities.createIdentity(identityId, name, this.dim));
   }
 
   getIdentity(identityId: string): StoredIdentity | undefined {
-    return this.store.getIdentity(identityId);
+    return this.store.identities.getIdentity(identityId);
   }
 
   listIdentities(): StoredIdentity[] {
-    return this.store.listIdentities();
+    return this.store.identities.listIdentities();
   }
 
   setFaceIdentity(faceId: string, identityId: string | null): void {
-    this.transaction(() => this.store.setFaceIdentity(faceId, identityId));
+    this.transaction(() => this.store.faces.setFaceIdentity(faceId, identityId));
   }
 
   renameIdentity(identityId: string, name: string | null): void {
-    this.transaction(() => this.store.renameIdentity(identityId, name));
+    this.transaction(() => this.store.identities.renameIdentity(identityId, name));
   }
 
   deleteIdentityRow(identityId: string): void {
-    this.transaction(() => this.store.deleteIdentityRow(identityId));
+    this.transaction(() => this.store.identities.deleteIdentityRow(identityId));
   }
 
   addCorrection(c: Correction): number {
-    return this.transaction(() => this.store.addCorrection(c));
+    return this.transaction(() => this.store.identities.addCorrection(c));
   }
 
   listCorrections(): StoredCorrection[] {
-    return this.store.listCorrections();
+    return this.store.identities.listCorrections();
   }
 
   appendIdentityEvents(events: Record<string, unknown>[]): void {
-    this.transaction(() => this.store.appendIdentityEvents(events));
+    this.transaction(() => this.store.identities.appendIdentityEvents(events));
   }
 
   listIdentityEvents(afterSeq?: number): StoredIdentityEvent[] {
-    return this.store.listIdentityEvents(afterSeq);
+    return this.store.identities.listIdentityEvents(afterSeq);
   }
 
   // ---- persistence ----------------------------------------------------------------------------
@@ -577,7 +605,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
 
   verify(opts: { selfSearchSample?: number } = {}): IndexVerifyReport {
     this.assertOpen();
-    const kept = this.store.keptLabels();
+    const kept = this.store.faces.keptLabels();
     let missing = 0;
     let extra = 0;
     for (const label of kept.keys()) if (!this.index.has(label)) missing++;
@@ -593,7 +621,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
       extra,
       indexPath: currentIndexPath(this.dataDir) ?? '',
       ok: missing === 0 && extra === 0 && misses === 0 && graphConsistent && storeIntegrity === 'ok',
-      seq: this.store.seq(),
+      seq: this.store.faces.seq(),
       checkpointSeq: this.checkpointSeq,
       tombstones: this.index.tombstoneCount(),
       selfSearchChecked: checked,
@@ -607,7 +635,7 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     const step = Math.max(1, Math.floor(labels.length / Math.max(1, sample)));
     const chosen = labels.filter((_, i) => i % step === 0).slice(0, sample);
     let misses = 0;
-    for (const f of this.store.embeddingsOf(chosen)) {
+    for (const f of this.store.faces.embeddingsOf(chosen)) {
       const hits = this.index.search(f.embedding, 10);
       if (!hits.some((h) => h.label === f.label)) misses++;
     }

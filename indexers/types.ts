@@ -1,4 +1,5 @@
 import type { FaceRecord } from '../schemas/face.ts';
+import type { PeopleStore } from './store/people.ts';
 
 /** A neighbour returned by a vector search: cosine similarity of the unit vectors. */
 export interface Neighbour {
@@ -62,13 +63,21 @@ export interface StoredIdentity {
   template: Float32Array;
   createdAt: string;
   updatedAt: string;
+  /** hidden by a user from the people view (its faces still take part in clustering) */
+  hidden: boolean;
+  /** the face a user chose as its cover; null: the best-quality face */
+  coverFaceId: string | null;
 }
 
 /** User corrections, honoured by every later online step and recluster. */
 export type Correction =
   | { kind: 'cannot_link'; a: string; b: string } // identities a and b are different people
   | { kind: 'face_excluded'; faceId: string; identityId: string } // face moved out of identity
-  | { kind: 'face_pinned'; faceId: string; identityId: string }; // face moved into identity by a user
+  | { kind: 'face_pinned'; faceId: string; identityId: string } // face moved into identity by a user
+  // the inverses an undo appends (the log itself is never rewritten)
+  | { kind: 'cannot_link_removed'; a: string; b: string }
+  | { kind: 'face_included'; faceId: string; identityId: string } // an exclusion withdrawn
+  | { kind: 'face_unpinned'; faceId: string }; // a pin withdrawn
 
 export interface StoredCorrection {
   id: number;
@@ -95,6 +104,8 @@ export interface FaceDatabase extends Indexer {
   readonly dataDir: string;
   readonly modelId: string;
   readonly dim: number;
+  /** the people view's tables: grid query, hidden/cover, user-action log, tombstones */
+  readonly people: PeopleStore;
 
   transaction<T>(fn: () => T): T;
   /** Latest store change sequence number. */

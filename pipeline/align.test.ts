@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
+  alignFace,
+  alignFaceInRegion,
   alignmentResiduals,
   applySimilarity,
   estimateSimilarity,
   warpSimilarity,
+  warpSourceRect,
   type Point,
   type Similarity,
 } from './align.ts';
@@ -79,5 +82,41 @@ describe('warpSimilarity', () => {
     expect(out[5]).toBe(45); // between 40 and 50
     const shifted = warpSimilarity(img, w, h, 1, { a: 1, b: 0, tx: 10, ty: 0 }, w, h);
     expect([...shifted].every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('alignment from a crop of the image', () => {
+  it('gives the same aligned pixels and transform as the whole image, inside and at its borders', () => {
+    const width = 400;
+    const height = 300;
+    const image = new Uint8Array(width * height * 3);
+    for (let i = 0; i < image.length; i++) image[i] = (i * 2654435761) >>> 24; // deterministic noise
+    const faces: Point[][] = [
+      TEMPLATE.map(([x, y]) => [x * 1.7 + 150, y * 1.7 + 60]), // inside, upscaled
+      TEMPLATE.map(([x, y]) => [x * 0.6 + 2, y * 0.6 - 20]), // past the top-left border
+      TEMPLATE.map(([x, y]) => [x * 2.2 - y * 0.3 + 250, y * 2.2 + x * 0.3 + 120]), // rotated, bottom-right
+    ];
+    for (const landmarks of faces) {
+      const whole = alignFace(image, width, height, landmarks, TEMPLATE, [112, 112]);
+      const r = warpSourceRect(whole.transform, 112, 112);
+      const left = Math.max(0, r.left);
+      const top = Math.max(0, r.top);
+      const right = Math.min(width, r.left + r.width);
+      const bottom = Math.min(height, r.top + r.height);
+      const crop = new Uint8Array((right - left) * (bottom - top) * 3);
+      for (let y = top; y < bottom; y++)
+        crop.set(
+          image.subarray((y * width + left) * 3, (y * width + right) * 3),
+          (y - top) * (right - left) * 3,
+        );
+      const region = { data: crop, width: right - left, height: bottom - top, left, top };
+      const fromCrop = alignFaceInRegion(region, landmarks, TEMPLATE, [112, 112]);
+      expect(fromCrop.transform).toEqual(whole.transform);
+      expect(fromCrop.residuals).toEqual(whole.residuals);
+      let differing = 0;
+      for (let i = 0; i < whole.rgb.length; i++)
+        if (Math.abs(whole.rgb[i]! - fromCrop.rgb[i]!) > 1) differing++;
+      expect(differing).toBe(0);
+    }
   });
 });

@@ -127,6 +127,15 @@ export interface AlignedFace {
   residuals: number[];
 }
 
+/** A crop of a larger image: `data` (width×height×3) starts at (left, top) of the image. */
+export interface ImageRegion {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  left: number;
+  top: number;
+}
+
 /** Aligns one face of an RGB image to a 5-point template. */
 export function alignFace(
   rgb: Uint8Array,
@@ -136,10 +145,67 @@ export function alignFace(
   template: readonly Point[],
   size: readonly [number, number],
 ): AlignedFace {
+  return alignFaceInRegion({ data: rgb, width, height, left: 0, top: 0 }, landmarks, template, size);
+}
+
+/**
+ * Aligns a face from a crop of the image (landmarks in whole-image pixels). The crop must contain
+ * `warpSourceRect` of the face's transform wherever that lies inside the image; the transform
+ * returned maps whole-image pixels.
+ */
+export function alignFaceInRegion(
+  region: ImageRegion,
+  landmarks: readonly Point[],
+  template: readonly Point[],
+  size: readonly [number, number],
+): AlignedFace {
   const transform = estimateSimilarity(landmarks, template);
+  const local = shiftSimilarity(transform, region.left, region.top);
   return {
-    rgb: warpSimilarity(rgb, width, height, 3, transform, size[0], size[1]),
+    rgb: warpSimilarity(region.data, region.width, region.height, 3, local, size[0], size[1]),
     transform,
     residuals: alignmentResiduals(transform, landmarks, template),
   };
+}
+
+/**
+ * The source rectangle an `outWidth`×`outHeight` warp through `t` samples: the inverse images of
+ * the output corners, widened by the bilinear neighbour (and a pixel for rounding). Warping a crop
+ * that covers it (through `shiftSimilarity`) gives the same pixels as warping the whole image.
+ */
+export function warpSourceRect(
+  t: Similarity,
+  outWidth: number,
+  outHeight: number,
+): { left: number; top: number; width: number; height: number } {
+  const det = t.a * t.a + t.b * t.b;
+  const ia = t.a / det;
+  const ib = t.b / det;
+  let x0 = Infinity;
+  let y0 = Infinity;
+  let x1 = -Infinity;
+  let y1 = -Infinity;
+  for (const [u, v] of [
+    [0, 0],
+    [outWidth - 1, 0],
+    [0, outHeight - 1],
+    [outWidth - 1, outHeight - 1],
+  ] as const) {
+    const du = u - t.tx;
+    const dv = v - t.ty;
+    const x = ia * du + ib * dv;
+    const y = -ib * du + ia * dv;
+    x0 = Math.min(x0, x);
+    y0 = Math.min(y0, y);
+    x1 = Math.max(x1, x);
+    y1 = Math.max(y1, y);
+  }
+  const left = Math.floor(x0) - 1;
+  const top = Math.floor(y0) - 1;
+  return { left, top, width: Math.ceil(x1) + 3 - left, height: Math.ceil(y1) + 3 - top };
+}
+
+/** The same mapping for coordinates relative to (left, top): T'(p − o) = T(p). */
+export function shiftSimilarity(t: Similarity, left: number, top: number): Similarity {
+  return { a: t.a, b: t.b, tx: t.tx + t.a * left - t.b * top, ty: t.ty + t.b * left + t.a * top };
 }

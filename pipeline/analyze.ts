@@ -3,10 +3,24 @@ import os from 'node:os';
 import { Piscina } from 'piscina';
 import sharp from 'sharp';
 import { faceIdFor, FaceRecord, SCHEMA_VERSION, type DropReason } from '../schemas/face.ts';
-import { alignFace, similarityMatrix, type Point } from './align.ts';
-import { decodePhoto, DEFAULT_DECODE, type DecodeOptions, type RgbImage } from './decode.ts';
-import { suppressContained, toOriginal, type Detection } from './detect.ts';
+import {
+  alignFaceInRegion,
+  estimateSimilarity,
+  similarityMatrix,
+  warpSourceRect,
+  type AlignedFace,
+  type Point,
+} from './align.ts';
+import {
+  decodePhoto,
+  DEFAULT_DECODE,
+  type DecodedPhoto,
+  type DecodeOptions,
+  type RgbImage,
+} from './decode.ts';
+import { suppressContained, toOriginal, type Detection, type FaceGeometry } from './detect.ts';
 import { DEFAULT_BATCH_DELAY_MS, DEFAULT_BATCH_SIZE, Embedder, type FaceEmbedding } from './embed.ts';
+import { ByteBudget } from './byteBudget.ts';
 import { AnalyzeError } from './errors.ts';
 import { faceCues, type FaceCues } from './faceCues.ts';
 import { qualityFromCues } from './qualityGate.ts';
@@ -27,14 +41,22 @@ export { AnalyzeError, type AnalyzeErrorCode } from './errors.ts';
 export type { EmbedderManifest, DetectorManifest } from './models.ts';
 export type { FaceEmbedding } from './embed.ts';
 
+/**
+ * Default in-flight pixel budget: four 14 MP phone photos (each about 52 MB: its full-resolution
+ * face region at worst and two detection copies) or any number of small ones.
+ */
+export const DEFAULT_IN_FLIGHT_BYTES = 224 * 2 ** 20;
+
 export interface AnalyzerOptions {
   /** models folder (default: resolveModelsDir()) */
   modelsDir?: string;
   /** detector / embedder by manifest name (default: the first of each task) */
   detector?: string;
   embedder?: string;
-  /** execution provider: 'cuda' falls back to CPU with one log line when unavailable */
+  /** execution provider: 'cuda' falls back to CPU with one log line when unavailable (default cpu) */
   provider?: 'cpu' | 'cuda';
+  /** niceness of the inference threads on Linux (default 10; 0 = off): keeps the event loop responsive */
+  inferenceNice?: number;
   /** onnxruntime intra-op threads per session (default: min(4, CPUs / workers)) */
   threads?: number;
   /** inference worker threads (default 1) */
@@ -47,6 +69,11 @@ export interface AnalyzerOptions {
   maxPixels?: number;
   /** encoded-size limit in bytes (default 64 MiB) */
   maxBytes?: number;
+  /**
+   * pixel bytes that photos being analysed at once may hold (decode to alignment), whatever the
+   * caller's concurrency (default DEFAULT_IN_FLIGHT_BYTES); a larger photo runs alone
+   */
+  maxInFlightBytes?: number;
   /** long side of the detection copy (default 1600) */
   detectMaxSide?: number;
   /** detector score threshold (default: detector manifest thresholds.score) */
@@ -100,11 +127,31 @@ export interface Analyzer {
   modelsDir: string;
   /** execution provider actually used by the embedder */
   provider: 'cpu' | 'cuda';
+  /** largest photo file accepted, bytes (larger ones are FILE_TOO_LARGE without being read) */
+  maxBytes: number;
   analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis>;
   analyzeFile(file: string, photoId?: string): Promise<PhotoAnalysis>;
   /** embeds already-aligned faces (embedder input size, RGB uint8), batched like analyze's faces */
   embedAligned(faces: readonly Uint8Array[]): Promise<FaceEmbedding[]>;
   close(): Promise<void>;
+}
+
+/**
+ * A photo file's bytes, size checked from its stat before anything is read: a 2 GB file named
+ * `.jpg` is FILE_TOO_LARGE without costing 2 GB of memory. Anything but a regular file (a FIFO
+ * would block the read) is READ_FAILED.
+ */
+export async function readPhotoFile(file: string, maxBytes: number): Promise<Buffer> {
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw new AnalyzeError('READ_FAILED', `not a regular file: ${file}`);
+    if (st.size > maxBytes)
+      throw new AnalyzeError('FILE_TOO_LARGE', `file is ${st.size} bytes, limit ${maxBytes}`);
+    return await readFile(file);
+  } catch (err) {
+    if (err instanceof AnalyzeError) throw err;
+    throw new AnalyzeError('READ_FAILED', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 interface Settings {
@@ -129,14 +176,6 @@ function settingsFrom(opts: AnalyzerOptions, detector: DetectorManifest): Settin
   };
 }
 
-/**
- * FACEPIPE_PROVIDER=cuda asks every command (run, serve, worker, analyze, calibrate) for the CUDA
- * provider without a flag each; anything else means CPU.
- */
-function providerFromEnv(): 'cpu' | 'cuda' {
-  return process.env.FACEPIPE_PROVIDER?.toLowerCase() === 'cuda' ? 'cuda' : 'cpu';
-}
-
 function sessionSpecs(
   opts: AnalyzerOptions,
   dir: string,
@@ -146,12 +185,12 @@ function sessionSpecs(
 ) {
   const threads = opts.threads ?? Math.max(1, Math.min(4, Math.floor(os.availableParallelism() / workers)));
   const common = {
-    provider: opts.provider ?? providerFromEnv(),
+    provider: opts.provider ?? 'cpu',
     intraOpThreads: threads,
     interOpThreads: 1,
   } as const;
   return {
-    detector: { ...common, path: modelPath(dir, detector) } satisfies SessionSpec,
+    detector: { ...common, path: modelPath(dir, detector), memPattern: false } satisfies SessionSpec,
     embedder: { ...common, path: modelPath(dir, embedder) } satisfies SessionSpec,
   };
 }
@@ -205,6 +244,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     minThreads: workers,
     maxThreads: workers,
     idleTimeout: 60_000,
+    workerData: { nice: opts.inferenceNice ?? 10 },
   });
   let embedderInfo: SessionInfo;
   try {
@@ -281,19 +321,42 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     }
   }
 
-  async function analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
-    const photo = await decodePhoto(bytes, settings.decode);
-    const { full, detect } = photo;
-    const detections = await detectFaces(detect);
-    const geometry = detections
-      .map((d) =>
-        toOriginal(d, detect.width / full.width, detect.height / full.height, full.width, full.height),
-      )
-      .sort((p, q) => p.bbox[0] - q.bbox[0]);
-    const template = embedder.alignment.templatePoints as Point[];
-    const aligned = geometry.map((g) =>
-      alignFace(full.data, full.width, full.height, g.landmarks, template, embedder.alignment.size),
+  const inFlight = new ByteBudget(opts.maxInFlightBytes ?? DEFAULT_IN_FLIGHT_BYTES);
+  const template = embedder.alignment.templatePoints as Point[];
+  const alignedSize = embedder.alignment.size;
+
+  // analyses under way: close() lets them finish, since terminating a worker thread in the middle
+  // of an inference aborts the whole process
+  const underWay = new Set<Promise<unknown>>();
+  let closing = false;
+
+  function analyzeBytes(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
+    if (closing) return Promise.reject(new AnalyzeError('INFERENCE_FAILED', 'the analyzer is closing'));
+    const work = analyzeNow(bytes, photoId);
+    underWay.add(work);
+    void work.then(
+      () => underWay.delete(work),
+      () => underWay.delete(work),
     );
+    return work;
+  }
+
+  async function analyzeNow(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
+    // pixels are held from decode to alignment only: the budget is given back before embedding
+    const photo = await decodePhoto(bytes, settings.decode, (n) => inFlight.acquire(n));
+    const { width, height } = photo;
+    let geometry: FaceGeometry[];
+    let aligned: AlignedFace[];
+    try {
+      const { detect } = photo;
+      const detections = await detectFaces(detect);
+      geometry = detections
+        .map((d) => toOriginal(d, detect.width / width, detect.height / height, width, height))
+        .sort((p, q) => p.bbox[0] - q.bbox[0]);
+      aligned = await alignPhotoFaces(photo, geometry, template, alignedSize);
+    } finally {
+      photo.release();
+    }
     const embeddings = await embedStage.embedMany(aligned.map((a) => a.rgb)).catch((err: unknown) => {
       throw new AnalyzeError('INFERENCE_FAILED', `embedder failed: ${(err as Error).message}`, {
         cause: err,
@@ -327,25 +390,11 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
         landmarkResiduals: aligned[i]!.residuals,
       };
     });
-    return { photoId, width: full.width, height: full.height, faces };
+    return { photoId, width, height, faces };
   }
 
   async function analyzeFile(file: string, photoId = file): Promise<PhotoAnalysis> {
-    let bytes: Buffer;
-    try {
-      const st = await stat(file);
-      if (!st.isFile()) throw new AnalyzeError('READ_FAILED', `not a regular file: ${file}`);
-      if (st.size > settings.decode.maxBytes)
-        throw new AnalyzeError(
-          'FILE_TOO_LARGE',
-          `file is ${st.size} bytes, limit ${settings.decode.maxBytes}`,
-        );
-      bytes = await readFile(file);
-    } catch (err) {
-      if (err instanceof AnalyzeError) throw err;
-      throw new AnalyzeError('READ_FAILED', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    return analyzeBytes(bytes, photoId);
+    return analyzeBytes(await readPhotoFile(file, settings.decode.maxBytes), photoId);
   }
 
   return {
@@ -355,10 +404,13 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     detectorManifest: detector,
     modelsDir: dir,
     provider: embedderInfo.provider,
+    maxBytes: settings.decode.maxBytes,
     analyzeBytes,
     analyzeFile,
     embedAligned: (faces) => embedStage.embedMany(faces),
     close: async () => {
+      closing = true;
+      await Promise.allSettled([...underWay]);
       await embedStage.onIdle();
       await pool.destroy();
     },
@@ -413,4 +465,27 @@ export function toFaceRecord(
     modelId,
     ...(library !== undefined ? { library } : {}),
   });
+}
+
+/**
+ * Aligns every face of a photo from one full-resolution read of the region their warps sample (the
+ * union of `warpSourceRect`s): for a photo larger than the detection copy that is the only
+ * full-resolution decode, and only of that region.
+ */
+export async function alignPhotoFaces(
+  photo: DecodedPhoto,
+  geometry: readonly FaceGeometry[],
+  template: readonly Point[],
+  size: readonly [number, number],
+): Promise<AlignedFace[]> {
+  if (geometry.length === 0) return [];
+  const rects = geometry.map((g) =>
+    warpSourceRect(estimateSimilarity(g.landmarks, template), size[0], size[1]),
+  );
+  const left = Math.min(...rects.map((r) => r.left));
+  const top = Math.min(...rects.map((r) => r.top));
+  const right = Math.max(...rects.map((r) => r.left + r.width));
+  const bottom = Math.max(...rects.map((r) => r.top + r.height));
+  const region = await photo.readRegion({ left, top, width: right - left, height: bottom - top });
+  return geometry.map((g) => alignFaceInRegion(region, g.landmarks, template, size));
 }

@@ -11,7 +11,7 @@ import { examplesDir, pixelBombPng } from './testFixtures.ts';
 async function outcomeOf(bytes: Buffer): Promise<string> {
   try {
     const d = await decodePhoto(bytes);
-    return `ok ${d.full.width}x${d.full.height}`;
+    return `ok ${d.width}x${d.height}`;
   } catch (err) {
     if (!(err instanceof AnalyzeError)) throw err;
     return err.code;

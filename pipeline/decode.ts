@@ -1,11 +1,14 @@
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { AnalyzeError } from './errors.ts';
 import { sniffImageFormat } from './imageSignature.ts';
 
 /**
  * Decoding with sharp: EXIF orientation applied, 3-channel sRGB, a pixel limit against
- * decompression bombs (checked from the header before any pixel is decoded), and a downscaled
- * copy for the detector while alignment samples the full-resolution pixels.
+ * decompression bombs (checked from the header before any pixel is decoded). A photo up to the
+ * detection size is decoded once and serves both the detector and alignment. A larger one is
+ * decoded straight to the detection copy (libvips shrinks JPEGs while decoding), and alignment
+ * later reads only the full-resolution region around the faces: a 14 MP photo never sits in
+ * memory as 40 MB of pixels, and a photo without faces is decoded once, small.
  */
 
 export interface DecodeOptions {
@@ -34,13 +37,57 @@ export interface RgbImage {
   height: number;
 }
 
-export interface DecodedPhoto {
-  /** full resolution, EXIF-oriented */
-  full: RgbImage;
-  /** the copy the detector sees (the same object as `full` when no downscale is needed) */
-  detect: RgbImage;
-  format: string;
+/** A rectangle of full-resolution pixels: `data` holds the region, whose top-left is (left, top). */
+export interface RgbRegion extends RgbImage {
+  left: number;
+  top: number;
 }
+
+export interface PixelRect {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+export interface DecodedPhoto {
+  /** full-resolution size, EXIF-oriented */
+  width: number;
+  height: number;
+  /** the copy the detector sees (the whole photo when it is at most the detection size) */
+  detect: RgbImage;
+  /** the whole photo at full resolution, when it was decoded anyway (no downscale needed) */
+  full?: RgbImage;
+  /**
+   * Full-resolution pixels of `rect` (clipped to the photo): a view of `full` when there is one,
+   * otherwise a decode of that region only.
+   */
+  readRegion(rect: PixelRect): Promise<RgbRegion>;
+  format: string;
+  /** gives back what `reserve` took for this photo (idempotent) */
+  release(): void;
+}
+
+/**
+ * Takes `bytes` of an in-flight budget and resolves with the function that gives them back
+ * (pipeline/byteBudget.ts).
+ */
+export type Reserve = (bytes: number) => Promise<() => void>;
+
+/**
+ * The pixel bytes a photo holds while it is analysed: its detection copy twice (here and in the
+ * inference worker) and, for a photo larger than that, the full-resolution region the faces are
+ * aligned from (at worst the whole photo).
+ */
+export function pixelFootprint(width: number, height: number, detectMaxSide: number): number {
+  const small = detectionSize(width, height, detectMaxSide);
+  const detect = small.width * small.height * 3;
+  return small.width === width && small.height === height ? 2 * detect : 2 * detect + width * height * 3;
+}
+
+// Every photo is decoded once: libvips' operation cache would only keep finished decodes (tens of
+// MB each for large photos) alive for nothing.
+sharp.cache(false);
 
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'tiff', 'gif', 'avif', 'heif']);
 
@@ -82,14 +129,18 @@ async function readHeader(bytes: Buffer, opts: DecodeOptions): Promise<Metadata>
   return meta;
 }
 
-async function decodeFull(bytes: Buffer, opts: DecodeOptions): Promise<RgbImage> {
+/** The decode every path shares: EXIF orientation, no alpha, sRGB; `shape` crops or resizes. */
+async function decodeRaw(
+  bytes: Buffer,
+  opts: DecodeOptions,
+  shape: (image: Sharp) => Sharp = (image) => image,
+): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: opts.maxPixels, failOn: 'error' })
+    const image = sharp(bytes, { limitInputPixels: opts.maxPixels, failOn: 'error' })
       .rotate()
       .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+      .toColourspace('srgb');
+    const { data, info } = await shape(image).raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3)
       throw new AnalyzeError('CORRUPT_IMAGE', `decoded to ${info.channels} channels, expected 3`);
     return { data, width: info.width, height: info.height };
@@ -99,25 +150,57 @@ async function decodeFull(bytes: Buffer, opts: DecodeOptions): Promise<RgbImage>
   }
 }
 
-/** The detection copy: long side at most `maxSide`, same aspect ratio. */
-export async function downscaleForDetection(full: RgbImage, maxSide: number): Promise<RgbImage> {
-  const long = Math.max(full.width, full.height);
-  if (long <= maxSide) return full;
-  const width = Math.max(1, Math.round((full.width * maxSide) / long));
-  const height = Math.max(1, Math.round((full.height * maxSide) / long));
-  const { data, info } = await sharp(full.data, {
-    raw: { width: full.width, height: full.height, channels: 3 },
-    limitInputPixels: false,
-  })
-    .resize(width, height, { fit: 'fill' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { data, width: info.width, height: info.height };
+function checkSize(image: RgbImage, width: number, height: number): void {
+  if (image.width !== width || image.height !== height) {
+    throw new AnalyzeError(
+      'CORRUPT_IMAGE',
+      `decoded size ${image.width}×${image.height} differs from the expected ${width}×${height}`,
+    );
+  }
 }
 
+/** Size of the detection copy: long side at most `maxSide`, same aspect ratio. */
+export function detectionSize(
+  width: number,
+  height: number,
+  maxSide: number,
+): { width: number; height: number } {
+  const long = Math.max(width, height);
+  if (long <= maxSide) return { width, height };
+  return {
+    width: Math.max(1, Math.round((width * maxSide) / long)),
+    height: Math.max(1, Math.round((height * maxSide) / long)),
+  };
+}
+
+export function clipRect(rect: PixelRect, width: number, height: number): PixelRect {
+  const left = Math.max(0, Math.min(width - 1, Math.floor(rect.left)));
+  const top = Math.max(0, Math.min(height - 1, Math.floor(rect.top)));
+  const right = Math.max(left + 1, Math.min(width, Math.ceil(rect.left + rect.width)));
+  const bottom = Math.max(top + 1, Math.min(height, Math.ceil(rect.top + rect.height)));
+  return { left, top, width: right - left, height: bottom - top };
+}
+
+/** A region copied out of a decoded image (row by row). */
+function cropOf(image: RgbImage, r: PixelRect): RgbRegion {
+  if (r.left === 0 && r.top === 0 && r.width === image.width && r.height === image.height)
+    return { ...image, left: 0, top: 0 };
+  const data = Buffer.allocUnsafe(r.width * r.height * 3);
+  for (let y = 0; y < r.height; y++) {
+    const from = ((r.top + y) * image.width + r.left) * 3;
+    image.data.copy(data, y * r.width * 3, from, from + r.width * 3);
+  }
+  return { data, width: r.width, height: r.height, left: r.left, top: r.top };
+}
+
+/**
+ * Decodes a photo for analysis. `reserve`, when given, is asked for the photo's `pixelFootprint`
+ * after the header checks and before any pixel is decoded; the photo's `release` gives it back.
+ */
 export async function decodePhoto(
   bytes: Buffer,
   options: Partial<DecodeOptions> = {},
+  reserve?: Reserve,
 ): Promise<DecodedPhoto> {
   const opts = { ...DEFAULT_DECODE, ...options };
   if (bytes.length === 0) throw new AnalyzeError('EMPTY_FILE', 'file is empty (0 bytes)');
@@ -130,13 +213,53 @@ export async function decodePhoto(
     );
   }
   const meta = await readHeader(bytes, opts);
-  const full = await decodeFull(bytes, opts);
-  const expected = orientedSize(meta);
-  if (full.width !== expected.width || full.height !== expected.height) {
-    throw new AnalyzeError(
-      'CORRUPT_IMAGE',
-      `decoded size ${full.width}×${full.height} differs from header ${expected.width}×${expected.height}`,
-    );
+  const { width, height } = orientedSize(meta);
+  const release = reserve ? await reserve(pixelFootprint(width, height, opts.detectMaxSide)) : () => {};
+  try {
+    return await decodePixels(bytes, opts, width, height, meta.format!, release);
+  } catch (err) {
+    release();
+    throw err;
   }
-  return { full, detect: await downscaleForDetection(full, opts.detectMaxSide), format: meta.format! };
+}
+
+async function decodePixels(
+  bytes: Buffer,
+  opts: DecodeOptions,
+  width: number,
+  height: number,
+  format: string,
+  release: () => void,
+): Promise<DecodedPhoto> {
+  const small = detectionSize(width, height, opts.detectMaxSide);
+  if (small.width === width && small.height === height) {
+    const full = await decodeRaw(bytes, opts);
+    checkSize(full, width, height);
+    return {
+      width,
+      height,
+      detect: full,
+      full,
+      readRegion: async (rect) => cropOf(full, clipRect(rect, width, height)),
+      format,
+      release,
+    };
+  }
+  const detect = await decodeRaw(bytes, opts, (image) =>
+    image.resize(small.width, small.height, { fit: 'fill' }),
+  );
+  checkSize(detect, small.width, small.height);
+  return {
+    width,
+    height,
+    detect,
+    readRegion: async (rect) => {
+      const r = clipRect(rect, width, height);
+      const region = await decodeRaw(bytes, opts, (image) => image.extract(r));
+      checkSize(region, r.width, r.height);
+      return { ...region, left: r.left, top: r.top };
+    },
+    format,
+    release,
+  };
 }

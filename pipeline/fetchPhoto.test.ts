@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -78,6 +79,27 @@ describe('fetchPhoto', () => {
         fetchPhoto(uri(pathToFileURL(path.join(root, 'a.jpg')).href), { ...policy(), fileRoots: [] }),
       ),
     ).toBe('FORBIDDEN_URI');
+  });
+
+  it('reads only regular files: a FIFO (no writer) and a directory fail at once with NOT_A_FILE', async () => {
+    const fifo = path.join(root, 'pipe.jpg');
+    execFileSync('mkfifo', [fifo]);
+    mkdirSync(path.join(root, 'folder.jpg'));
+    // the fetch timeout is far longer than the test: only refusing before any read makes it pass
+    const slowPolicy = { ...policy(), timeoutMs: 600_000 };
+    expect(await codeOf(fetchPhoto(uri(pathToFileURL(fifo).href), slowPolicy))).toBe('NOT_A_FILE');
+    expect(await codeOf(fetchPhoto(uri(pathToFileURL(path.join(root, 'folder.jpg')).href), slowPolicy))).toBe(
+      'NOT_A_FILE',
+    );
+    // and the worker's next photo still reads
+    const f = await fetchPhoto(uri(pathToFileURL(path.join(root, 'a.jpg')).href), slowPolicy);
+    expect(f.bytes.toString()).toBe('photo-bytes');
+  });
+
+  it('refuses a file over the size limit from its stat, before reading it', async () => {
+    const big = path.join(root, 'big.jpg');
+    execFileSync('truncate', ['-s', '2G', big]);
+    expect(await codeOf(fetchPhoto(uri(pathToFileURL(big).href), policy()))).toBe('TOO_LARGE');
   });
 
   it('maps http failures to stable codes', async () => {

@@ -5,14 +5,22 @@
  * and time limits. Every failure is a FetchError with a stable code for the dead-letter topic.
  */
 import { createHash } from 'node:crypto';
-import { open, realpath } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PhotoSource } from '../schemas/photoEvent.ts';
 import { FacepipeError } from '../core/errors.ts';
 
 export type FetchErrorCode =
-  'FORBIDDEN_URI' | 'FORBIDDEN_HOST' | 'NOT_FOUND' | 'UNREACHABLE' | 'TOO_LARGE' | 'TIMEOUT' | 'FETCH_FAILED';
+  | 'FORBIDDEN_URI'
+  | 'FORBIDDEN_HOST'
+  | 'NOT_FOUND'
+  | 'NOT_A_FILE'
+  | 'UNREACHABLE'
+  | 'TOO_LARGE'
+  | 'TIMEOUT'
+  | 'FETCH_FAILED';
 
 /** Codes worth another try (the source may come back); the rest fail the same way every time. */
 const RETRIABLE: ReadonlySet<FetchErrorCode> = new Set(['UNREACHABLE', 'TIMEOUT']);
@@ -31,7 +39,7 @@ export interface FetchPolicy {
   allowedHosts: string[];
   /** Largest photo accepted, bytes. */
   maxBytes: number;
-  /** Whole-request time limit for http(s), ms. */
+  /** Whole-request time limit for http(s), and for reading a file:// source, ms. */
   timeoutMs: number;
   /** Redirect hops followed (each checked against the allowlist). */
   maxRedirects?: number;
@@ -107,18 +115,53 @@ async function readFileUnderRoots(url: URL, policy: FetchPolicy): Promise<Buffer
   }
   if (!roots.some((r) => isInside(real, r)))
     throw new FetchError('FORBIDDEN_URI', `${requested} resolves outside the allowed roots`);
-  const fh = await open(real, 'r').catch((err: Error) => {
+  // Only regular files: a FIFO, socket or device can block a read for good. stat() never blocks;
+  // O_NONBLOCK keeps open() from blocking on a FIFO swapped in after the stat, and the handle's
+  // own fstat is what decides.
+  const st = await stat(real).catch((err: Error) => {
     throw new FetchError('NOT_FOUND', `${real}: ${err.message}`, { cause: err });
   });
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new FetchError('NOT_FOUND', `${real} is not a regular file`);
-    if (st.size > policy.maxBytes)
-      throw new FetchError('TOO_LARGE', `${real} has ${st.size} bytes (limit ${policy.maxBytes})`);
-    return await fh.readFile();
-  } finally {
-    await fh.close();
+  if (!st.isFile()) throw new FetchError('NOT_A_FILE', `${real} is not a regular file`);
+  if (st.size > policy.maxBytes)
+    throw new FetchError('TOO_LARGE', `${real} has ${st.size} bytes (limit ${policy.maxBytes})`);
+  const fh = await open(real, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK).catch((err: Error) => {
+    throw new FetchError('NOT_FOUND', `${real}: ${err.message}`, { cause: err });
+  });
+  return withDeadline(readRegularFile(fh, real, policy.maxBytes), policy.timeoutMs, real).finally(() =>
+    fh.close().catch(() => {}),
+  );
+}
+
+async function readRegularFile(fh: FileHandle, file: string, maxBytes: number): Promise<Buffer> {
+  const st = await fh.stat();
+  if (!st.isFile()) throw new FetchError('NOT_A_FILE', `${file} is not a regular file`);
+  if (st.size > maxBytes)
+    throw new FetchError('TOO_LARGE', `${file} has ${st.size} bytes (limit ${maxBytes})`);
+  // one byte more than the stat said: a file that grew since is noticed, not cut short
+  const buf = Buffer.allocUnsafe(Math.min(maxBytes, st.size) + 1);
+  let total = 0;
+  for (;;) {
+    if (total === buf.length) break;
+    const { bytesRead } = await fh.read(buf, total, buf.length - total, total);
+    if (bytesRead === 0) break;
+    total += bytesRead;
   }
+  if (total > maxBytes) throw new FetchError('TOO_LARGE', `${file} grew past ${maxBytes} bytes`);
+  if (total > st.size) throw new FetchError('FETCH_FAILED', `${file} grew while it was read`);
+  return buf.subarray(0, total);
+}
+
+/**
+ * A read that does not finish in time is a TIMEOUT: the caller moves on (and its partition with
+ * it, shutdown included) while the stuck system call is left to the thread pool.
+ */
+function withDeadline<T>(work: Promise<T>, ms: number, file: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new FetchError('TIMEOUT', `${file}: not read within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 export function hostAllowed(url: URL, allowed: string[]): boolean {

@@ -148,11 +148,12 @@ export const bundledModelsDir = path.resolve(repoRoot, 'models');
 export type ModelsOrigin = '--models' | 'FACEPIPE_MODELS' | 'bundled';
 
 /**
- * The models folder: `opt` (--models), then FACEPIPE_MODELS, then the project's own `models/`
- * (relative to the installed code, so `npx facepipe` works from any working directory).
+ * The models folder: `opt` (--models), then `fromEnv` (FACEPIPE_MODELS, as app/config.ts read it),
+ * then the project's own `models/` (relative to the installed code, so `npx facepipe` works from
+ * any working directory).
  */
-export function locateModelsDir(opt?: string): { dir: string; origin: ModelsOrigin } {
-  const explicit = opt ?? process.env.FACEPIPE_MODELS;
+export function locateModelsDir(opt?: string, fromEnv?: string): { dir: string; origin: ModelsOrigin } {
+  const explicit = opt ?? fromEnv;
   if (explicit) {
     const dir = path.resolve(explicit);
     const origin = opt ? '--models' : 'FACEPIPE_MODELS';
@@ -175,8 +176,8 @@ export function locateModelsDir(opt?: string): { dir: string; origin: ModelsOrig
   return { dir: bundledModelsDir, origin: 'bundled' };
 }
 
-export function resolveModelsDir(opt?: string): string {
-  return locateModelsDir(opt).dir;
+export function resolveModelsDir(opt?: string, fromEnv?: string): string {
+  return locateModelsDir(opt, fromEnv).dir;
 }
 
 function formatPath(prefix: (string | number)[], issuePath: PropertyKey[]): string {

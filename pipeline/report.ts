@@ -1,6 +1,10 @@
-import { existsSync, writeFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { writeFileAtomic } from '../core/files.ts';
 import type { FaceDatabase, StoredFace, StoredPhoto } from '../indexers/types.ts';
+import type { ClusterParams } from '../clustering/params.ts';
+import { reviewReason, suggestionsFor } from '../clustering/suggestions.ts';
 
 /** Thumbnails are shown at half size; the JPEG keeps the full 112 px. */
 const SHOWN_SIZE = 56;
@@ -15,8 +19,8 @@ export function removeThumbnails(dataDir: string, faceIds: Iterable<string>): vo
 }
 
 /** Rewrites report.html if there is one, so an erased face or photo no longer appears in it. */
-export function refreshReport(db: FaceDatabase, dataDir: string): void {
-  if (existsSync(path.join(dataDir, 'report.html'))) writeReport(db, dataDir);
+export function refreshReport(db: FaceDatabase, dataDir: string, params?: ClusterParams): void {
+  if (existsSync(path.join(dataDir, 'report.html'))) writeReport(db, dataDir, { params });
 }
 
 export interface ReportOptions {
@@ -24,6 +28,8 @@ export interface ReportOptions {
   title?: string;
   /** line shown under the title, e.g. the run summary */
   subtitle?: string;
+  /** the clustering calibration: with it, each unassigned face says why it is unassigned */
+  params?: ClusterParams;
 }
 
 /**
@@ -33,9 +39,8 @@ export interface ReportOptions {
  */
 export function writeReport(db: FaceDatabase, dataDir: string, opts: ReportOptions = {}): string {
   const file = path.join(dataDir, 'report.html');
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, renderReport(db, dataDir, opts));
-  renameSync(tmp, file);
+  // through a temp file: a full disk leaves the previous report, and no temp file
+  writeFileAtomic(file, renderReport(db, dataDir, opts));
   return file;
 }
 
@@ -59,6 +64,11 @@ export function renderReport(db: FaceDatabase, dataDir: string, opts: ReportOpti
   parts.push(`<h1>${esc(title)}</h1>`);
   if (opts.subtitle) parts.push(`<p>${esc(opts.subtitle)}</p>`);
   parts.push(
+    `<p class="app">A static snapshot. To name people, merge, split and fix mistakes, open the people view: ` +
+      `<code>facepipe serve --data ${esc(dataDir)}</code>, then <a href="http://127.0.0.1:8080/">http://127.0.0.1:8080/</a> ` +
+      `(or <code>facepipe run … --open</code>).</p>`,
+  );
+  parts.push(
     `<p>${counts.photos} photos, ${counts.kept} faces kept, ${counts.dropped} dropped, ` +
       `${identities.length} identities (model ${esc(db.modelId)}).</p>`,
   );
@@ -67,19 +77,32 @@ export function renderReport(db: FaceDatabase, dataDir: string, opts: ReportOpti
   if (identities.length === 0) parts.push('<p>No identities.</p>');
   else {
     const rows = identities.map(({ identity, faces }) => {
-      const photoCount = new Set(faces.map((f) => f.photoId)).size;
+      const photoIds = [...new Set(faces.map((f) => f.photoId))];
+      const name = identity.name
+        ? `<strong>${esc(identity.name)}</strong>`
+        : `<span class="unnamed">Unnamed</span>`;
       return (
         `<tr id="${esc(anchor(identity.identityId))}" data-identity="${esc(identity.identityId)}">` +
-        `<td><code>${esc(identity.identityId)}</code></td><td>${esc(identity.name ?? '')}</td>` +
-        `<td>${faces.length}</td><td>${photoCount}</td><td>${faces.map(thumb).join('')}</td></tr>`
+        `<td>${name}<br><code>${esc(identity.identityId)}</code></td>` +
+        `<td>${faces.length}</td><td class="photos">${photoIds.map((p) => photoLink(photos.get(p), p)).join(' ')}</td>` +
+        `<td>${faces.map(thumb).join('')}</td></tr>`
       );
     });
-    parts.push(table(['Identity', 'Name', 'Faces', 'Photos', 'Kept faces'], rows));
+    parts.push(table(['Person', 'Faces', 'Photos', 'Kept faces'], rows));
   }
 
   if (unassigned.length > 0) {
-    parts.push(`<h2>Kept faces without an identity (${unassigned.length})</h2>`);
-    parts.push(`<p class="faces">${unassigned.map(thumb).join('')}</p>`);
+    parts.push(`<h2>Kept faces without a person (${unassigned.length})</h2>`);
+    const rows = unassigned.map((f) => {
+      const why = opts.params
+        ? REASONS[reviewReason(f.quality, suggestionsFor(db, f.faceId), opts.params)]
+        : '';
+      return (
+        `<tr data-unassigned-face="${esc(f.faceId)}"><td>${thumb(f)}</td>` +
+        `<td>${photoLink(photos.get(f.photoId), f.photoId)}</td><td>${f.quality.toFixed(2)}</td><td>${esc(why)}</td></tr>`
+      );
+    });
+    parts.push(table(['Face', 'Photo', 'Quality', 'Why it has no person'], rows));
   }
 
   parts.push(`<h2>Dropped low-quality faces (${dropped.length})</h2>`);
@@ -89,7 +112,7 @@ export function renderReport(db: FaceDatabase, dataDir: string, opts: ReportOpti
       .sort((a, b) => a.magnitude - b.magnitude)
       .map(
         (f) =>
-          `<tr data-dropped-face="${esc(f.faceId)}"><td>${thumb(f)}</td><td>${esc(photoLabel(photos.get(f.photoId), f))}</td>` +
+          `<tr data-dropped-face="${esc(f.faceId)}"><td>${thumb(f)}</td><td>${photoLink(photos.get(f.photoId), f.photoId)}</td>` +
           `<td>${f.faceIndex}</td><td>${f.magnitude.toFixed(1)}</td><td>${f.quality.toFixed(2)}</td><td>${esc(f.reason ?? '')}</td></tr>`,
       );
     parts.push(table(['Face', 'Photo', 'Index', 'Magnitude', 'Quality', 'Reason'], rows));
@@ -119,6 +142,22 @@ function photoLabel(photo: StoredPhoto | undefined, face: StoredFace): string {
   return photo?.uri ?? face.photoId;
 }
 
+const REASONS = {
+  low_quality: 'low quality: too unsure to place on its own',
+  ambiguous: 'ambiguous: close to more than one person',
+  no_match: 'no match: no person is close enough',
+} as const;
+
+/** The photo's file name, linked to the original (a file: URL for a local path). */
+function photoLink(photo: StoredPhoto | undefined, photoId: string): string {
+  if (!photo) return `<code>${esc(photoId)}</code>`;
+  const href = /^[a-z][a-z0-9+.-]*:/i.test(photo.uri)
+    ? photo.uri
+    : pathToFileURL(path.resolve(photo.uri)).href;
+  const name = path.basename(photo.uri.replace(/^file:\/\//, ''));
+  return `<a href="${esc(href)}" title="${esc(photo.uri)}">${esc(name)}</a>`;
+}
+
 function anchor(id: string): string {
   return 'identity-' + id.replace(/[^A-Za-z0-9_-]/g, '_');
 }
@@ -141,6 +180,9 @@ table { border-collapse: collapse; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 .thumb { width: ${SHOWN_SIZE}px; height: ${SHOWN_SIZE}px; margin: 1px; display: inline-block; }
 .missing { background: #eee; text-align: center; line-height: ${SHOWN_SIZE}px; }
+.unnamed { color: #555; font-style: italic; }
+.photos { max-width: 24em; }
+.app { background: #eef4ff; border: 1px solid #c7d7fe; padding: 8px 12px; }
 </style>
 </head>
 <body>

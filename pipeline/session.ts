@@ -9,6 +9,12 @@ export interface SessionSpec {
   intraOpThreads: number;
   /** threads across operators (onnxruntime interOpNumThreads) */
   interOpThreads: number;
+  /**
+   * onnxruntime's memory pattern (default true): a buffer plan per input shape, kept. Off for a
+   * model fed a new shape per run (the detector: one per photo size), where the plans only pile up
+   * (tens of MB over a folder of mixed sizes, measured by bench/peer.ts) and are seldom reused.
+   */
+  memPattern?: boolean;
 }
 
 export interface OpenedSession {
@@ -27,6 +33,11 @@ export async function openSession(spec: SessionSpec): Promise<OpenedSession> {
     intraOpNumThreads: spec.intraOpThreads,
     interOpNumThreads: spec.interOpThreads,
     graphOptimizationLevel: 'all' as const,
+    enableMemPattern: spec.memPattern ?? true,
+    // onnxruntime's intra-op threads spin while they wait for work by default: between two runs
+    // (the decode of the next photo, the next batch) that is CPU burnt for nothing on a machine
+    // whose other threads have real work, so they sleep instead
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
   if (spec.provider === 'cuda' && !cudaUnavailable) {
     try {

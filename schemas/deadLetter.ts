@@ -8,7 +8,8 @@ export type DeadLetterStage = z.infer<typeof DeadLetterStage>;
 /**
  * Stable, machine-readable reasons. Parse/validate: MALFORMED_JSON, SCHEMA_INVALID.
  * Fetch: FORBIDDEN_URI (file:// outside the roots, unsupported scheme), FORBIDDEN_HOST (not in the
- * allowlist), NOT_FOUND, UNREACHABLE, TOO_LARGE, TIMEOUT, FETCH_FAILED. Analyze: the codes of
+ * allowlist), NOT_FOUND, NOT_A_FILE (a FIFO, device or folder), UNREACHABLE, TOO_LARGE, TIMEOUT,
+ * FETCH_FAILED. Analyze: the codes of
  * pipeline/errors.ts (EMPTY_FILE, NOT_AN_IMAGE, CORRUPT_IMAGE, PIXEL_LIMIT, FILE_TOO_LARGE,
  * READ_FAILED, INFERENCE_FAILED). Index: MALFORMED_JSON, SCHEMA_INVALID, MODEL_MISMATCH (a face of
  * another model than the store's). Anything else: INTERNAL.
@@ -19,6 +20,7 @@ export const DEAD_LETTER_CODES = [
   'FORBIDDEN_URI',
   'FORBIDDEN_HOST',
   'NOT_FOUND',
+  'NOT_A_FILE',
   'UNREACHABLE',
   'TOO_LARGE',
   'TIMEOUT',

@@ -5,7 +5,7 @@
  */
 import { FacepipeError } from '../core/errors.ts';
 
-export type Kind = 'identity' | 'face' | 'photo';
+export type Kind = 'identity' | 'face' | 'photo' | 'correction';
 
 export class NotFoundError extends FacepipeError {
   constructor(
@@ -16,9 +16,15 @@ export class NotFoundError extends FacepipeError {
   }
 }
 
-/** CORRECTION_REJECTED (against a stored correction), SAME_IDENTITY, FACE_DROPPED. */
+/**
+ * CORRECTION_REJECTED (against a stored correction), SAME_IDENTITY, FACE_DROPPED, CANNOT_UNDO (a
+ * correction already undone, or an undo itself).
+ */
 export class RejectedError extends FacepipeError {
-  constructor(code: 'CORRECTION_REJECTED' | 'SAME_IDENTITY' | 'FACE_DROPPED', message: string) {
+  constructor(
+    code: 'CORRECTION_REJECTED' | 'SAME_IDENTITY' | 'FACE_DROPPED' | 'CANNOT_UNDO',
+    message: string,
+  ) {
     super(code, message);
   }
 }

@@ -4,11 +4,12 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openFaceDatabase } from '../indexers/database.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
-import { faceIdFor, type FaceRecord } from '../schemas/face.ts';
+import type { FaceRecord } from '../schemas/face.ts';
 import { IdentityEvent } from '../schemas/identityEvent.ts';
 import { IdentityService } from './identityService.ts';
+import { cropRecord } from './testUtil.ts';
 import { evaluate } from '../clustering/metrics.ts';
-import { clusterParamsFromManifest, qualityOf } from '../clustering/params.ts';
+import { clusterParamsFromManifest } from '../clustering/params.ts';
 import { groupPhotoFaces, referenceCrops, uncalibratedEmbedderManifest } from '../clustering/testUtil.ts';
 import { NotFoundError, RejectedError } from './errors.ts';
 
@@ -24,36 +25,13 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function record(photoId: string, raw: number[], faceIndex = 0): FaceRecord {
-  const bbox: [number, number, number, number] = [10 + 110 * faceIndex, 10, 100, 100];
-  const magnitude = Math.hypot(...raw);
-  return {
-    v: 1,
-    faceId: faceIdFor(photoId, MODEL, bbox),
-    photoId,
-    faceIndex,
-    bbox,
-    landmarks: [
-      [40, 50],
-      [70, 50],
-      [55, 70],
-      [42, 90],
-      [70, 90],
-    ],
-    score: 0.9,
-    embedding: raw,
-    magnitude,
-    quality: qualityOf(magnitude, params.qualityRange),
-    kept: magnitude >= params.dropBelowMagnitude,
-    modelId: MODEL,
-  };
-}
+const record = cropRecord;
 
 /** a database holding the 40 real crops; returns the face id of each crop, in fixture order */
 function cropDatabase(): { db: FaceDatabase; ids: string[]; truthOf: Map<string, string> } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-cluster-'));
   dirs.push(dir);
-  const db = openFaceDatabase(dir, { modelId: MODEL, dim: manifest.embeddingDim, progress: false });
+  const db = openFaceDatabase(dir, { modelId: MODEL, dim: manifest.embeddingDim });
   open.push(db);
   const records = crops.faces.map((f, i) => record(f.id, crops.raw[i]));
   db.upsertFaces(records);

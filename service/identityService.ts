@@ -1,4 +1,4 @@
-import type { FaceDatabase, StoredFace, StoredIdentity } from '../indexers/types.ts';
+import type { Correction, FaceDatabase, StoredFace, StoredIdentity } from '../indexers/types.ts';
 import { SCHEMA_VERSION } from '../schemas/face.ts';
 import type { IdentityEvent } from '../schemas/identityEvent.ts';
 import { clusterBatch } from '../clustering/batch.ts';
@@ -297,6 +297,99 @@ export class IdentityService {
     return [];
   }
 
+  /**
+   * "New person from these": the faces leave their identities (remembered as exclusions) and form a
+   * new identity they are pinned to and that is marked as a different person from the identities
+   * they left, so later online steps and reclusters keep them there.
+   */
+  split(faceIds: string[], name: string | null = null): { identityId: string; events: IdentityEvent[] } {
+    const faces = faceIds.map((id) => {
+      const f = this.db.getFace(id);
+      if (!f) throw new NotFoundError('face', id);
+      if (!f.kept)
+        throw new RejectedError(
+          'FACE_DROPPED',
+          `face ${id} was dropped (low quality) and cannot belong to an identity`,
+        );
+      return f;
+    });
+    if (faces.length === 0)
+      throw new RejectedError('CORRECTION_REJECTED', 'a new person needs at least one face');
+    const events: IdentityEvent[] = [];
+    const identityId = newIdentityId(
+      faces.map((f) => f.faceId),
+      (x) => this.db.getIdentity(x) !== undefined,
+    );
+    this.db.transaction(() => {
+      this.db.createIdentity(identityId, name);
+      this.magSums.set(identityId, 0);
+      events.push(event('created', identityId, 'user', { faceId: faces[0]!.faceId }));
+      for (const f of faces) {
+        if (f.identityId !== null)
+          this.db.addCorrection({ kind: 'face_excluded', faceId: f.faceId, identityId: f.identityId });
+        this.db.addCorrection({ kind: 'face_pinned', faceId: f.faceId, identityId });
+        this.assign(f.faceId, identityId, 'user', events);
+      }
+      // the user says these faces are someone else: the new person and the ones they left stay
+      // apart, or a recluster would join them again (the named one taking the other's faces)
+      for (const from of new Set(faces.map((f) => f.identityId)))
+        if (from !== null) this.db.addCorrection({ kind: 'cannot_link', a: identityId, b: from });
+      if (name) events.push(event('renamed', identityId, 'user', { name }));
+      this.db.appendIdentityEvents(events);
+    });
+    return { identityId, events };
+  }
+
+  /** "Not this person" for a suggestion: the face is never put into that identity by a later step. */
+  exclude(faceId: string, identityId: string): void {
+    if (!this.db.getFace(faceId)) throw new NotFoundError('face', faceId);
+    this.db.addCorrection({ kind: 'face_excluded', faceId, identityId });
+  }
+
+  /**
+   * Puts faces back where a snapshot had them (an undo): identities missing now are created with
+   * their id and name, the faces are reassigned, and the `inverse` corrections are appended, so the
+   * log stays append-only and later steps see the state from before the undone action.
+   */
+  restore(
+    faces: ReadonlyMap<string, string | null>,
+    identities: ReadonlyMap<string, { name: string | null } | null>,
+    inverse: Correction[],
+  ): IdentityEvent[] {
+    const events: IdentityEvent[] = [];
+    this.db.transaction(() => {
+      for (const [id, before] of identities) {
+        if (before === null || this.db.getIdentity(id)) continue;
+        this.db.createIdentity(id, before.name);
+        events.push(event('created', id, 'user'));
+      }
+      for (const [id, before] of identities) {
+        const now = this.db.getIdentity(id);
+        if (before && now && now.name !== before.name) {
+          this.db.renameIdentity(id, before.name);
+          events.push(event('renamed', id, 'user', { name: before.name }));
+        }
+      }
+      for (const [faceId, identityId] of faces) {
+        const f = this.db.getFace(faceId);
+        if (!f || !f.kept || f.identityId === identityId) continue;
+        if (identityId === null) this.unassign(faceId, 'user', events);
+        else if (this.db.getIdentity(identityId)) this.assign(faceId, identityId, 'user', events);
+      }
+      for (const c of inverse) this.db.addCorrection(c);
+      // identities the undone action created go when they hold nothing any more
+      for (const [id, before] of identities) {
+        const now = this.db.getIdentity(id);
+        if (before !== null || !now || now.faceCount > 0) continue;
+        this.db.deleteIdentityRow(id);
+        events.push(event('deleted', id, 'user'));
+      }
+      this.db.appendIdentityEvents(events);
+    });
+    this.magSums.clear();
+    return events;
+  }
+
   // ---------------------------------------------------------------- internals
 
   /**
@@ -317,7 +410,7 @@ export class IdentityService {
       }
   }
 
-  private corrections(): CorrectionState {
+  corrections(): CorrectionState {
     return new CorrectionState(this.db.listCorrections().map((c) => c.correction));
   }
 

@@ -19,7 +19,8 @@
  * nothing); otherwise every unassigned kept face of the photo is placed, which also finishes an
  * ingest a crash cut between steps 2 and 4.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../core/files.ts';
 import path from 'node:path';
 import { removeThumbnails, thumbPath } from '../pipeline/report.ts';
 import type { FaceRecord } from '../schemas/face.ts';
@@ -69,7 +70,8 @@ function writeThumbnails(dataDir: string, records: FaceRecord[]): void {
     if (!r.thumbnail) continue;
     const file = thumbPath(dataDir, r.faceId);
     mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, Buffer.from(r.thumbnail, 'base64'));
+    // whole or not at all: a full disk leaves no half-written thumbnail (nor its temp file)
+    writeFileAtomic(file, Buffer.from(r.thumbnail, 'base64'));
   }
 }
 
@@ -177,22 +179,25 @@ export function ingestFailure(
   // against each other) is only recorded: the photo is what its newer result says
   const superseded = before?.status === 'done' && before.processedAt > deadLetter.at;
   // an index-stage dead letter is about one message (an unreadable record), not the photo
-  if (photoId !== undefined && !superseded && deadLetter.stage !== 'index') {
-    const faces = db.facesOfPhoto(photoId).map((f) => f.faceId);
-    db.transaction(() => {
-      identities.forgetFaces(faces);
-      db.upsertPhoto({
-        photoId,
-        uri: photo.uri ?? deadLetter.uri ?? before?.uri ?? photoId,
-        library: before?.library ?? null,
-        width: null,
-        height: null,
-        contentHash: photo.contentHash ?? null,
-        status: 'failed',
-        error: `${deadLetter.code}: ${deadLetter.reason}`,
-      });
+  if (photoId === undefined || superseded || deadLetter.stage === 'index')
+    return target.deadLetters.record(deadLetter);
+  const faces = db.facesOfPhoto(photoId).map((f) => f.faceId);
+  // the row and the dead letter together or neither: the sink records inside the transaction, so
+  // a sink that cannot write (a full disk) rolls the row back
+  const recorded = db.transaction(() => {
+    identities.forgetFaces(faces);
+    db.upsertPhoto({
+      photoId,
+      uri: photo.uri ?? deadLetter.uri ?? before?.uri ?? photoId,
+      library: before?.library ?? null,
+      width: null,
+      height: null,
+      contentHash: photo.contentHash ?? null,
+      status: 'failed',
+      error: `${deadLetter.code}: ${deadLetter.reason}`,
     });
-    removeThumbnails(dataDir, faces);
-  }
-  return target.deadLetters.record(deadLetter);
+    return target.deadLetters.record(deadLetter);
+  });
+  removeThumbnails(dataDir, faces);
+  return recorded;
 }

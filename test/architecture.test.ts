@@ -6,7 +6,8 @@
  *
  * A file may import its own room or a room to its left, never one to its right: the libraries
  * (core, schemas, indexers, clustering, pipeline, service) never import the wiring (app/), the API,
- * the CLI, the benchmarks or the tests, and no import circle exists between files.
+ * the CLI, the benchmarks or the tests, and no import circle exists between files. The environment
+ * is read in one module, app/config.ts (tests, benchmarks and the dev kit set up their own).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -147,6 +148,25 @@ describe('the house rules', () => {
 
   it('has no import circle', () => {
     expect(importCircles(graph)).toEqual([]);
+  });
+
+  it('reads the environment in one module only (app/config.ts)', () => {
+    const readers = [...graph.keys()].filter((f) => {
+      if (['test', 'bench', 'devkit', 'bin'].includes(roomOf(f)) || f.endsWith('.test.ts')) return false;
+      return /process\.env\b/.test(
+        readFileSync(path.join(repoRoot, f), 'utf8').replace(/\/\/.*|\/\*[\s\S]*?\*\//g, ''),
+      );
+    });
+    expect(readers).toEqual([path.join('app', 'config.ts')]);
+  });
+
+  it('the HTTP routes take typed requests from their zod schemas (no casts)', () => {
+    const casts = [...graph.keys()]
+      .filter((f) => roomOf(f) === 'api')
+      .filter((f) =>
+        /request\.(params|query|body)\s+as\b/.test(readFileSync(path.join(repoRoot, f), 'utf8')),
+      );
+    expect(casts).toEqual([]);
   });
 
   it('the checks find what they look for', () => {

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { StoredFace } from '../../indexers/types.ts';
 import { notFound } from '../errors.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
+import { FaceParams, jsonSchema, MoveFaceBody, PhotoParams, type Out, type Typed } from '../schemas.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
+import { erasePhotos } from '../../indexers/erasure.ts';
 
 const face = {
   type: 'object',
@@ -23,56 +25,52 @@ const face = {
 export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { db } = ctx;
 
-  app.get(
+  app.get<Typed<Out<typeof FaceParams>>>(
     '/faces/:faceId',
     {
       schema: {
         tags: ['faces'],
         summary: 'One stored face (no embedding)',
-        params: { type: 'object', required: ['faceId'], properties: { faceId: { type: 'string' } } },
+        params: jsonSchema(FaceParams),
         response: { 200: face, ...errorResponses(401, 404) },
       },
     },
     async (request) => {
-      const { faceId } = request.params as { faceId: string };
+      const { faceId } = request.params;
       const f = db.getFace(faceId);
       if (!f) throw notFound('face', faceId);
       return faceView(f);
     },
   );
 
-  app.post(
+  app.post<Typed<Out<typeof FaceParams>, unknown, Out<typeof MoveFaceBody>>>(
     '/faces/:faceId/move',
     {
       schema: {
         tags: ['faces'],
         summary:
           'Move a face to another identity, or out of its identity (identityId: null); honoured by later reclusters',
-        params: { type: 'object', required: ['faceId'], properties: { faceId: { type: 'string' } } },
-        body: {
-          type: 'object',
-          required: ['identityId'],
-          additionalProperties: false,
-          properties: { identityId: { type: 'string', minLength: 1, nullable: true } },
-        },
+        params: jsonSchema(FaceParams),
+        body: jsonSchema(MoveFaceBody),
         response: { 200: face, ...errorResponses(400, 401, 404, 409) },
       },
     },
     async (request) => {
-      const { faceId } = request.params as { faceId: string };
-      const { identityId } = request.body as { identityId: string | null };
-      ctx.identities.moveFace(faceId, identityId);
+      const { faceId } = request.params;
+      const { identityId } = request.body;
+      if (identityId === null) ctx.actions.moveOut([faceId]);
+      else ctx.actions.accept(faceId, identityId);
       return faceView(db.getFace(faceId)!);
     },
   );
 
-  app.get(
+  app.get<Typed<Out<typeof PhotoParams>>>(
     '/photos/:photoId',
     {
       schema: {
         tags: ['photos'],
         summary: 'One photo and its faces',
-        params: { type: 'object', required: ['photoId'], properties: { photoId: { type: 'string' } } },
+        params: jsonSchema(PhotoParams),
         response: {
           200: {
             type: 'object',
@@ -91,20 +89,21 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
       },
     },
     async (request) => {
-      const { photoId } = request.params as { photoId: string };
+      const { photoId } = request.params;
       const p = db.getPhoto(photoId);
       if (!p) throw notFound('photo', photoId);
       return { ...p, faces: db.facesOfPhoto(photoId).map(faceView) };
     },
   );
 
-  app.delete(
+  app.delete<Typed<Out<typeof PhotoParams>>>(
     '/photos/:photoId',
     {
       schema: {
         tags: ['photos'],
-        summary: 'Forget a photo: the photo record and its faces (records and vectors) are erased',
-        params: { type: 'object', required: ['photoId'], properties: { photoId: { type: 'string' } } },
+        summary:
+          'Erase a photo: the photo record and its faces (records and vectors) go, and a tombstone keeps run, worker and publish from analysing it again',
+        params: jsonSchema(PhotoParams),
         response: {
           200: {
             type: 'object',
@@ -115,14 +114,12 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
       },
     },
     async (request) => {
-      const { photoId } = request.params as { photoId: string };
+      const { photoId } = request.params;
       if (!db.getPhoto(photoId)) throw notFound('photo', photoId);
-      const faceIds = db.facesOfPhoto(photoId).map((f) => f.faceId);
-      const facesForgotten = db.forgetPhoto(photoId);
-      db.checkpoint();
+      const { faceIds } = erasePhotos(db, [photoId], 'user');
       removeThumbnails(db.dataDir, faceIds);
-      refreshReport(db, db.dataDir);
-      return { photoId, facesForgotten };
+      refreshReport(db, db.dataDir, ctx.params);
+      return { photoId, facesForgotten: faceIds.length };
     },
   );
 }

@@ -2,13 +2,21 @@ import type { FastifyInstance } from 'fastify';
 import type { FaceDatabase, StoredFace, StoredIdentity } from '../../indexers/types.ts';
 import { notFound } from '../errors.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
+import { eraseIdentity } from '../../indexers/erasure.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
+import {
+  IdentityParams,
+  jsonSchema,
+  ListIdentitiesQuery,
+  OtherIdentityBody,
+  EraseIdentityQuery,
+  RenameBody,
+  type Out,
+  type Typed,
+} from '../schemas.ts';
 
-const idParams = {
-  type: 'object',
-  required: ['identityId'],
-  properties: { identityId: { type: 'string', minLength: 1 } },
-} as const;
+const idParams = jsonSchema(IdentityParams);
+type IdParams = Out<typeof IdentityParams>;
 
 const identitySummary = {
   type: 'object',
@@ -51,30 +59,18 @@ const identityDetail = {
   },
 };
 
-const otherIdentityBody = {
-  type: 'object',
-  required: ['other'],
-  additionalProperties: false,
-  properties: { other: { type: 'string', minLength: 1 } },
-} as const;
+const otherIdentityBody = jsonSchema(OtherIdentityBody);
 
 export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { db } = ctx;
 
-  app.get(
+  app.get<Typed<unknown, Out<typeof ListIdentitiesQuery>>>(
     '/identities',
     {
       schema: {
         tags: ['identities'],
         summary: 'List identities, largest first',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-            offset: { type: 'integer', minimum: 0, default: 0 },
-          },
-        },
+        querystring: jsonSchema(ListIdentitiesQuery),
         response: {
           200: {
             type: 'object',
@@ -85,7 +81,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       },
     },
     async (request) => {
-      const { limit, offset } = request.query as { limit: number; offset: number };
+      const { limit, offset } = request.query;
       const photosOf = photoSetsByIdentity(db.listFaces({ kept: true }));
       const all = db
         .listIdentities()
@@ -99,7 +95,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
     },
   );
 
-  app.get(
+  app.get<Typed<IdParams>>(
     '/identities/:identityId',
     {
       schema: {
@@ -109,35 +105,30 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
         response: { 200: identityDetail, ...errorResponses(401, 404) },
       },
     },
-    async (request) => detail(db, requireIdentity(db, (request.params as { identityId: string }).identityId)),
+    async (request) => detail(db, requireIdentity(db, request.params.identityId)),
   );
 
-  app.patch(
+  app.patch<Typed<IdParams, unknown, Out<typeof RenameBody>>>(
     '/identities/:identityId',
     {
       schema: {
         tags: ['identities'],
         summary: 'Rename an identity (null clears the name); names survive reclustering',
         params: idParams,
-        body: {
-          type: 'object',
-          required: ['name'],
-          additionalProperties: false,
-          properties: { name: { type: 'string', minLength: 1, maxLength: 200, nullable: true } },
-        },
+        body: jsonSchema(RenameBody),
         response: { 200: identityDetail, ...errorResponses(400, 401, 404) },
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { name } = request.body as { name: string | null };
+      const { identityId } = request.params;
+      const { name } = request.body;
       requireIdentity(db, identityId);
-      ctx.identities.rename(identityId, name);
+      ctx.actions.rename(identityId, name);
       return detail(db, requireIdentity(db, identityId));
     },
   );
 
-  app.post(
+  app.post<Typed<IdParams, unknown, Out<typeof OtherIdentityBody>>>(
     '/identities/:identityId/merge',
     {
       schema: {
@@ -149,14 +140,14 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { other } = request.body as { other: string };
-      ctx.identities.merge(identityId, other);
+      const { identityId } = request.params;
+      const { other } = request.body;
+      ctx.actions.merge(identityId, other);
       return detail(db, requireIdentity(db, identityId));
     },
   );
 
-  app.post(
+  app.post<Typed<IdParams, unknown, Out<typeof OtherIdentityBody>>>(
     '/identities/:identityId/different',
     {
       schema: {
@@ -178,44 +169,43 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
-      const { other } = request.body as { other: string };
-      ctx.identities.markDifferent(identityId, other);
+      const { identityId } = request.params;
+      const { other } = request.body;
+      ctx.actions.markDifferent(identityId, other);
       return { identityId, other, different: true };
     },
   );
 
-  app.delete(
+  app.delete<Typed<IdParams, Out<typeof EraseIdentityQuery>>>(
     '/identities/:identityId',
     {
       schema: {
         tags: ['identities'],
-        summary: 'Forget an identity: its faces (records and vectors) are erased too',
+        summary:
+          'Forget an identity: its faces (records and vectors) are erased too; with photos=true every photo it appears in is erased (tombstoned)',
         params: idParams,
+        querystring: jsonSchema(EraseIdentityQuery),
         response: {
           200: {
             type: 'object',
-            properties: { identityId: { type: 'string' }, facesForgotten: { type: 'integer' } },
+            properties: {
+              identityId: { type: 'string' },
+              facesForgotten: { type: 'integer' },
+              photosErased: { type: 'integer' },
+            },
           },
           ...errorResponses(401, 404),
         },
       },
     },
     async (request) => {
-      const { identityId } = request.params as { identityId: string };
+      const { identityId } = request.params;
+      const { photos } = request.query;
       requireIdentity(db, identityId);
-      const faceIds = db.listFaces({ identityId }).map((f) => f.faceId);
-      const facesForgotten = db.transaction(() => {
-        const n = db.forgetIdentity(identityId);
-        db.appendIdentityEvents([
-          { v: 1, type: 'deleted', identityId, cause: 'user', at: new Date().toISOString() },
-        ]);
-        return n;
-      });
-      db.checkpoint();
-      removeThumbnails(db.dataDir, faceIds);
-      refreshReport(db, db.dataDir);
-      return { identityId, facesForgotten };
+      const erased = eraseIdentity(db, identityId, { photos });
+      removeThumbnails(db.dataDir, erased.faceIds);
+      refreshReport(db, db.dataDir, ctx.params);
+      return { identityId, facesForgotten: erased.faceIds.length, photosErased: erased.photos.length };
     },
   );
 }

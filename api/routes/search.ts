@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import sharp from 'sharp';
+import { z } from 'zod';
 import { sniffImageFormat } from '../../pipeline/imageSignature.ts';
-import { ApiError, notFound } from '../errors.ts';
+import { ApiError, notFound, toErrorResponse } from '../errors.ts';
 import { searchByVector, type SearchResult } from '../search.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
+import { EmbeddingBody, FaceParams, jsonSchema, kQuery, type Out, type Typed } from '../schemas.ts';
 
 const faceHit = {
   type: 'object',
@@ -37,38 +39,30 @@ const searchResult = {
   },
 };
 
-function kQuery(maxK: number) {
-  return {
-    type: 'object',
-    properties: { k: { type: 'integer', minimum: 1, maximum: maxK, default: 5 } },
-    additionalProperties: false,
-  } as const;
-}
+/** The shapes of the search requests, for the route types (the limits only set the numbers). */
+type EmbeddingRequest = Out<ReturnType<typeof EmbeddingBody>>;
+type KRequest = Out<ReturnType<typeof kQuery>>;
+
+/** What a 503 BUSY asks the client to wait: one image analysis takes well under a second. */
+const RETRY_AFTER_SECONDS = 1;
 
 export function registerSearchRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { db, limits, metrics } = ctx;
+  const imageSearches = new Set<FastifyRequest>();
   const range = ctx.params.qualityRange;
 
-  app.post(
+  app.post<Typed<unknown, unknown, EmbeddingRequest>>(
     '/search/embedding',
     {
       schema: {
         tags: ['search'],
         summary: 'Search by a raw (or unit) embedding of the store model',
-        body: {
-          type: 'object',
-          required: ['embedding'],
-          additionalProperties: false,
-          properties: {
-            embedding: { type: 'array', items: { type: 'number' }, minItems: 1, maxItems: 8192 },
-            k: { type: 'integer', minimum: 1, maximum: limits.maxK, default: 5 },
-          },
-        },
+        body: jsonSchema(EmbeddingBody(limits.maxK)),
         response: { 200: searchResult, ...errorResponses(400, 401) },
       },
     },
     async (request) => {
-      const body = request.body as { embedding: number[]; k: number };
+      const { body } = request;
       if (body.embedding.length !== db.dim) {
         throw new ApiError(
           400,
@@ -85,20 +79,20 @@ export function registerSearchRoutes(app: FastifyInstance, ctx: RouteContext): v
     },
   );
 
-  app.get(
+  app.get<Typed<Out<typeof FaceParams>, KRequest>>(
     '/search/face/:faceId',
     {
       schema: {
         tags: ['search'],
         summary: 'Search with a stored face (the face itself is left out of the results)',
-        params: { type: 'object', properties: { faceId: { type: 'string' } }, required: ['faceId'] },
-        querystring: kQuery(limits.maxK),
+        params: jsonSchema(FaceParams),
+        querystring: jsonSchema(kQuery(limits.maxK)),
         response: { 200: searchResult, ...errorResponses(400, 401, 404) },
       },
     },
     async (request) => {
-      const { faceId } = request.params as { faceId: string };
-      const { k } = request.query as { k: number };
+      const { faceId } = request.params;
+      const { k } = request.query;
       const face = db.getFace(faceId);
       if (!face) throw notFound('face', faceId);
       metrics.searches.inc({ kind: 'face' });
@@ -113,7 +107,7 @@ export function registerSearchRoutes(app: FastifyInstance, ctx: RouteContext): v
         tags: ['search'],
         summary: 'Search by image: multipart upload (field "image"); every face found is searched',
         consumes: ['multipart/form-data'],
-        querystring: kQuery(limits.maxK),
+        querystring: jsonSchema(kQuery(limits.maxK)),
         body: {
           type: 'object',
           required: ['image'],
@@ -148,45 +142,72 @@ export function registerSearchRoutes(app: FastifyInstance, ctx: RouteContext): v
       // only document this route (a route-level compiler replaces validation for every part).
       validatorCompiler: ({ httpPart }) => (httpPart === 'body' ? () => true : undefined) as never,
     },
-    async (request) => {
+    async (request, reply) => {
       const k = queryK(request.query, limits.maxK);
       if (!ctx.analyzer)
         throw new ApiError(503, 'SEARCH_BY_IMAGE_UNAVAILABLE', 'this server was started without models');
-      const bytes = await readUpload(request);
-      await checkImageHeader(bytes, limits.maxPixels);
-      const analysis = await ctx.analyzer.analyzeBytes(bytes, 'query');
-      metrics.searches.inc({ kind: 'image' });
-      return {
-        width: analysis.width,
-        height: analysis.height,
-        faces: analysis.faces.map((f) => ({
-          faceIndex: f.faceIndex,
-          bbox: f.bbox,
-          score: f.score,
-          kept: f.kept,
-          ...(f.reason ? { reason: f.reason } : {}),
-          ...searchByVector(db, f.embedding, k, range),
-        })),
-      };
+      // analysis is the expensive part: beyond the bound a client is told at once to come back
+      if (imageSearches.size >= limits.maxImageSearches) {
+        throw new ApiError(
+          503,
+          'BUSY',
+          `${imageSearches.size} searches by image are being analysed (limit ${limits.maxImageSearches}); retry shortly`,
+          { 'retry-after': String(RETRY_AFTER_SECONDS) },
+        );
+      }
+      // a slot is held until this request's answer is out (or its connection gone), however the
+      // handler ends: a broken upload can be answered by the multipart plugin while it still reads
+      imageSearches.add(request);
+      let release = (): void => {};
+      const answered = new Promise<never>((_, reject) => {
+        release = () => {
+          imageSearches.delete(request);
+          reject(new ApiError(400, 'MALFORMED_MULTIPART', 'the upload ended before it was complete'));
+        };
+      });
+      answered.catch(() => {});
+      const socket = request.raw.socket;
+      if (reply.sent || reply.raw.writableEnded || socket.destroyed) release();
+      reply.raw.once('close', release);
+      socket.once('close', release);
+      try {
+        return await searchByImage(request, k, answered);
+      } finally {
+        imageSearches.delete(request);
+        reply.raw.off('close', release);
+        socket.off('close', release);
+      }
     },
   );
+
+  async function searchByImage(request: FastifyRequest, k: number, answered: Promise<never>) {
+    const bytes = await Promise.race([readUpload(request), answered]);
+    await checkImageHeader(bytes, limits.maxPixels);
+    const analysis = await ctx.analyzer!.analyzeBytes(bytes, 'query');
+    metrics.searches.inc({ kind: 'image' });
+    return {
+      width: analysis.width,
+      height: analysis.height,
+      faces: analysis.faces.map((f) => ({
+        faceIndex: f.faceIndex,
+        bbox: f.bbox,
+        score: f.score,
+        kept: f.kept,
+        ...(f.reason ? { reason: f.reason } : {}),
+        ...searchByVector(db, f.embedding, k, range),
+      })),
+    };
+  }
 }
 
 /** `k` of a route whose validation is off (multipart): the same rules as the schema's, by hand. */
+/** k of the image route, from the same schema as the other searches (the query string is text here). */
 function queryK(query: unknown, maxK: number): number {
-  const q = (query ?? {}) as Record<string, unknown>;
-  const extra = Object.keys(q).filter((key) => key !== 'k');
-  if (extra.length > 0)
-    throw new ApiError(
-      400,
-      'INVALID_REQUEST',
-      `querystring must NOT have additional properties (${extra.join(', ')})`,
-    );
-  if (q.k === undefined) return 5;
-  const k = Number(q.k);
-  if (!Number.isInteger(k) || k < 1 || k > maxK)
-    throw new ApiError(400, 'INVALID_REQUEST', `querystring/k must be an integer in 1..${maxK}`);
-  return k;
+  const schema = kQuery(maxK).extend({ k: z.coerce.number().int().min(1).max(maxK).default(5) });
+  const parsed = schema.safeParse(query ?? {});
+  if (!parsed.success)
+    throw new ApiError(400, 'INVALID_REQUEST', `querystring: ${z.prettifyError(parsed.error)}`);
+  return parsed.data.k;
 }
 
 /** Reads the single uploaded file; the multipart plugin enforces the byte limit while streaming. */
@@ -194,9 +215,21 @@ async function readUpload(request: FastifyRequest): Promise<Buffer> {
   if (!request.isMultipart()) {
     throw new ApiError(415, 'NOT_MULTIPART', 'upload the image as multipart/form-data, field "image"');
   }
-  const file = await request.file();
-  if (!file) throw new ApiError(400, 'MISSING_IMAGE', 'no file in the upload (field "image")');
-  const bytes = await file.toBuffer();
+  let bytes: Buffer;
+  try {
+    const file = await request.file();
+    if (!file) throw new ApiError(400, 'MISSING_IMAGE', 'no file in the upload (field "image")');
+    bytes = await file.toBuffer();
+  } catch (err) {
+    // the plugin's own limit errors keep their codes; anything else the multipart parser throws
+    // (no boundary, a body cut short, broken part headers) is the upload's fault, not ours
+    if (err instanceof ApiError || toErrorResponse(err).status < 500) throw err;
+    throw new ApiError(
+      400,
+      'MALFORMED_MULTIPART',
+      `the multipart upload cannot be parsed: ${(err as Error).message}`,
+    );
+  }
   if (bytes.length === 0) throw new ApiError(400, 'EMPTY_FILE', 'the uploaded file is empty');
   return bytes;
 }

@@ -32,7 +32,7 @@ function kafkaLogCreator() {
 }
 
 export function createKafka(settings: KafkaSettings): Kafka {
-  const level = process.env.FACEPIPE_KAFKA_LOG_LEVEL === 'debug' ? logLevel.DEBUG : logLevel.WARN;
+  const level = settings.logLevel === 'debug' ? logLevel.DEBUG : logLevel.WARN;
   return new Kafka({
     clientId: settings.clientId,
     brokers: settings.brokers,

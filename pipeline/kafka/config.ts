@@ -1,7 +1,7 @@
 /**
- * Kafka settings from the environment (and command-line overrides). Every name can be changed so
- * several pipelines (or test runs) share one cluster: FACEPIPE_TOPIC_PREFIX prefixes all topics
- * and consumer groups.
+ * Kafka settings: what the environment says (parsed once by app/config.ts into a KafkaEnv, the
+ * variables below) plus command-line overrides. Every name can be changed so several pipelines (or
+ * test runs) share one cluster: the prefix applies to all topics and consumer groups.
  *
  *   KAFKA_BROKERS                 bootstrap list, comma-separated (default 127.0.0.1:9092)
  *   FACEPIPE_TOPIC_PREFIX         prefix of every topic and group id (default '')
@@ -16,6 +16,7 @@
  *   FACEPIPE_INDEXER_GROUP        indexer consumer group (default facepipe-indexer)
  *   FACEPIPE_SESSION_TIMEOUT_MS   consumer session timeout (default 30000; a killed worker's
  *                                 partitions move after this long)
+ *   FACEPIPE_KAFKA_LOG_LEVEL      debug for kafkajs's own log (default warn)
  */
 import os from 'node:os';
 
@@ -26,6 +27,35 @@ export interface TopicNames {
   deadLetters: string;
 }
 
+/** The Kafka part of the configuration (app/config.ts), before the prefix is applied. */
+export interface KafkaEnv {
+  brokers: string[];
+  prefix: string;
+  topics: TopicNames;
+  partitions: number;
+  replicationFactor: number;
+  clientId?: string;
+  groups: { worker: string; indexer: string };
+  sessionTimeoutMs: number;
+  logLevel: 'debug' | 'warn';
+}
+
+export const DEFAULT_KAFKA_ENV: KafkaEnv = {
+  brokers: ['127.0.0.1:9092'],
+  prefix: '',
+  topics: {
+    photos: 'photos',
+    faces: 'faces',
+    identityEvents: 'identity-events',
+    deadLetters: 'dead-letters',
+  },
+  partitions: 6,
+  replicationFactor: 1,
+  groups: { worker: 'facepipe-ingest', indexer: 'facepipe-indexer' },
+  sessionTimeoutMs: 30_000,
+  logLevel: 'warn',
+};
+
 export interface KafkaSettings {
   brokers: string[];
   clientId: string;
@@ -34,6 +64,7 @@ export interface KafkaSettings {
   replicationFactor: number;
   groups: { worker: string; indexer: string };
   sessionTimeoutMs: number;
+  logLevel: 'debug' | 'warn';
 }
 
 export type KafkaRole = 'worker' | 'indexer' | 'publish' | 'status' | 'bench' | 'admin';
@@ -45,40 +76,32 @@ export interface KafkaOverrides {
   clientId?: string;
 }
 
-function intFrom(value: string | undefined, fallback: number, name: string): number {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${value}"`);
-  return n;
-}
-
 export function kafkaSettings(
   role: KafkaRole,
   overrides: KafkaOverrides = {},
-  env: NodeJS.ProcessEnv = process.env,
+  env: KafkaEnv = DEFAULT_KAFKA_ENV,
 ): KafkaSettings {
-  const prefix = overrides.prefix ?? env.FACEPIPE_TOPIC_PREFIX ?? '';
-  const brokers = (overrides.brokers ?? env.KAFKA_BROKERS ?? '127.0.0.1:9092')
-    .split(',')
-    .map((b) => b.trim())
-    .filter(Boolean);
+  const prefix = overrides.prefix ?? env.prefix;
+  const brokers = overrides.brokers
+    ? overrides.brokers
+        .split(',')
+        .map((b) => b.trim())
+        .filter(Boolean)
+    : env.brokers;
   if (brokers.length === 0) throw new Error('no Kafka brokers configured (KAFKA_BROKERS or --brokers)');
   return {
     brokers,
-    clientId:
-      overrides.clientId ?? env.FACEPIPE_CLIENT_ID ?? `facepipe-${role}-${os.hostname()}-${process.pid}`,
+    clientId: overrides.clientId ?? env.clientId ?? `facepipe-${role}-${os.hostname()}-${process.pid}`,
     topics: {
-      photos: prefix + (env.FACEPIPE_TOPIC_PHOTOS ?? 'photos'),
-      faces: prefix + (env.FACEPIPE_TOPIC_FACES ?? 'faces'),
-      identityEvents: prefix + (env.FACEPIPE_TOPIC_IDENTITY_EVENTS ?? 'identity-events'),
-      deadLetters: prefix + (env.FACEPIPE_TOPIC_DEAD_LETTERS ?? 'dead-letters'),
+      photos: prefix + env.topics.photos,
+      faces: prefix + env.topics.faces,
+      identityEvents: prefix + env.topics.identityEvents,
+      deadLetters: prefix + env.topics.deadLetters,
     },
-    partitions: overrides.partitions ?? intFrom(env.FACEPIPE_PARTITIONS, 6, 'FACEPIPE_PARTITIONS'),
-    replicationFactor: intFrom(env.FACEPIPE_REPLICATION, 1, 'FACEPIPE_REPLICATION'),
-    groups: {
-      worker: prefix + (env.FACEPIPE_WORKER_GROUP ?? 'facepipe-ingest'),
-      indexer: prefix + (env.FACEPIPE_INDEXER_GROUP ?? 'facepipe-indexer'),
-    },
-    sessionTimeoutMs: intFrom(env.FACEPIPE_SESSION_TIMEOUT_MS, 30_000, 'FACEPIPE_SESSION_TIMEOUT_MS'),
+    partitions: overrides.partitions ?? env.partitions,
+    replicationFactor: env.replicationFactor,
+    groups: { worker: prefix + env.groups.worker, indexer: prefix + env.groups.indexer },
+    sessionTimeoutMs: env.sessionTimeoutMs,
+    logLevel: env.logLevel,
   };
 }

@@ -69,8 +69,13 @@ export async function runCliJson<T = Record<string, unknown>>(
 
 export interface ServeProcess {
   url: string;
+  /** the port it bound (from `url`) */
+  port: number;
   child: ChildProcess;
-  stop(): Promise<void>;
+  /** what it wrote on stderr so far */
+  stderr(): string;
+  /** SIGTERM; resolves with the exit code (null when a signal ended it) */
+  stop(): Promise<number | null>;
 }
 
 /** Starts `facepipe serve` on a free port and resolves once it prints its address. */
@@ -94,11 +99,13 @@ export function startServe(args: string[]): Promise<ServeProcess> {
       child.removeAllListeners('close');
       resolve({
         url: listening,
+        port: Number(new URL(listening).port),
         child,
+        stderr: () => stderr,
         stop: () =>
-          new Promise<void>((done) => {
-            if (child.exitCode !== null) return done();
-            child.once('close', () => done());
+          new Promise<number | null>((done) => {
+            if (child.exitCode !== null) return done(child.exitCode);
+            child.once('close', (code) => done(code));
             child.kill('SIGTERM');
           }),
       });

@@ -18,7 +18,7 @@ function identities(dataDir: string): Map<string, string[]> {
   const store = new FaceStore(path.join(dataDir, STORE_FILE), { create: false, readonly: true });
   try {
     const out = new Map<string, string[]>();
-    for (const f of store.listFaces({ kept: true }))
+    for (const f of store.faces.listFaces({ kept: true }))
       if (f.identityId) out.set(f.identityId, [...(out.get(f.identityId) ?? []), f.faceId].sort());
     return new Map([...out].sort());
   } finally {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { register } from '../../cli/index.ts';
+import { loadConfig } from '../../app/config.ts';
 import { readSidecar } from '../../indexers/checkpoint.ts';
 import { openFaceDatabase } from '../../indexers/database.ts';
 import { faceRecord, randomFeature, recordingLogger, rng, tempDataDir } from '../../indexers/testUtil.ts';
@@ -20,7 +21,6 @@ function seededDir(n = 50): string {
   const db = openFaceDatabase(dir, {
     modelId: 'cli-model',
     dim: 16,
-    progress: false,
     log: recordingLogger(),
   });
   const r = rng(2);
@@ -42,7 +42,7 @@ async function facepipeIndex(args: string[]): Promise<{ stdout: string; exitCode
   });
   vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
   const program = new Command('facepipe').exitOverride();
-  register(program);
+  register(program, loadConfig({}));
   process.exitCode = 0;
   await program.parseAsync(['node', 'facepipe', 'index', ...args]);
   vi.restoreAllMocks();

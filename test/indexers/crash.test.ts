@@ -71,7 +71,6 @@ describe('index and store agree after SIGKILL at random points (real processes)'
       const db = openFaceDatabase(dataDir, {
         modelId: CRASH_MODEL,
         dim: CRASH_DIM,
-        progress: false,
         log: recordingLogger(),
       });
       recoveries.push(db.recovery.action);

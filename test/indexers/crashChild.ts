@@ -19,7 +19,6 @@ const rand = rng(1000 + run);
 const db = openFaceDatabase(dataDir, {
   modelId: CRASH_MODEL,
   dim: CRASH_DIM,
-  progress: false,
   compactShare: 0.3,
 });
 process.stdout.write('ready\n');

@@ -83,9 +83,9 @@ function view(dataDir: string, deadLetters: DeadLetter[]): DataDirView {
   const store = new FaceStore(path.join(dataDir, STORE_FILE), { create: false, readonly: true });
   try {
     return {
-      photos: new Map(store.listPhotos().map((p) => [p.photoId, p.status])),
-      faces: new Map(store.listFaces().map((f) => [f.faceId, f.kept ? f.identityId : 'dropped'])),
-      identities: store
+      photos: new Map(store.photos.listPhotos().map((p) => [p.photoId, p.status])),
+      faces: new Map(store.faces.listFaces().map((f) => [f.faceId, f.kept ? f.identityId : 'dropped'])),
+      identities: store.identities
         .listIdentities()
         .filter((i) => i.faceCount > 0)
         .map((i) => i.identityId)
@@ -101,7 +101,7 @@ function photoCount(dataDir: string): number {
   try {
     const store = new FaceStore(path.join(dataDir, STORE_FILE), { create: false, readonly: true });
     try {
-      return store.listPhotos().length;
+      return store.photos.listPhotos().length;
     } finally {
       store.close();
     }
@@ -190,8 +190,8 @@ describe('one ingest step for both paths', () => {
 
     const read = () => new FaceStore(path.join(s.dataDir, STORE_FILE), { create: false, readonly: true });
     let store = read();
-    const oldFaces = store.facesOfPhoto(photoId).filter((f) => f.kept);
-    const firstHash = store.getPhoto(photoId)!.contentHash;
+    const oldFaces = store.faces.facesOfPhoto(photoId).filter((f) => f.kept);
+    const firstHash = store.photos.getPhoto(photoId)!.contentHash;
     store.close();
     expect(oldFaces.length).toBe(3);
     const oldIdentities = new Set(oldFaces.map((f) => f.identityId).filter((i): i is string => i !== null));
@@ -203,7 +203,7 @@ describe('one ingest step for both paths', () => {
     await waitFor('the second version', () => {
       const st = read();
       try {
-        return st.getPhoto(photoId)?.contentHash !== firstHash;
+        return st.photos.getPhoto(photoId)?.contentHash !== firstHash;
       } finally {
         st.close();
       }
@@ -212,12 +212,12 @@ describe('one ingest step for both paths', () => {
     // the store: the photo holds exactly its new faces; the old ones are gone
     store = read();
     try {
-      const now = store.facesOfPhoto(photoId);
+      const now = store.faces.facesOfPhoto(photoId);
       expect(now.length).toBe(5);
-      for (const f of oldFaces) expect(store.getFace(f.faceId), f.faceId).toBeUndefined();
+      for (const f of oldFaces) expect(store.faces.getFace(f.faceId), f.faceId).toBeUndefined();
       // templates: each identity's template is the sum of the faces it holds now, old ones not among them
-      for (const identity of store.listIdentities()) {
-        const members = store.listFaces({ identityId: identity.identityId, kept: true });
+      for (const identity of store.identities.listIdentities()) {
+        const members = store.faces.listFaces({ identityId: identity.identityId, kept: true });
         expect(identity.faceCount).toBe(members.length);
         for (const f of oldFaces) expect(members.some((m) => m.faceId === f.faceId)).toBe(false);
         const sum = new Float64Array(identity.template.length);

@@ -161,7 +161,7 @@ async function expectEventsMatchStore(
   for (const n of seeds.values()) expect(n).toBe(1);
   const store = new FaceStore(path.join(dataDir, STORE_FILE), { create: false, readonly: true });
   try {
-    const faces = store.listFaces({ kept: true });
+    const faces = store.faces.listFaces({ kept: true });
     for (const f of faces) expect(assignment.get(f.faceId) ?? null, f.faceId).toBe(f.identityId);
     expect(faces.filter((f) => f.identityId !== null).length).toBeGreaterThan(0);
   } finally {
@@ -365,5 +365,50 @@ describe('streaming pipeline on a real Kafka broker', () => {
     expect(results.length).toBeGreaterThan(0);
     expect(results.length).toBeLessThan(photos.length);
     expect(committedCount).toBe(results.length);
+  }, 300_000);
+  it('a file:// source naming a FIFO is dead-lettered as NOT_A_FILE at once; the other partitions go on; SIGTERM exits 0', async () => {
+    // it used to block the worker's read for good: every partition stopped, SIGTERM did nothing
+    const run = await newRun('fifo');
+    const fifo = path.join(tmp, 'stuck.jpg');
+    execFileSync('mkfifo', [fifo]);
+    const now = new Date().toISOString();
+    // the FIFO several times over (keys on different partitions), before good photos
+    const fifoEvents = ['a', 'b', 'c', 'd'].map((x) => ({
+      key: `${run.prefix}fifo-${x}`,
+      value: JSON.stringify({
+        photoId: `${run.prefix}fifo-${x}`,
+        source: { kind: 'uri', uri: pathToFileURL(fifo).href },
+        createdAt: now,
+      }),
+    }));
+    const good = groupPhotoEvents(`${run.prefix}g-`, 1);
+    const kafka = kafkaClient(broker.brokers);
+    await produce(kafka, run.settings.topics.photos, [
+      ...fifoEvents,
+      ...good.map(({ key, value }) => ({ key, value })),
+    ]);
+    // a fetch deadline longer than the test: only refusing the FIFO up front lets it pass
+    const worker = run.worker('worker', ['--fetch-timeout-ms', '3600000']);
+    const photoResults = async () =>
+      (await readTopic(kafka, run.settings.topics.faces)).filter(
+        (m) => m.headers?.[FACES_TOPIC_TYPE_HEADER]?.toString() === 'photo',
+      );
+    await waitFor(
+      'every good photo analysed and every FIFO event dead-lettered',
+      async () =>
+        (await topicSize(kafka, run.settings.topics.deadLetters)) >= fifoEvents.length &&
+        (await photoResults()).length >= good.length,
+      240_000,
+      1000,
+    );
+    expect(await terminate(worker, 60_000)).toBe(0);
+    const letters = (await readTopic(kafka, run.settings.topics.deadLetters)).map((m) =>
+      DeadLetter.parse(JSON.parse(m.value!.toString())),
+    );
+    expect(new Set(letters.map((d) => d.original?.key))).toEqual(new Set(fifoEvents.map((e) => e.key)));
+    for (const d of letters) expect([d.code, d.attempts]).toEqual(['NOT_A_FILE', 1]);
+    expect(new Set((await photoResults()).map((m) => m.key!.toString()))).toEqual(
+      new Set(good.map((g) => g.key)),
+    );
   }, 300_000);
 });

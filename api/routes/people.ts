@@ -1,0 +1,316 @@
+import type { FastifyInstance } from 'fastify';
+import type { FaceDatabase } from '../../indexers/types.ts';
+import type { ClusterParams } from '../../clustering/params.ts';
+import { reviewReason, similarIdentities, suggestionsFor } from '../../clustering/suggestions.ts';
+import type { UserActions } from '../../service/userActions.ts';
+import { ApiError, notFound } from '../errors.ts';
+import {
+  ActionParams,
+  CorrectionsQuery,
+  CoverBody,
+  FaceParams,
+  HiddenBody,
+  IdentityParams,
+  PageQuery,
+  RejectBody,
+  SimilarQuery,
+  SplitBody,
+  jsonSchema,
+  type Out,
+  type Typed,
+} from '../schemas.ts';
+
+/** What the people routes need (kept narrow: no import of the server module). */
+export interface PeopleRouteContext {
+  db: FaceDatabase;
+  params: ClusterParams;
+  actions: UserActions;
+}
+
+const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, { $ref: 'Error#' }]));
+const suggestion = {
+  type: 'object',
+  properties: {
+    identityId: { type: 'string' },
+    name: { type: 'string', nullable: true },
+    score: { type: 'number', description: 'cosine to the identity template' },
+  },
+};
+const action = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    kind: { type: 'string' },
+    summary: { type: 'string' },
+    undoes: { type: 'integer', nullable: true },
+    undoneBy: { type: 'integer', nullable: true },
+    createdAt: { type: 'string' },
+  },
+};
+
+/**
+ * The people view's API: new person from faces (split), suggestions for a face, the review queue,
+ * "looks similar", hide and cover, and the correction log with undo. Every correction is recorded
+ * in the user-action log (see clustering/userActions.ts).
+ */
+export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteContext): void {
+  const { db, actions } = ctx;
+
+  app.post<Typed<unknown, unknown, Out<typeof SplitBody>>>(
+    '/identities',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'New person from these faces (split): they leave their identities and stay together',
+        body: jsonSchema(SplitBody),
+        response: {
+          201: {
+            type: 'object',
+            properties: { identityId: { type: 'string' }, actionId: { type: 'integer' } },
+          },
+          ...errors(400, 401, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { faceIds, name } = request.body;
+      for (const f of faceIds) requireKeptFace(db, f);
+      const { identityId, actionId } = actions.split([...new Set(faceIds)], name ?? null);
+      return reply.status(201).send({ identityId, actionId });
+    },
+  );
+
+  app.get<Typed<Out<typeof FaceParams>>>(
+    '/faces/:faceId/suggestions',
+    {
+      schema: {
+        tags: ['faces'],
+        summary: 'Identities this face may belong to, best first, and why it is unassigned',
+        params: jsonSchema(FaceParams),
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              faceId: { type: 'string' },
+              identityId: { type: 'string', nullable: true },
+              reason: {
+                type: 'string',
+                nullable: true,
+                enum: ['low_quality', 'ambiguous', 'no_match', null],
+              },
+              suggestions: { type: 'array', items: suggestion },
+            },
+          },
+          ...errors(401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { faceId } = request.params;
+      const face = requireKeptFace(db, faceId);
+      const suggestions = suggestionsFor(db, faceId);
+      return {
+        faceId,
+        identityId: face.identityId,
+        reason: face.identityId === null ? reviewReason(face.quality, suggestions, ctx.params) : null,
+        suggestions,
+      };
+    },
+  );
+
+  app.get<Typed<unknown, Out<ReturnType<typeof PageQuery>>>>(
+    '/faces/unassigned',
+    {
+      schema: {
+        tags: ['faces'],
+        summary: 'Kept faces no identity holds (best quality first), with reason and suggestion',
+        querystring: jsonSchema(PageQuery(500, 50)),
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              total: { type: 'integer' },
+              faces: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    faceId: { type: 'string' },
+                    photoId: { type: 'string' },
+                    quality: { type: 'number' },
+                    reason: { type: 'string' },
+                    suggestion: { ...suggestion, nullable: true },
+                  },
+                },
+              },
+            },
+          },
+          ...errors(400, 401),
+        },
+      },
+    },
+    async (request) => {
+      const { limit, offset } = request.query;
+      return reviewQueue(db, ctx.params, limit, offset);
+    },
+  );
+
+  app.post<Typed<Out<typeof FaceParams>, unknown, Out<typeof RejectBody>>>(
+    '/faces/:faceId/reject',
+    {
+      schema: {
+        tags: ['faces'],
+        summary: 'This face is not that identity: never put there by a later step',
+        params: jsonSchema(FaceParams),
+        body: jsonSchema(RejectBody),
+        response: {
+          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
+          ...errors(400, 401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { faceId } = request.params;
+      const { identityId } = request.body;
+      requireKeptFace(db, faceId);
+      requireIdentity(db, identityId);
+      return { actionId: actions.reject(faceId, identityId) };
+    },
+  );
+
+  app.get<Typed<Out<typeof IdentityParams>, Out<typeof SimilarQuery>>>(
+    '/identities/:identityId/similar',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'Looks similar: the nearest identities by template cosine',
+        params: jsonSchema(IdentityParams),
+        querystring: jsonSchema(SimilarQuery),
+        response: {
+          200: { type: 'object', properties: { similar: { type: 'array', items: suggestion } } },
+          ...errors(401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { identityId } = request.params;
+      const { k } = request.query;
+      requireIdentity(db, identityId);
+      return { similar: similarIdentities(db, identityId, k) };
+    },
+  );
+
+  app.put<Typed<Out<typeof IdentityParams>, unknown, Out<typeof CoverBody>>>(
+    '/identities/:identityId/cover',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: "Choose the identity's cover face (one of its faces)",
+        params: jsonSchema(IdentityParams),
+        body: jsonSchema(CoverBody),
+        response: {
+          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
+          ...errors(400, 401, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { identityId } = request.params;
+      const { faceId } = request.body;
+      requireIdentity(db, identityId);
+      requireKeptFace(db, faceId);
+      return { actionId: actions.setCover(identityId, faceId) };
+    },
+  );
+
+  app.put<Typed<Out<typeof IdentityParams>, unknown, Out<typeof HiddenBody>>>(
+    '/identities/:identityId/hidden',
+    {
+      schema: {
+        tags: ['identities'],
+        summary: 'Hide an identity from the people view (or show it again)',
+        params: jsonSchema(IdentityParams),
+        body: jsonSchema(HiddenBody),
+        response: {
+          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
+          ...errors(400, 401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { identityId } = request.params;
+      const { hidden } = request.body;
+      requireIdentity(db, identityId);
+      return { actionId: actions.hide(identityId, hidden) };
+    },
+  );
+
+  app.get<Typed<unknown, Out<typeof CorrectionsQuery>>>(
+    '/corrections',
+    {
+      schema: {
+        tags: ['corrections'],
+        summary: 'The latest user corrections, newest first',
+        querystring: jsonSchema(CorrectionsQuery),
+        response: {
+          200: { type: 'object', properties: { corrections: { type: 'array', items: action } } },
+          ...errors(400, 401),
+        },
+      },
+    },
+    async (request) => {
+      const { limit } = request.query;
+      return { corrections: actions.list(limit) };
+    },
+  );
+
+  app.post<Typed<Out<typeof ActionParams>>>(
+    '/corrections/:actionId/undo',
+    {
+      schema: {
+        tags: ['corrections'],
+        summary: 'Undo a correction: its inverse is appended (the log is never rewritten)',
+        params: jsonSchema(ActionParams),
+        response: {
+          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
+          ...errors(400, 401, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { actionId } = request.params;
+      return { actionId: actions.undo(actionId) };
+    },
+  );
+}
+
+/** The review queue: unassigned kept faces, each with why it is unassigned and the best suggestion. */
+export function reviewQueue(db: FaceDatabase, params: ClusterParams, limit: number, offset: number) {
+  const { total, faceIds } = db.people.unassignedFaceIds(limit, offset);
+  const faces = faceIds.map((faceId) => {
+    const f = db.getFace(faceId)!;
+    const suggestions = suggestionsFor(db, faceId);
+    return {
+      faceId,
+      photoId: f.photoId,
+      quality: f.quality,
+      reason: reviewReason(f.quality, suggestions, params),
+      suggestion: suggestions[0] ?? null,
+    };
+  });
+  return { total, faces };
+}
+
+function requireKeptFace(db: FaceDatabase, faceId: string) {
+  const f = db.getFace(faceId);
+  if (!f) throw notFound('face', faceId);
+  if (!f.kept)
+    throw new ApiError(409, 'FACE_DROPPED', 'a dropped low-quality face cannot belong to an identity');
+  return f;
+}
+
+function requireIdentity(db: FaceDatabase, identityId: string) {
+  const i = db.getIdentity(identityId);
+  if (!i) throw notFound('identity', identityId);
+  return i;
+}
