@@ -100,7 +100,7 @@ export function qualityTableRow(set: SyntheticSet, params: ClusterParams): Recor
         method === 'core' ? { threshold, minFaces } : { threshold },
         evaluate(
           set.truth,
-          runBaselineOnGraph(method, n, graph, { threshold, minFaces, seed: params.seed }).labels,
+          runBaselineOnGraph(method, set.faces, graph, { threshold, minFaces, seed: params.seed }).labels,
         ),
       ),
     );

@@ -16,6 +16,7 @@ const AREAS = [
   'throughput',
   'people',
   'serve',
+  'realphotos',
 ];
 const here = path.dirname(fileURLToPath(import.meta.url));
 

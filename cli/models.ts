@@ -9,13 +9,31 @@ import {
   loadManifest,
   locateModelsDir,
   ModelConfigError,
+  QUALITY_CUES,
+  updateModelEntry,
   type DetectorManifest,
   type EmbedderManifest,
   type ModelListing,
   type ModelsOrigin,
+  type QualityCue,
 } from '../pipeline/models.ts';
 import { positiveInt } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
+import { cueValues, qualityFromScore } from '../pipeline/qualityGate.ts';
+import {
+  fitClusterParams,
+  fitQualityMapping,
+  MIN_ERRORS_TO_FIT,
+  qualityRejectCurve,
+  type CueReport,
+  type FitResult,
+  type LabelledCollection,
+  type QualityMapping,
+  type RejectPoint as QualityRejectPoint,
+} from '../clustering/calibration.ts';
+import { clusterParamsFromManifest, qualityOf } from '../clustering/params.ts';
+
+type CueRecord = Record<QualityCue, number>;
 
 /**
  * `facepipe models list` — the models of a models folder with their contracts.
@@ -375,11 +393,18 @@ const area = (f: AnalyzedFace) => f.bbox[2] * f.bbox[3];
 
 export interface CalibrateOptions {
   model: string;
-  photos: string;
+  /** one or more folders; with one sub-folder per person each, the clustering is calibrated too */
+  photos: string | string[];
   models?: string;
   detector?: string;
   json?: boolean;
   concurrency?: number;
+  /** write the fitted quality mapping and clustering operating point into the model's manifest */
+  write?: boolean;
+  /** BCubed F_β weight of the clustering fit (β < 1: precision above recall) */
+  beta?: number;
+  /** BCubed precision the fit must reach on every folder (when any setting does) */
+  minPrecision?: number;
   provider?: 'cpu' | 'cuda';
   inferenceNice?: number;
 }
@@ -399,6 +424,25 @@ export interface CalibrationReport {
   curveThreshold?: { value: number; source: 'manifest' | 'best at 0% reject' };
   errorVersusReject?: RejectPoint[];
   suggested: { dropBelowMagnitude: number; magnitudeRange: [number, number]; basis: string };
+  /** labelled folders: the fitted quality mapping and clustering operating point */
+  clustering?: ClusteringCalibration;
+}
+
+export interface ClusteringCalibration {
+  folders: string[];
+  quality: {
+    /** null: too few wrong links on these photos to fit one; quality stays the magnitude mapping */
+    mapping: QualityMapping | null;
+    cues: CueReport;
+    /** rank-1 error as the lowest-quality share is rejected: magnitude mapping, then the fitted one */
+    rejectCurveMagnitude: QualityRejectPoint[];
+    rejectCurveFitted: QualityRejectPoint[];
+  };
+  fit: FitResult;
+  beta: number;
+  minPrecision: number;
+  /** the manifest file the values were written into (with --write) */
+  written?: string;
 }
 
 async function analyzeAll(
@@ -407,12 +451,15 @@ async function analyzeAll(
   concurrency: number,
 ) {
   const faces: { face: AnalyzedFace; person?: string }[] = [];
+  /** per photo (labelled folders): every face, and which one is the person */
+  const analysed: ({ faces: AnalyzedFace[]; largest: number } | null)[] = photos.map(() => null);
   const failed: { photo: string; code: string }[] = [];
   let withoutFace = 0;
   let next = 0;
   const worker = async () => {
     while (next < photos.length) {
-      const photo = photos[next++]!;
+      const at = next++;
+      const photo = photos[at]!;
       try {
         const result = await analyzer.analyzeFile(photo.file, photo.file);
         if (result.faces.length === 0) withoutFace++;
@@ -421,6 +468,8 @@ async function analyzeAll(
           ? [...result.faces].sort((a, b) => area(b) - area(a)).slice(0, 1)
           : result.faces;
         for (const face of chosen) faces.push({ face, person: photo.person });
+        if (photo.person)
+          analysed[at] = { faces: result.faces, largest: chosen[0] ? result.faces.indexOf(chosen[0]) : -1 };
       } catch (err) {
         if (!(err instanceof AnalyzeError)) throw err;
         failed.push({ photo: photo.file, code: err.code });
@@ -428,11 +477,95 @@ async function analyzeAll(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-  return { faces, failed, withoutFace };
+  return { faces, failed, withoutFace, analysed };
+}
+
+/**
+ * The analysed photos of one labelled folder as calibration sees them: every kept face of every
+ * photo (the others in a photo are clustered too), its cues, and the person's face per photo.
+ */
+function labelledCollection(
+  name: string,
+  photos: { file: string; person?: string }[],
+  analysed: ({ faces: AnalyzedFace[]; largest: number } | null)[],
+): LabelledCollection {
+  const c: LabelledCollection = {
+    name,
+    faces: [],
+    cues: [],
+    largest: new Int32Array(photos.length),
+    truth: [],
+  };
+  photos.forEach((photo, p) => {
+    c.truth.push(photo.person!);
+    c.largest[p] = -1;
+    const a = analysed[p];
+    a?.faces.forEach((f, k) => {
+      if (!f.kept) return;
+      if (k === a.largest) c.largest[p] = c.faces.length;
+      c.faces.push({
+        id: `${p}:${k}`,
+        unit: f.unit,
+        magnitude: f.magnitude,
+        quality: f.quality,
+        photoId: String(p),
+      });
+      c.cues.push(cueValues(f.magnitude, f.cues));
+    });
+  });
+  return c;
+}
+
+/** Fits the quality mapping and the clustering operating point on labelled folders. */
+export function calibrateClustering(
+  collections: LabelledCollection[],
+  embedder: EmbedderManifest,
+  opts: { beta: number; minPrecision: number },
+): ClusteringCalibration {
+  const base = clusterParamsFromManifest(embedder);
+  const { mapping, report } = fitQualityMapping(collections, QUALITY_CUES);
+  const byMagnitude = (c: LabelledCollection, i: number) =>
+    qualityOf(c.faces[i]!.magnitude, base.qualityRange);
+  const byMapping = (c: LabelledCollection, i: number) =>
+    mapping ? qualityFromScore(mapping, c.cues[i] as CueRecord) : byMagnitude(c, i);
+  const rejectCurveMagnitude = qualityRejectCurve(collections, byMagnitude);
+  const rejectCurveFitted = qualityRejectCurve(collections, byMapping);
+  for (const c of collections) c.faces.forEach((f, i) => (f.quality = byMapping(c, i)));
+  const fit = fitClusterParams(collections, base, opts);
+  return {
+    folders: collections.map((c) => c.name),
+    quality: { mapping, cues: report, rejectCurveMagnitude, rejectCurveFitted },
+    fit,
+    beta: opts.beta,
+    minPrecision: opts.minPrecision,
+  };
+}
+
+/** Writes the fitted mapping and operating point into the model's manifest entry. */
+export function writeCalibration(dir: string, model: string, cal: ClusteringCalibration): string {
+  return updateModelEntry(dir, model, (entry) => {
+    const quality = (entry.quality ?? {}) as Record<string, unknown>;
+    const clustering = (entry.clustering ?? {}) as Record<string, unknown>;
+    return {
+      ...entry,
+      quality: cal.quality.mapping ? { ...quality, cues: cal.quality.mapping } : quality,
+      clustering: { ...clustering, ...cal.fit.params },
+      clusteringCalibration: {
+        folders: cal.folders.map((f) => path.basename(f)),
+        objective: `mean BCubed F_${cal.beta} on the largest face of each photo, precision >= ${cal.minPrecision} on each folder`,
+        perFolder: cal.fit.perCollection.map((f) => ({ ...f, name: path.basename(f.name) })),
+        cueAuc: cal.quality.cues.auc,
+        combinedCueAuc: cal.quality.cues.combinedAuc,
+      },
+    };
+  });
 }
 
 export async function calibrate(opts: CalibrateOptions): Promise<CalibrationReport> {
-  const { labelled, photos } = collectPhotos(opts.photos);
+  const folders = Array.isArray(opts.photos) ? opts.photos : [opts.photos];
+  const collected = folders.map((dir) => ({ dir, ...collectPhotos(dir) }));
+  const labelled = collected.every((c) => c.labelled);
+  const photos = collected.flatMap((c) => c.photos);
   const analyzer = await createAnalyzer({
     modelsDir: opts.models,
     embedder: opts.model,
@@ -441,7 +574,11 @@ export async function calibrate(opts: CalibrateOptions): Promise<CalibrationRepo
     inferenceNice: opts.inferenceNice,
   });
   try {
-    const { faces, failed, withoutFace } = await analyzeAll(analyzer, photos, opts.concurrency ?? 4);
+    const { faces, failed, withoutFace, analysed } = await analyzeAll(
+      analyzer,
+      photos,
+      opts.concurrency ?? 4,
+    );
     const m = analyzer.manifest;
     const magnitudes = faces.map((f) => f.face.magnitude);
     const stats = magnitudeStats(magnitudes);
@@ -480,6 +617,20 @@ export async function calibrate(opts: CalibrateOptions): Promise<CalibrationRepo
       };
       curve = errorRejectCurve(labelledFaces, threshold);
       report.errorVersusReject = curve;
+    }
+    if (labelled) {
+      let offset = 0;
+      const collections = collected.map((c) => {
+        const part = analysed.slice(offset, offset + c.photos.length);
+        offset += c.photos.length;
+        return labelledCollection(c.dir, c.photos, part);
+      });
+      report.clustering = calibrateClustering(collections, m, {
+        beta: opts.beta ?? 0.5,
+        minPrecision: opts.minPrecision ?? 0.985,
+      });
+      if (opts.write)
+        report.clustering.written = writeCalibration(analyzer.modelsDir, m.name, report.clustering);
     }
     const suggestion = suggestDropThreshold(stats, curve, m.quality.dropBelowMagnitude);
     report.suggested = {
@@ -532,7 +683,45 @@ export function formatReport(r: CalibrationReport): string {
     `suggested: dropBelowMagnitude ${f2(r.suggested.dropBelowMagnitude)}, magnitudeRange [${f2(r.suggested.magnitudeRange[0])}, ${f2(r.suggested.magnitudeRange[1])}] (p05..p95)`,
   );
   lines.push(`  ${r.suggested.basis}`);
+  if (r.clustering) lines.push('', ...formatClustering(r.clustering));
   return lines.join('\n') + '\n';
+}
+
+function formatClustering(c: ClusteringCalibration): string[] {
+  const lines: string[] = [];
+  const q = c.quality;
+  lines.push(
+    `quality cues (AUC for telling faces whose nearest face is someone else; ${q.cues.errors} of ${q.cues.faces} faces): ` +
+      Object.entries(q.cues.auc)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') +
+      `; combined ${q.cues.combinedAuc}`,
+  );
+  const m = q.mapping;
+  lines.push(
+    m
+      ? `quality mapping: score = ${Object.entries(m.weights)
+          .map(([k, w]) => `${w}·${k}`)
+          .join(' + ')}, range [${m.range.join(', ')}] → quality 0..1`
+      : `quality mapping: not fitted (${q.cues.errors} wrong links, fewer than ${MIN_ERRORS_TO_FIT}): quality stays the magnitude mapping`,
+  );
+  lines.push('  reject%  rank-1 error (magnitude → fitted quality)');
+  q.rejectCurveMagnitude.forEach((p, i) =>
+    lines.push(
+      `  ${String(p.rejectPercent).padStart(7)}  ${fmtPct(p.rankOneError)} → ${fmtPct(q.rejectCurveFitted[i]?.rankOneError ?? Number.NaN)}`,
+    ),
+  );
+  const p = c.fit.params;
+  lines.push(
+    `clustering (BCubed F_${c.beta}, precision ≥ ${c.minPrecision} on each folder${c.fit.meetsPrecisionFloor ? '' : ': NOT reached'}, ${c.fit.settingsTried} settings): ` +
+      `linkThreshold ${p.linkThreshold}, mergeThreshold ${p.mergeThreshold}, smallGroupPenalty ${p.smallGroupPenalty}, attachThreshold ${p.attachThreshold}, attachMargin ${p.attachMargin}, coreQuality ${p.coreQuality}, lowQualityMargin ${p.lowQualityMargin}`,
+  );
+  for (const f of c.fit.perCollection)
+    lines.push(`  ${path.basename(f.name)}: precision ${f.p}, recall ${f.r}, F ${f.f}`);
+  lines.push(
+    c.written ? `written into ${c.written}` : 'not written (pass --write to store it in the manifest)',
+  );
+  return lines;
 }
 
 export async function runCalibrate(
@@ -562,6 +751,12 @@ export async function runCalibrate(
   return report;
 }
 
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
 export function register(program: Command, config: FacepipeConfig): void {
   const models = program
     .command('models')
@@ -589,8 +784,21 @@ export function register(program: Command, config: FacepipeConfig): void {
     )
     .requiredOption('--model <name>', 'embedder name in the manifest')
     .requiredOption(
-      '--photos <dir>',
-      'photos folder (one sub-folder per person for the error-versus-reject curve)',
+      '--photos <dirs...>',
+      'photo folders (one sub-folder per person each: error-versus-reject curve, quality mapping and clustering operating point)',
+    )
+    .option('--write', "write the fitted quality mapping and clustering parameters into the model's manifest")
+    .option(
+      '--beta <b>',
+      'BCubed F_β of the clustering fit (β < 1 weighs precision above recall)',
+      positiveNumber,
+      0.5,
+    )
+    .option(
+      '--min-precision <p>',
+      'BCubed precision the fit must reach on each folder',
+      positiveNumber,
+      0.985,
     )
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option('--detector <name>', 'detector name in the manifest (default: the first)')

@@ -2,6 +2,7 @@ import type { ClusterFace, Clustering } from './types.ts';
 import type { KnnGraph } from './knnGraph.ts';
 import { UnionFind, denseLabels } from './unionFind.ts';
 import { rng } from '../core/random.ts';
+import { averageLinkage } from './hac.ts';
 
 /**
  * Baselines for the evaluation harness. All work on the same kNN graph over ALL faces (built by
@@ -99,6 +100,23 @@ export function chineseWhispers(
   return singletonsUnassigned(labels);
 }
 
+/**
+ * 'hac': average-linkage agglomerative clustering (UPGMA) on the kNN graph's connections: the most
+ * similar pair of groups by mean pairwise cosine merges first, while that mean is ≥ threshold.
+ */
+export function averageLinkageClustering(
+  faces: readonly ClusterFace[],
+  graph: KnnGraph,
+  threshold: number,
+): Clustering {
+  const { uf } = averageLinkage(
+    faces.map((f) => f.unit),
+    graph,
+    { threshold },
+  );
+  return labelsFromUnionFind(uf, graph);
+}
+
 function forEachEdge(graph: KnnGraph, fn: (i: number, j: number, cos: number) => void): void {
   for (let r = 0; r < graph.nodes.length; r++) {
     const i = graph.nodes[r];
@@ -136,7 +154,7 @@ function singletonsUnassigned(roots: Int32Array): Clustering {
   return denseLabels(out);
 }
 
-export type BaselineMethod = 'single' | 'core' | 'cw';
+export type BaselineMethod = 'single' | 'core' | 'cw' | 'hac';
 
 /** convenience for the CLI/bench: a baseline by name at one setting */
 export function runBaseline(
@@ -148,5 +166,6 @@ export function runBaseline(
   const n = faces.length;
   if (method === 'single') return singleLinkage(n, graph, setting.threshold);
   if (method === 'core') return corePoint(n, graph, 1 - setting.threshold, setting.minFaces ?? 3);
+  if (method === 'hac') return averageLinkageClustering(faces, graph, setting.threshold);
   return chineseWhispers(n, graph, setting.threshold, setting.seed ?? 1);
 }

@@ -5,11 +5,16 @@ import { singleLinkage } from './baselines.ts';
 import { evaluate } from './metrics.ts';
 import { clusterParamsFromManifest, qualityOf } from './params.ts';
 import { linkScore } from './linkScore.ts';
-import { groupPhotoFaces, referenceCrops, testEmbedderManifest } from './testUtil.ts';
+import {
+  groupPhotoFaces,
+  referenceCrops,
+  testEmbedderManifest,
+  uncalibratedEmbedderManifest,
+} from './testUtil.ts';
 import type { ClusterFace } from './types.ts';
 import { generateSynthetic } from './synthetic.ts';
 
-const params = clusterParamsFromManifest(testEmbedderManifest(), { k: 8 });
+const params = clusterParamsFromManifest(uncalibratedEmbedderManifest(), { k: 8 });
 const [lo, hi] = params.qualityRange;
 const GOOD = lo + 0.9 * (hi - lo);
 const POOR = lo + 0.1 * (hi - lo);
@@ -54,10 +59,16 @@ describe('link score', () => {
   });
 
   it('takes its parameters from the manifest', () => {
-    const m = testEmbedderManifest();
+    const m = uncalibratedEmbedderManifest();
     expect(params.linkThreshold).toBe(m.thresholds?.sameIdentityCosine);
     expect(params.qualityRange).toEqual(m.quality.magnitudeRange);
     expect(params.dropBelowMagnitude).toBe(m.quality.dropBelowMagnitude);
+  });
+
+  it("takes the calibrated operating point from the manifest's clustering block when there is one", () => {
+    const shipped = testEmbedderManifest();
+    expect(shipped.clustering).toBeDefined();
+    expect(clusterParamsFromManifest(shipped)).toMatchObject(shipped.clustering!);
   });
 });
 
@@ -204,7 +215,7 @@ describe('batch clustering: two faces of one photo are two people', () => {
     const groups = groupPhotoFaces(params.qualityRange);
     const faces = [...crops.faces.map((f) => ({ ...f, photoId: f.id })), ...groups.faces];
     const truth = [...crops.truth, ...groups.truth];
-    const { labels } = clusterBatch(faces, clusterParamsFromManifest(testEmbedderManifest()));
+    const { labels } = clusterBatch(faces, clusterParamsFromManifest(uncalibratedEmbedderManifest()));
     const seen = new Set<string>();
     faces.forEach((f, i) => {
       if (labels[i] < 0) return;
@@ -230,7 +241,10 @@ describe('batch clustering on data', () => {
 
   it('recovers the 8 identities of the 40 real crops (BCubed F ≥ 0.9)', () => {
     const { faces, truth } = referenceCrops(params.qualityRange);
-    const e = evaluate(truth, clusterBatch(faces, clusterParamsFromManifest(testEmbedderManifest())).labels);
+    const e = evaluate(
+      truth,
+      clusterBatch(faces, clusterParamsFromManifest(uncalibratedEmbedderManifest())).labels,
+    );
     expect(e.bcubed.f).toBeGreaterThanOrEqual(0.9);
     expect(e.clusters).toBe(8);
   });

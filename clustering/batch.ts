@@ -1,8 +1,8 @@
-import type { ClusterParams } from './params.ts';
-import type { ClusterConstraints, ClusterFace, Clustering } from './types.ts';
+import { joinPenalty, mergeBar, type ClusterParams } from './params.ts';
+import type { ClusterConstraints, ClusterFace, Clustering, UnassignedReason } from './types.ts';
 import { buildKnnGraph, type KnnGraph, type UnitIndex } from './knnGraph.ts';
 import { graphFromTable, parallelNeighbours } from './parallelKnn.ts';
-import { linkScore, templateAgreement, templateCosine } from './linkScore.ts';
+import { attachScore, linkScore, templateAgreement, templateCosine } from './linkScore.ts';
 import { UnionFind, denseLabels } from './unionFind.ts';
 import { addScaled } from './vec.ts';
 
@@ -114,10 +114,13 @@ function clusterOnGraph(
     }
   }
   let leftovers = Int32Array.from(faces.keys()).filter((i) => !isClustered[i] && kept(i));
+  const reasons: (UnassignedReason | undefined)[] = new Array(n);
   for (let round = 0; round < ATTACH_ROUNDS && leftovers.length > 0; round++) {
-    const targets = leftovers.map((i) =>
-      attachTarget(faces[i], i, neighbours(i).labels, isClustered, groups, params),
-    );
+    const targets = leftovers.map((i) => {
+      const t = attachTarget(faces[i], i, neighbours(i).labels, isClustered, groups, params);
+      reasons[i] = t.reason;
+      return t.root;
+    });
     let attached = 0;
     // closest to its template first: of two faces of one photo aiming at one cluster, it wins
     for (const t of attachOrder(faces, leftovers, targets, groups)) {
@@ -132,8 +135,16 @@ function clusterOnGraph(
     if (attached === 0) break;
     leftovers = leftovers.filter((_, t) => targets[t] < 0);
   }
+  for (const i of leftovers) {
+    if (roots[i] >= 0) reasons[i] = undefined;
+    else if (reasons[i] === 'ambiguous') continue;
+    // too weak to stand on its own and no identity took it: its quality is what keeps it out
+    else if (faces[i].quality < params.coreQuality) reasons[i] = 'low_quality';
+    else reasons[i] ??= 'no_match';
+  }
+  for (let i = 0; i < n; i++) if (roots[i] >= 0) reasons[i] = undefined;
   progress?.(100, 100);
-  return denseLabels(roots);
+  return { ...denseLabels(roots), reasons };
 }
 
 /** The core faces (kept, quality ≥ coreQuality) and their kNN graph. */
@@ -173,6 +184,8 @@ export class TemplateGroups {
   readonly uf: UnionFind;
   private readonly templates = new Map<number, Float32Array>();
   private readonly magSums: Float64Array;
+  /** faces per root, attached ones included */
+  private readonly counts: Int32Array;
   private readonly anchors = new Map<number, Set<string>>();
   /** root → photos of its faces; only faces with a photoId, only with the same-photo rule */
   private readonly photos = new Map<number, Set<string>>();
@@ -184,6 +197,7 @@ export class TemplateGroups {
   ) {
     this.uf = new UnionFind(faces.length);
     this.magSums = Float64Array.from(faces, (f) => f.magnitude);
+    this.counts = new Int32Array(faces.length).fill(1);
     const anchorOf = constraints?.anchorOf;
     if (anchorOf) {
       for (let i = 0; i < faces.length; i++) {
@@ -210,6 +224,11 @@ export class TemplateGroups {
 
   magSum(root: number): number {
     return this.magSums[root];
+  }
+
+  /** faces in the group rooted at `root` */
+  count(root: number): number {
+    return this.counts[root];
   }
 
   agreement(ra: number, rb: number): number {
@@ -248,6 +267,7 @@ export class TemplateGroups {
     addScaled(t, this.faces[i].unit, this.faces[i].magnitude);
     this.templates.set(root, t);
     this.magSums[root] += this.faces[i].magnitude;
+    this.counts[root]++;
     const photo = this.samePhotoCannotLink ? this.faces[i].photoId : undefined;
     if (photo !== undefined) {
       const set = this.photos.get(root);
@@ -273,6 +293,7 @@ export class TemplateGroups {
     this.templates.set(root, ta);
     this.templates.delete(other);
     this.magSums[root] = this.magSums[ra] + this.magSums[rb];
+    this.counts[root] = this.counts[ra] + this.counts[rb];
     const aa = this.anchors.get(ra);
     const ab = this.anchors.get(rb);
     if (aa || ab) {
@@ -326,6 +347,25 @@ function mergeAlongEdges(
   groups: TemplateGroups,
 ): void {
   const edges = sortedPositiveEdges(faces, graph, params);
+  const rowOf = new Map<number, number>();
+  graph.nodes.forEach((face, row) => rowOf.set(face, row));
+  /**
+   * A face still on its own joins a group only clearly ahead (by singletonMargin) of every rival among
+   * its neighbours' groups, a rival being a group the target would not merge with: a person seen
+   * once, about as close to two other people, stays alone.
+   */
+  const contested = (single: number, target: number, agreement: number): boolean => {
+    const row = rowOf.get(single)!;
+    for (let t = 0; t < graph.deg[row]; t++) {
+      const other = groups.uf.find(graph.nbr[row * graph.k + t]);
+      if (other === target || other === single) continue;
+      if (groups.agreement(single, other) <= agreement - params.singletonMargin) continue;
+      // a rival is another person: a group that agrees with the target is the same one, split
+      const rivalBar = mergeBar(params, groups.count(target), groups.count(other));
+      if (groups.agreement(target, other) < rivalBar && groups.allowed(single, other)) return true;
+    }
+    return false;
+  };
   let pending = Array.from(edges.order);
   for (let pass = 0; pass < 2 && pending.length > 0; pass++) {
     const refused: number[] = [];
@@ -334,7 +374,13 @@ function mergeAlongEdges(
       const ra = groups.uf.find(edges.a[e]);
       const rb = groups.uf.find(edges.b[e]);
       if (ra === rb) continue;
-      if (groups.agreement(ra, rb) >= params.mergeThreshold && groups.allowed(ra, rb)) {
+      const bar = mergeBar(params, groups.count(ra), groups.count(rb));
+      const agreement = groups.agreement(ra, rb);
+      const clear =
+        params.singletonMargin <= 0 ||
+        (!(groups.count(ra) === 1 && contested(ra, rb, agreement)) &&
+          !(groups.count(rb) === 1 && contested(rb, ra, agreement)));
+      if (agreement >= bar && clear && groups.allowed(ra, rb)) {
         groups.merge(ra, rb);
         merged++;
       } else refused.push(e);
@@ -355,7 +401,7 @@ function attachTarget(
   isClustered: Uint8Array,
   groups: TemplateGroups,
   params: ClusterParams,
-): number {
+): { root: number; reason?: UnassignedReason } {
   const seen = new Set<number>();
   let best = -1;
   let bestCos = -Infinity;
@@ -373,8 +419,9 @@ function attachTarget(
       best = r;
     } else if (c > secondCos) secondCos = c;
   }
-  if (best < 0) return -1;
-  if (linkScore(bestCos, face.quality, 1, params) <= 0) return -1;
-  if (bestCos - secondCos < params.attachMargin) return -1;
-  return best;
+  if (best < 0) return { root: -1, reason: 'no_match' };
+  if (attachScore(bestCos, face.quality, params) <= joinPenalty(params, groups.count(best)))
+    return { root: -1, reason: 'no_match' };
+  if (bestCos - secondCos < params.attachMargin) return { root: -1, reason: 'ambiguous' };
+  return { root: best };
 }

@@ -56,6 +56,20 @@ export function linkScore(
   return cos - p.linkThreshold - p.lowQualityMargin * (1 - Math.min(qa, qb));
 }
 
+/**
+ * Evidence that a face belongs to an identity from its cosine to the identity's template:
+ * cos − attachThreshold − μ·(1 − q). A template averages many faces, so a genuine face lies closer
+ * to it than to a single face while an impostor does not: the bar can sit below τ for a large
+ * identity (callers add ω/√n for a small one).
+ */
+export function attachScore(
+  cos: number,
+  quality: number,
+  p: Pick<ClusterParams, 'attachThreshold' | 'lowQualityMargin'>,
+): number {
+  return cos - p.attachThreshold - p.lowQualityMargin * (1 - quality);
+}
+
 /** Trust of a link: the quality of its weaker end. Links below `coreQuality` trust never bridge. */
 export function linkTrust(qa: number, qb: number): number {
   return Math.min(qa, qb);

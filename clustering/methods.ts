@@ -5,9 +5,9 @@ import type { Matrix } from './npy.ts';
 import { clusterBatchParallel } from './batch.ts';
 import { graphFromTable, parallelNeighbours } from './parallelKnn.ts';
 import { buildKnnGraph, type KnnGraph } from './knnGraph.ts';
-import { chineseWhispers, corePoint, singleLinkage } from './baselines.ts';
+import { averageLinkageClustering, chineseWhispers, corePoint, singleLinkage } from './baselines.ts';
 
-export const METHODS = ['quality', 'single', 'core', 'cw'] as const;
+export const METHODS = ['quality', 'single', 'core', 'cw', 'hac'] as const;
 export type Method = (typeof METHODS)[number];
 
 /** Faces from a raw [N, D] embedding matrix: unit direction, magnitude, calibrated quality. */
@@ -49,11 +49,13 @@ export function keptGraph(
 
 export function runBaselineOnGraph(
   method: Exclude<Method, 'quality'>,
-  n: number,
+  faces: readonly ClusterFace[],
   graph: KnnGraph,
   s: BaselineSetting,
 ): Clustering {
+  const n = faces.length;
   if (method === 'single') return singleLinkage(n, graph, s.threshold);
+  if (method === 'hac') return averageLinkageClustering(faces, graph, s.threshold);
   if (method === 'core') return corePoint(n, graph, 1 - s.threshold, s.minFaces);
   return chineseWhispers(n, graph, s.threshold, s.seed);
 }
@@ -82,5 +84,5 @@ export async function runMethod(
   );
   const graph = graphFromTable(table, kept, params.k);
   const s: BaselineSetting = { threshold: params.linkThreshold, minFaces: 3, seed: params.seed, ...setting };
-  return runBaselineOnGraph(method, faces.length, graph, s);
+  return runBaselineOnGraph(method, faces, graph, s);
 }

@@ -3,11 +3,11 @@ import { clusterBatch } from './batch.ts';
 import { evaluate } from './metrics.ts';
 import { OnlineClusterer, decideOnline, type OnlineContext, type OnlineNeighbour } from './online.ts';
 import { clusterParamsFromManifest, qualityOf } from './params.ts';
-import { groupPhotoFaces, testEmbedderManifest, referenceCrops } from './testUtil.ts';
+import { groupPhotoFaces, uncalibratedEmbedderManifest, referenceCrops } from './testUtil.ts';
 import type { ClusterFace } from './types.ts';
 import { generateSynthetic } from './synthetic.ts';
 
-const params = clusterParamsFromManifest(testEmbedderManifest());
+const params = clusterParamsFromManifest(uncalibratedEmbedderManifest());
 
 describe('online assignment', () => {
   it('stays close to batch clustering on synthetic data with many low-quality faces (BCubed F ≥ 0.95)', () => {

@@ -1,6 +1,7 @@
 import type { ClusterParams } from './params.ts';
 import type { ClusterFace } from './types.ts';
-import { linkScore, templateAgreement, templateCosine } from './linkScore.ts';
+import { attachScore, linkScore, templateAgreement, templateCosine } from './linkScore.ts';
+import { joinPenalty, mergeBar } from './params.ts';
 import { UnitIndex } from './knnGraph.ts';
 import { addScaled, dot } from './vec.ts';
 
@@ -20,6 +21,8 @@ export interface IdentityStats {
   template: Float32Array;
   /** sum of their magnitudes */
   magSum: number;
+  /** how many faces it holds (small identities are harder to join; absent: taken as large) */
+  faces?: number;
 }
 
 /** What the online step can ask of the store it runs against (in memory, or the FaceDatabase). */
@@ -109,18 +112,18 @@ function strongJoin(
     if (barred.has(n.identityId)) continue;
     if (linkScore(n.cos, face.quality, n.quality, p) <= 0 || ctx.excluded(face.id, n.identityId)) continue;
     const s = ctx.identity(n.identityId);
-    if (s) agree.set(n.identityId, faceAgreement(face, s));
+    if (s && faceAgreement(face, s) >= mergeBar(p, 1, s.faces ?? Infinity))
+      agree.set(n.identityId, faceAgreement(face, s));
   }
-  const strong = [...agree]
-    .filter(([, a]) => a >= p.mergeThreshold)
-    .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
+  const strong = [...agree].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
   if (strong.length === 0) return null;
   const target = strong[0][0];
   const merge: string[] = [];
   const t = ctx.identity(target)!;
   for (const [id] of strong.slice(1)) {
     const s = ctx.identity(id)!;
-    if (templateAgreement(t.template, t.magSum, s.template, s.magSum) < p.mergeThreshold) continue;
+    const bar = mergeBar(p, t.faces ?? Infinity, s.faces ?? Infinity);
+    if (templateAgreement(t.template, t.magSum, s.template, s.magSum) < bar) continue;
     if ([target, ...merge].some((m) => ctx.cannotLink(m, id) || sharePhoto(ctx, m, id))) continue;
     merge.push(id);
   }
@@ -174,8 +177,9 @@ function attachTo(
       best = id;
     } else if (c > secondCos) secondCos = c;
   }
-  if (best === null || linkScore(bestCos, face.quality, 1, p) <= 0 || bestCos - secondCos < p.attachMargin)
-    return null;
+  if (best === null || bestCos - secondCos < p.attachMargin) return null;
+  const size = ctx.identity(best)?.faces ?? Infinity;
+  if (attachScore(bestCos, face.quality, p) <= joinPenalty(p, size)) return null;
   return best;
 }
 
@@ -211,7 +215,10 @@ export class OnlineClusterer {
     this.ctx = {
       params,
       neighbours: (face, k) => this.neighbours(face, k),
-      identity: (id) => this.identities.get(id),
+      identity: (id) => {
+        const s = this.identities.get(id);
+        return s && { template: s.template, magSum: s.magSum, faces: s.members.size };
+      },
       excluded: () => false,
       cannotLink: () => false,
       face: (id) => {

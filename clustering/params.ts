@@ -13,8 +13,27 @@ export interface ClusterParams {
   coreQuality: number;
   /** Template agreement (magnitude-weighted mean pairwise cosine) needed to merge two clusters. */
   mergeThreshold: number;
+  /**
+   * Cosine to an identity's template a face needs to join it, for a large identity whose template is
+   * well estimated (plus μ·(1 − q) for the face's missing quality and ω/√n for an identity of n
+   * faces). Default τ.
+   */
+  attachThreshold: number;
   /** A non-core face attaches only if its best identity beats the runner-up by this cosine margin. */
   attachMargin: number;
+  /**
+   * ω: extra agreement a merge of small groups needs, mergeThreshold + ω/√(a·b) for groups of a and b
+   * faces, and extra link a face needs to join an identity of n faces, ω/√n. A template of one or two
+   * faces is a noisy estimate of a person; in a collection where most people appear once, the
+   * impostor tail is what joins them (default 0: off).
+   */
+  smallGroupPenalty: number;
+  /**
+   * A face still on its own merges into a group only this far (agreement) ahead of any rival group
+   * among its neighbours that the target would not merge with (0: off; the attach step always
+   * applies `attachMargin`).
+   */
+  singletonMargin: number;
   /** Clusters smaller than this are not identities: their faces stay unassigned (pending online). */
   minClusterSize: number;
   /** Magnitude below which a face is dropped (manifest `quality.dropBelowMagnitude`). */
@@ -66,7 +85,10 @@ export function clusterParamsFromManifest(
     coreQuality: 0.2,
     mergeThreshold: MERGE_THRESHOLD_PER_TAU * tau,
     attachMargin: ATTACH_MARGIN_PER_TAU * tau,
+    attachThreshold: tau,
     minClusterSize: 2,
+    smallGroupPenalty: 0,
+    singletonMargin: 0,
     dropBelowMagnitude: manifest.quality.dropBelowMagnitude,
     qualityRange: [lo, hi],
     k: 16,
@@ -107,5 +129,20 @@ export function withLinkThreshold(p: ClusterParams, tau: number): ClusterParams 
     mergeThreshold: p.mergeThreshold * scale,
     lowQualityMargin: p.lowQualityMargin * scale,
     attachMargin: p.attachMargin * scale,
+    attachThreshold: p.attachThreshold * scale,
   };
+}
+
+/** The agreement a merge of groups of `a` and `b` faces needs. */
+export function mergeBar(
+  p: Pick<ClusterParams, 'mergeThreshold' | 'smallGroupPenalty'>,
+  a: number,
+  b: number,
+): number {
+  return p.mergeThreshold + p.smallGroupPenalty / Math.sqrt(Math.max(1, a) * Math.max(1, b));
+}
+
+/** The extra link score a face needs to join an identity of `n` faces. */
+export function joinPenalty(p: Pick<ClusterParams, 'smallGroupPenalty'>, n: number): number {
+  return p.smallGroupPenalty / Math.sqrt(Math.max(1, n));
 }

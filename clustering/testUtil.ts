@@ -21,6 +21,18 @@ export function testEmbedderManifest(): EmbedderCalibration & { name: string; em
   return e;
 }
 
+/**
+ * The bundled embedder's manifest without its calibrated clustering operating point (`clustering`
+ * block, `quality.cues`): the defaults derived from τ. Tests of a rule's mechanics pin these, so a
+ * re-calibration of the shipped manifest on real photos does not change what they test; the
+ * shipped values are checked by the real-photo benchmark and the end-to-end tests.
+ */
+export function uncalibratedEmbedderManifest(): EmbedderCalibration & { name: string; embeddingDim: number } {
+  const m = testEmbedderManifest();
+  const { cues: _cues, ...quality } = m.quality as typeof m.quality & { cues?: unknown };
+  return { ...m, quality, clustering: undefined };
+}
+
 /** The 40 real crops (8 identities × 5) embedded by the reference pipeline. */
 export function referenceCrops(range: readonly number[]): {
   faces: ClusterFace[];

@@ -14,10 +14,19 @@ export interface ClusterFace {
   photoId?: string;
 }
 
+/**
+ * Why a kept face has no identity: its quality is too low to be placed on its own (`low_quality`),
+ * two identities are about as close (`ambiguous`: the best beats the runner-up by less than the
+ * attach margin), or nothing is close enough (`no_match`).
+ */
+export type UnassignedReason = 'low_quality' | 'ambiguous' | 'no_match';
+
 /** Result of clustering N faces: label per face index, -1 = unassigned. */
 export interface Clustering {
   labels: Int32Array;
   clusters: number;
+  /** batch quality-aware clustering: per face, why it is unassigned (kept faces only) */
+  reasons?: (UnassignedReason | undefined)[];
 }
 
 /**

@@ -18,10 +18,12 @@ import {
   type DecodeOptions,
   type RgbImage,
 } from './decode.ts';
-import { toOriginal, type Detection, type FaceGeometry } from './detect.ts';
+import { suppressContained, toOriginal, type Detection, type FaceGeometry } from './detect.ts';
 import { DEFAULT_BATCH_DELAY_MS, DEFAULT_BATCH_SIZE, Embedder, type FaceEmbedding } from './embed.ts';
 import { ByteBudget } from './byteBudget.ts';
 import { AnalyzeError } from './errors.ts';
+import { faceCues, type FaceCues } from './faceCues.ts';
+import { qualityFromCues } from './qualityGate.ts';
 import type { DetectTask, SessionInfo } from './inferenceWorker.ts';
 import { log } from '../core/log.ts';
 import {
@@ -78,6 +80,8 @@ export interface AnalyzerOptions {
   scoreThreshold?: number;
   /** detector NMS IoU (default: detector manifest thresholds.nmsIou) */
   nmsIou?: number;
+  /** one box per face: containment share (default: detector manifest thresholds.nmsContainment) */
+  nmsContainment?: number;
   /** faces whose box is smaller than this (short side, original pixels) are kept=false 'too_small' (default: manifest minFaceSize) */
   minFaceSize?: number;
 }
@@ -94,7 +98,10 @@ export interface AnalyzedFace {
   /** embedding / magnitude */
   unit: Float32Array;
   magnitude: number;
+  /** 0..1 per the manifest's quality mapping (magnitude, or its calibrated combination of cues) */
   quality: number;
+  /** the reliability cues the quality is made of (face size, detector score, sharpness, pose) */
+  cues: FaceCues;
   kept: boolean;
   reason?: DropReason;
   /** aligned face, width×height×3 RGB (112×112 for ArcFace-template models), for thumbnails */
@@ -151,6 +158,7 @@ interface Settings {
   decode: DecodeOptions;
   scoreThreshold: number;
   nmsIou: number;
+  nmsContainment: number;
   minFaceSize: number;
 }
 
@@ -163,6 +171,7 @@ function settingsFrom(opts: AnalyzerOptions, detector: DetectorManifest): Settin
     },
     scoreThreshold: opts.scoreThreshold ?? detector.thresholds.score,
     nmsIou: opts.nmsIou ?? detector.thresholds.nmsIou,
+    nmsContainment: opts.nmsContainment ?? detector.thresholds.nmsContainment,
     minFaceSize: opts.minFaceSize ?? detector.thresholds.minFaceSize,
   };
 }
@@ -303,7 +312,8 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
       height: image.height,
     };
     try {
-      return (await pool.run(task, { name: 'detect' })) as Detection[];
+      const found = (await pool.run(task, { name: 'detect' })) as Detection[];
+      return suppressContained(found, settings.nmsContainment);
     } catch (err) {
       throw new AnalyzeError('INFERENCE_FAILED', `detector failed: ${(err as Error).message}`, {
         cause: err,
@@ -355,6 +365,14 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
     const faces = geometry.map((g, i): AnalyzedFace => {
       const e = embeddings[i]!;
       const tooSmall = Math.min(g.bbox[2], g.bbox[3]) < settings.minFaceSize;
+      const cues = faceCues({
+        bbox: g.bbox,
+        score: g.score,
+        alignedRgb: aligned[i]!.rgb,
+        alignedSize: embedder.alignment.size,
+        landmarkResiduals: aligned[i]!.residuals,
+        templatePoints: template,
+      });
       return {
         faceIndex: i,
         bbox: g.bbox,
@@ -363,7 +381,8 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
         embedding: e.embedding,
         unit: e.unit,
         magnitude: e.magnitude,
-        quality: e.quality,
+        quality: qualityFromCues(embedder.quality, e.magnitude, cues),
+        cues,
         kept: e.kept && !tooSmall,
         ...(tooSmall ? { reason: 'too_small' as const } : e.reason ? { reason: e.reason } : {}),
         alignedRgb: aligned[i]!.rgb,

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { decodeYunet, iou, nms, padTo, toOriginal, type Detection } from './detect.ts';
+import {
+  decodeYunet,
+  iou,
+  nms,
+  overlapOfSmaller,
+  padTo,
+  suppressContained,
+  toOriginal,
+  type Detection,
+} from './detect.ts';
 
 function det(box: Detection['box'], score: number): Detection {
   return {
@@ -76,5 +85,17 @@ describe('YuNet decoding', () => {
     expect(g.bbox).toEqual([20, 40, 100, 120]);
     expect(g.landmarks[0]).toEqual([99.5, 99.5]); // pixel centres: (49.5 + 0.5) / 0.5 − 0.5
     expect(toOriginal(det([-5, -5, 20, 20], 1), 1, 1, 10, 10).bbox).toEqual([0, 0, 10, 10]);
+  });
+});
+
+describe('one box per face', () => {
+  it('drops a box lying inside a higher-scored one (a chin, a tight box on a face), keeps neighbours', () => {
+    const face = det([100, 100, 200, 220], 0.9);
+    const chin = det([130, 180, 170, 215], 0.6); // IoU with the face ≈ 0.12: greedy IoU NMS keeps it
+    const neighbour = det([210, 100, 300, 210], 0.8);
+    expect(nms([face, chin, neighbour], 0.45)).toHaveLength(3);
+    expect(overlapOfSmaller(face.box, chin.box)).toBe(1);
+    expect(suppressContained([face, chin, neighbour], 0.5)).toEqual([face, neighbour]);
+    expect(suppressContained([face, chin, neighbour], 1)).toHaveLength(3);
   });
 });

@@ -86,6 +86,29 @@ export function nms(sortedByScore: readonly Detection[], threshold: number): Det
   return kept;
 }
 
+/** Share of the smaller box's area that two boxes overlap (1 = one lies inside the other). */
+export function overlapOfSmaller(p: Detection['box'], q: Detection['box']): number {
+  const ix = Math.max(0, Math.min(p[2], q[2]) - Math.max(p[0], q[0]));
+  const iy = Math.max(0, Math.min(p[3], q[3]) - Math.max(p[1], q[1]));
+  const small = Math.min((p[2] - p[0]) * (p[3] - p[1]), (q[2] - q[0]) * (q[3] - q[1]));
+  return small > 0 ? (ix * iy) / small : 0;
+}
+
+/**
+ * One face, one box: IoU-based NMS keeps a small box lying inside a bigger one (a face's chin or
+ * eye region scored as a face of its own, or a tight and a loose box on one face), since their IoU
+ * is low. A box whose overlap covers more than `containment` of the smaller box's area is dropped
+ * in favour of the higher-scored one (manifest `thresholds.nmsContainment`; ≥ 1 turns it off).
+ */
+export function suppressContained(sortedByScore: readonly Detection[], containment: number): Detection[] {
+  if (containment >= 1) return [...sortedByScore];
+  const kept: Detection[] = [];
+  for (const d of sortedByScore) {
+    if (kept.every((k) => overlapOfSmaller(k.box, d.box) <= containment)) kept.push(d);
+  }
+  return kept;
+}
+
 export interface FaceGeometry {
   /** [x, y, w, h] in original-image pixels, clipped to the image */
   bbox: [number, number, number, number];

@@ -38,7 +38,12 @@ describe('models folder and manifest', () => {
     const m = loadManifest(bundledModels);
     const { detector, embedder } = selectModels(m);
     expect(detector.name).toBe('yunet_n_dynamic');
-    expect(detector.thresholds).toMatchObject({ score: 0.5, nmsIou: 0.45, minFaceSize: 0 });
+    expect(detector.thresholds).toMatchObject({
+      score: 0.5,
+      nmsIou: 0.45,
+      nmsContainment: 0.5,
+      minFaceSize: 20,
+    });
     expect(embedder.name).toBe('mobilefacenet');
     expect(embedder.quality.dropBelowMagnitude).toBe(40);
     expect(embedder.quality.magnitudeRange).toEqual([40, 90]);

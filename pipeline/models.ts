@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -22,6 +22,16 @@ export class ModelConfigError extends FacepipeError {
     super('MODEL_CONFIG', message);
   }
 }
+
+/** the per-face cues a quality mapping may combine (see pipeline/faceCues.ts) */
+export const QUALITY_CUES = [
+  'logMagnitude',
+  'detectorScore',
+  'poseResidual',
+  'logFaceSize',
+  'logSharpness',
+] as const;
+export type QualityCue = (typeof QUALITY_CUES)[number];
 
 const Triple = z.tuple([z.number(), z.number(), z.number()]);
 const Point = z.tuple([z.number(), z.number()]);
@@ -54,9 +64,12 @@ export const DetectorManifest = z.looseObject({
     .looseObject({
       score: z.number().min(0).max(1).default(0.5),
       nmsIou: z.number().min(0).max(1).default(0.45),
+      /** a box covering more than this share of a higher-scored one's smaller area is the same face (1: off) */
+      nmsContainment: z.number().min(0).max(1).default(1),
+      /** faces whose box's short side is below this many original pixels are kept out of clustering */
       minFaceSize: z.number().min(0).default(0),
     })
-    .default({ score: 0.5, nmsIou: 0.45, minFaceSize: 0 }),
+    .default({ score: 0.5, nmsIou: 0.45, nmsContainment: 1, minFaceSize: 0 }),
 });
 export type DetectorManifest = z.infer<typeof DetectorManifest>;
 
@@ -79,6 +92,18 @@ export const EmbedderManifest = z
       magnitudeRange: z
         .tuple([z.number(), z.number()])
         .refine(([lo, hi]) => hi > lo, 'must be [lo, hi] with hi > lo'),
+      /**
+       * optional: quality from several cues (fitted by `models calibrate`): a reliability score
+       * Σ weights[cue]·cue mapped linearly (clamped) from `range` to 0..1; absent → magnitude only
+       */
+      cues: z
+        .looseObject({
+          weights: z.partialRecord(z.enum(QUALITY_CUES), z.number()),
+          range: z
+            .tuple([z.number(), z.number()])
+            .refine(([lo, hi]) => hi > lo, 'must be [lo, hi] with hi > lo'),
+        })
+        .optional(),
     }),
     thresholds: z.looseObject({ sameIdentityCosine: z.number().optional() }).optional(),
   })
@@ -218,6 +243,34 @@ export function loadManifest(dir: string): LoadedManifest {
     detectors: all.filter((m): m is DetectorManifest => m.task === 'detector'),
     embedders: all.filter((m): m is EmbedderManifest => m.task === 'embedder'),
   };
+}
+
+/**
+ * Rewrites one model's entry in the manifest file that holds it (temp file + rename, so a crash
+ * leaves the old manifest): `update` receives the entry as stored and returns the new one. Returns
+ * the file written.
+ */
+export function updateModelEntry(
+  dir: string,
+  name: string,
+  update: (entry: Record<string, unknown>) => Record<string, unknown>,
+): string {
+  const manifest = loadManifest(dir);
+  for (const file of manifest.files) {
+    const json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const list = Array.isArray(json.models) ? (json.models as Record<string, unknown>[]) : null;
+    const entries = list ?? [json];
+    const at = entries.findIndex((e) => e.name === name);
+    if (at < 0) continue;
+    const next = update(entries[at]!);
+    parseEntry(next, file, list ? ['models', at] : []);
+    const out = list ? { ...json, models: entries.map((e, i) => (i === at ? next : e)) } : next;
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(out, null, 2) + '\n');
+    renameSync(tmp, file);
+    return file;
+  }
+  throw new ModelConfigError(`no model named "${name}" in ${manifest.files.join(', ')}`, manifest.files[0]);
 }
 
 /** Absolute path of a model's ONNX file (manifest paths are relative to the models folder). */

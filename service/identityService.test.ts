@@ -10,10 +10,10 @@ import { IdentityService } from './identityService.ts';
 import { cropRecord } from './testUtil.ts';
 import { evaluate } from '../clustering/metrics.ts';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
-import { groupPhotoFaces, referenceCrops, testEmbedderManifest } from '../clustering/testUtil.ts';
+import { groupPhotoFaces, referenceCrops, uncalibratedEmbedderManifest } from '../clustering/testUtil.ts';
 import { NotFoundError, RejectedError } from './errors.ts';
 
-const manifest = testEmbedderManifest();
+const manifest = uncalibratedEmbedderManifest();
 const params = clusterParamsFromManifest(manifest);
 const crops = referenceCrops(params.qualityRange);
 const MODEL = manifest.name;

@@ -10,7 +10,7 @@ import {
   type OnlineDecision,
   type OnlineNeighbour,
 } from '../clustering/online.ts';
-import { qualityOf, type ClusterParams } from '../clustering/params.ts';
+import type { ClusterParams } from '../clustering/params.ts';
 import { mapStableIds, newIdentityId } from '../clustering/stableIds.ts';
 import type { ClusterFace } from '../clustering/types.ts';
 import { toUnit } from '../clustering/vec.ts';
@@ -469,7 +469,7 @@ export class IdentityService {
       id: f.faceId,
       unit,
       magnitude,
-      quality: qualityOf(magnitude, this.params.qualityRange),
+      quality: f.quality,
       photoId: f.photoId,
     };
   }
@@ -483,7 +483,7 @@ export class IdentityService {
       out.push({
         faceId: n.faceId,
         cos: n.similarity,
-        quality: qualityOf(f.magnitude, this.params.qualityRange),
+        quality: f.quality,
         identityId: f.identityId,
         photoId: f.photoId,
       });
@@ -499,7 +499,7 @@ export class IdentityService {
       magSum = this.db.listFaces({ kept: true, identityId: id }).reduce((s, f) => s + f.magnitude, 0);
       this.magSums.set(id, magSum);
     }
-    return { template: identity.template, magSum };
+    return { template: identity.template, magSum, faces: identity.faceCount };
   }
 
   private applyDecision(face: ClusterFace, d: OnlineDecision, cause: Cause, events: IdentityEvent[]): void {

@@ -1,0 +1,344 @@
+import { buildCoreGraph, clusterBatch } from './batch.ts';
+import { buildKnnGraph } from './knnGraph.ts';
+import { evaluate, type Evaluation } from './metrics.ts';
+import type { ClusterParams } from './params.ts';
+import type { ClusterFace } from './types.ts';
+
+/**
+ * Fitting a model's clustering operating point and quality mapping on labelled photos (one folder
+ * per person), for `facepipe models calibrate`:
+ * - the quality mapping: a logistic regression of "this face's nearest face is someone else"
+ *   (a rank-1 error, the event that makes a face link wrongly) on the per-face cues, turned into a
+ *   reliability score Σ w·cue whose 5th..95th percentile range maps to quality 0..1;
+ * - the clustering parameters: a grid search of the batch method, scored by BCubed F_β on the
+ *   largest face of each photo (β < 1 weighs precision above recall: a false merge costs a user more
+ *   than a split), averaged over the folders given, under a precision floor on each.
+ * Pure computations over analysed faces; the CLI (cli/models.ts) analyses the photos.
+ */
+
+/** cue name → value, as pipeline/qualityGate.ts `cueValues` makes them */
+export type CueValues = Record<string, number>;
+
+export interface LabelledCollection {
+  name: string;
+  /** every kept face of every photo (others in the photos included: they are clustered too) */
+  faces: ClusterFace[];
+  cues: CueValues[];
+  /** per photo: index into `faces` of its largest face, or −1 when none was found */
+  largest: Int32Array;
+  /** per photo: its person */
+  truth: string[];
+}
+
+export interface QualityMapping {
+  weights: Record<string, number>;
+  range: [number, number];
+}
+
+export interface CueReport {
+  /** AUC of the cue alone for telling rank-1 errors from correct faces (0.5 = no signal) */
+  auc: Record<string, number>;
+  /** AUC of the fitted combination */
+  combinedAuc: number;
+  faces: number;
+  errors: number;
+}
+
+/** fewer rank-1 errors than this on the calibration photos: no cue mapping is fitted */
+export const MIN_ERRORS_TO_FIT = 10;
+
+/** per labelled face with a same-person mate: was its nearest labelled face someone else? */
+export function rankOneErrors(c: LabelledCollection, k = 32): { face: number; error: boolean }[] {
+  const labelled = Int32Array.from(c.largest).filter((i) => i >= 0);
+  if (labelled.length < 2) return [];
+  const person = new Map<number, string>();
+  c.largest.forEach((i, p) => {
+    if (i >= 0) person.set(i, c.truth[p]!);
+  });
+  const count = new Map<string, number>();
+  for (const i of labelled) count.set(person.get(i)!, (count.get(person.get(i)!) ?? 0) + 1);
+  const { graph } = buildKnnGraph(
+    c.faces,
+    Math.min(k, labelled.length - 1),
+    {
+      M: 16,
+      efConstruction: 100,
+      ef: 2 * k,
+      seed: 1,
+    },
+    labelled,
+  );
+  const out: { face: number; error: boolean }[] = [];
+  for (let r = 0; r < graph.nodes.length; r++) {
+    const i = graph.nodes[r];
+    if (count.get(person.get(i)!)! < 2 || graph.deg[r] === 0) continue;
+    out.push({ face: i, error: person.get(graph.nbr[r * graph.k]) !== person.get(i) });
+  }
+  return out;
+}
+
+/** AUC of `score` (higher = more reliable) for separating correct (positive) from error faces */
+export function reliabilityAuc(score: readonly number[], error: readonly boolean[]): number {
+  const idx = Array.from(score.keys()).sort((a, b) => score[a]! - score[b]!);
+  let okRankSum = 0;
+  let ok = 0;
+  idx.forEach((i, rank) => {
+    if (!error[i]) {
+      okRankSum += rank + 1;
+      ok++;
+    }
+  });
+  const bad = score.length - ok;
+  if (ok === 0 || bad === 0) return 0.5;
+  return (okRankSum - (ok * (ok + 1)) / 2) / (ok * bad);
+}
+
+/**
+ * Logistic regression of rank-1 errors on the standardised cues (gradient descent, L2), pooled over
+ * the collections; the weights are returned in the cues' own units with the sign of reliability.
+ */
+export function fitQualityMapping(
+  collections: readonly LabelledCollection[],
+  cueNames: readonly string[],
+  minErrors = MIN_ERRORS_TO_FIT,
+): { mapping: QualityMapping | null; report: CueReport } {
+  const rows: number[][] = [];
+  const errors: boolean[] = [];
+  for (const c of collections) {
+    for (const { face, error } of rankOneErrors(c)) {
+      rows.push(cueNames.map((n) => c.cues[face]![n]!));
+      errors.push(error);
+    }
+  }
+  const d = cueNames.length;
+  const errorCount = errors.filter(Boolean).length;
+  if (errorCount < minErrors) {
+    // nothing to learn from: the photos are too easy for any cue to predict a wrong link
+    return {
+      mapping: null,
+      report: { auc: {}, combinedAuc: 0.5, faces: rows.length, errors: errorCount },
+    };
+  }
+  const mean = cueNames.map((_, k) => rows.reduce((s, r) => s + r[k]!, 0) / Math.max(1, rows.length));
+  const sd = cueNames.map(
+    (_, k) =>
+      Math.sqrt(rows.reduce((s, r) => s + (r[k]! - mean[k]!) ** 2, 0) / Math.max(1, rows.length)) || 1,
+  );
+  const z = rows.map((r) => r.map((v, k) => (v - mean[k]!) / sd[k]!));
+  const w = new Float64Array(d + 1);
+  const lambda = 1e-3;
+  for (let iter = 0; iter < 500; iter++) {
+    const g = new Float64Array(d + 1);
+    for (let i = 0; i < z.length; i++) {
+      let t = w[0]!;
+      for (let k = 0; k < d; k++) t += w[k + 1]! * z[i]![k]!;
+      const e = 1 / (1 + Math.exp(-t)) - (errors[i] ? 1 : 0);
+      g[0] += e;
+      for (let k = 0; k < d; k++) g[k + 1] += e * z[i]![k]!;
+    }
+    for (let k = 0; k <= d; k++) w[k] -= (1.0 * g[k]!) / Math.max(1, z.length) + (k > 0 ? lambda * w[k]! : 0);
+  }
+  // reliability = −(log-odds of an error), in raw cue units (the intercept moves into the range)
+  const weights: Record<string, number> = {};
+  cueNames.forEach((n, k) => (weights[n] = round6(-w[k + 1]! / sd[k]!)));
+  const scores = rows.map((r) => cueNames.reduce((s, n, k) => s + weights[n]! * r[k]!, 0));
+  const all: number[] = [];
+  for (const c of collections)
+    for (const v of c.cues) all.push(cueNames.reduce((s, n) => s + weights[n]! * v[n]!, 0));
+  all.sort((a, b) => a - b);
+  const range: [number, number] = [round6(quantileSorted(all, 0.05)), round6(quantileSorted(all, 0.95))];
+  if (!(range[1] > range[0]))
+    return { mapping: null, report: { auc: {}, combinedAuc: 0.5, faces: rows.length, errors: errorCount } };
+  const auc: Record<string, number> = {};
+  cueNames.forEach((n, k) => {
+    const a = reliabilityAuc(
+      rows.map((r) => r[k]!),
+      errors,
+    );
+    auc[n] = round3(Math.max(a, 1 - a));
+  });
+  return {
+    mapping: { weights, range },
+    report: {
+      auc,
+      combinedAuc: round3(reliabilityAuc(scores, errors)),
+      faces: rows.length,
+      errors: errors.filter(Boolean).length,
+    },
+  };
+}
+
+export interface RejectPoint {
+  rejectPercent: number;
+  faces: number;
+  /** share of the remaining labelled faces whose nearest remaining labelled face is someone else */
+  rankOneError: number;
+}
+
+/** Error versus reject: drop the lowest-quality share of faces, measure rank-1 errors on the rest. */
+export function qualityRejectCurve(
+  collections: readonly LabelledCollection[],
+  quality: (c: LabelledCollection, face: number) => number,
+  steps: readonly number[] = [0, 5, 10, 20, 30, 40],
+): RejectPoint[] {
+  return steps.map((percent) => {
+    let faces = 0;
+    let errors = 0;
+    for (const c of collections) {
+      const labelled = Int32Array.from(c.largest).filter((i) => i >= 0);
+      const q = Array.from(labelled, (i) => quality(c, i)).sort((a, b) => a - b);
+      const cut = q[Math.min(q.length - 1, Math.floor((q.length * percent) / 100))] ?? -Infinity;
+      const keep = new Set(Array.from(labelled).filter((i) => percent === 0 || quality(c, i) >= cut));
+      const sub: LabelledCollection = {
+        ...c,
+        largest: Int32Array.from(c.largest, (i) => (i >= 0 && keep.has(i) ? i : -1)),
+      };
+      const r = rankOneErrors(sub);
+      faces += r.length;
+      errors += r.filter((x) => x.error).length;
+    }
+    return { rejectPercent: percent, faces, rankOneError: round4(errors / Math.max(1, faces)) };
+  });
+}
+
+/** BCubed and pairwise figures of a clustering, on the largest face of each photo. */
+export function scoreCollection(c: LabelledCollection, labels: ArrayLike<number>): Evaluation {
+  const pred = Array.from(c.largest, (i) => (i >= 0 ? labels[i]! : -1));
+  return evaluate(c.truth, pred);
+}
+
+export function fBeta(p: number, r: number, beta: number): number {
+  const b2 = beta * beta;
+  return p + r > 0 ? ((1 + b2) * p * r) / (b2 * p + r) : 0;
+}
+
+export interface ParamGrid {
+  linkThreshold: number[];
+  /** mergeThreshold as a ratio of linkThreshold */
+  mergeRatio: number[];
+  smallGroupPenalty: number[];
+  attachMargin: number[];
+  /** attachThreshold as a ratio of linkThreshold */
+  attachRatio: number[];
+  coreQuality: number[];
+}
+
+/** the settings `models calibrate` tries (kept small: each is a full clustering of every folder) */
+export const DEFAULT_GRID: ParamGrid = {
+  linkThreshold: [0.42, 0.46, 0.5],
+  mergeRatio: [1],
+  smallGroupPenalty: [0.15, 0.2, 0.25],
+  attachMargin: [0.08],
+  attachRatio: [1],
+  coreQuality: [0.2],
+};
+
+export interface FitResult {
+  params: Pick<
+    ClusterParams,
+    | 'linkThreshold'
+    | 'mergeThreshold'
+    | 'smallGroupPenalty'
+    | 'attachMargin'
+    | 'attachThreshold'
+    | 'coreQuality'
+    | 'lowQualityMargin'
+  >;
+  objective: number;
+  perCollection: { name: string; p: number; r: number; f: number; fBeta: number }[];
+  /** whether every collection reached the precision floor */
+  meetsPrecisionFloor: boolean;
+  settingsTried: number;
+}
+
+/**
+ * Grid search: the setting with the highest mean F_β over the collections among those whose BCubed
+ * precision reaches `minPrecision` on each (if none does, the highest mean F_β overall).
+ */
+export function fitClusterParams(
+  collections: readonly LabelledCollection[],
+  base: ClusterParams,
+  opts: {
+    grid?: ParamGrid;
+    beta?: number;
+    minPrecision?: number;
+    /** every setting tried, with its figures */
+    onSetting?: (params: ClusterParams, per: FitResult['perCollection']) => void;
+  } = {},
+): FitResult {
+  const grid = opts.grid ?? DEFAULT_GRID;
+  const beta = opts.beta ?? 0.5;
+  const minPrecision = opts.minPrecision ?? 0.985;
+  let best: FitResult | null = null;
+  let tried = 0;
+  for (const coreQuality of grid.coreQuality) {
+    const graphs = collections.map((c) => buildCoreGraph(c.faces, { ...base, coreQuality }));
+    for (const tau of grid.linkThreshold)
+      for (const ratio of grid.mergeRatio)
+        for (const penalty of grid.smallGroupPenalty)
+          for (const margin of grid.attachMargin)
+            for (const attachRatio of grid.attachRatio) {
+              const params: ClusterParams = {
+                ...base,
+                coreQuality,
+                linkThreshold: tau,
+                mergeThreshold: round6(tau * ratio),
+                lowQualityMargin: round6((base.lowQualityMargin / base.linkThreshold) * tau),
+                smallGroupPenalty: penalty,
+                attachMargin: margin,
+                attachThreshold: round6(tau * attachRatio),
+              };
+              const per = collections.map((c, k) => {
+                const e = scoreCollection(
+                  c,
+                  clusterBatch(c.faces, params, { coreGraph: graphs[k] }).labels,
+                ).bcubed;
+                return {
+                  name: c.name,
+                  p: round4(e.p),
+                  r: round4(e.r),
+                  f: round4(e.f),
+                  fBeta: round4(fBeta(e.p, e.r, beta)),
+                };
+              });
+              tried++;
+              opts.onSetting?.(params, per);
+              const objective = per.reduce((s, x) => s + x.fBeta, 0) / per.length;
+              const meets = per.every((x) => x.p >= minPrecision);
+              const better =
+                !best ||
+                (meets && !best.meetsPrecisionFloor) ||
+                (meets === best.meetsPrecisionFloor && objective > best.objective);
+              if (better)
+                best = {
+                  params: {
+                    linkThreshold: params.linkThreshold,
+                    mergeThreshold: params.mergeThreshold,
+                    smallGroupPenalty: params.smallGroupPenalty,
+                    attachMargin: params.attachMargin,
+                    attachThreshold: params.attachThreshold,
+                    coreQuality: params.coreQuality,
+                    lowQualityMargin: params.lowQualityMargin,
+                  },
+                  objective: round4(objective),
+                  perCollection: per,
+                  meetsPrecisionFloor: meets,
+                  settingsTried: 0,
+                };
+            }
+  }
+  if (!best) throw new Error('no labelled collection to calibrate on');
+  return { ...best, settingsTried: tried };
+}
+
+function quantileSorted(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+const round3 = (x: number) => Math.round(x * 1e3) / 1e3;
+const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
