@@ -5,11 +5,13 @@ import { openFaceDatabase } from '../indexers/database.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
 import { faceIdFor, type FaceRecord } from '../schemas/face.ts';
 import { clusterParamsFromManifest, qualityOf } from '../clustering/params.ts';
-import { referenceCrops, testEmbedderManifest } from '../clustering/testUtil.ts';
+import { referenceCrops, uncalibratedEmbedderManifest } from '../clustering/testUtil.ts';
 import { IdentityService } from './identityService.ts';
 import { UserActions } from './userActions.ts';
 
-export const manifest = testEmbedderManifest();
+// the mechanics of user actions are tested at the uncalibrated defaults (as the identity service's
+// are): the 40 crops then form their 8 people, whatever the shipped operating point is tuned to
+export const manifest = uncalibratedEmbedderManifest();
 export const params = clusterParamsFromManifest(manifest);
 const crops = referenceCrops(params.qualityRange);
 const MODEL = manifest.name;

@@ -138,7 +138,7 @@ describe('facepipe run under faults', () => {
     expect(peakKiB).toBeLessThan(1_200_000);
   }, 300_000);
 
-  it('an unreadable sub-folder (run as nobody) is recorded and skipped; links are followed once, loops and dead links said', async () => {
+  it('an unreadable sub-folder (run without the power to bypass permissions) is recorded and skipped; links are followed once, loops and dead links said', async () => {
     const root = path.join(tmp, 'perm');
     const photos = photoFolder(path.join('perm', 'photos'), ['amy']);
     const locked = path.join(photos, 'locked');
@@ -153,30 +153,23 @@ describe('facepipe run under faults', () => {
     symlinkSync(path.join(root, 'gone.png'), path.join(photos, 'broken.png')); // to nothing
     const data = path.join(root, 'data');
     mkdirSync(data);
-    execFileSync('chown', ['-R', 'nobody:', root]);
     chmodSync(locked, 0o000);
-    chmodSync(tmp, 0o755); // mkdtemp made it 0700: nobody must reach the folders inside
-    const asNobody = (args: string[]) =>
-      spawnSync(
-        'setpriv',
-        [
-          '--reuid=nobody',
-          '--regid=nogroup',
-          '--clear-groups',
-          '--',
-          process.execPath,
-          'bin/facepipe.mjs',
-          ...args,
-        ],
-        { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, FACEPIPE_LOG_LEVEL: 'warn', HOME: root } },
-      );
-    // the premise: nobody cannot list the folder (root could)
-    expect(
-      spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', 'ls', locked])
-        .status,
-    ).not.toBe(0);
+    // The process runs as the test's own user but without the capabilities that let root ignore
+    // file permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH): it meets a chmod-000 folder as an
+    // unprivileged user does, while the checkout itself stays readable wherever it was cloned
+    // (a user `nobody` could not reach a checkout under a 0700 home or temp folder).
+    const unprivileged = ['--bounding-set=-dac_override,-dac_read_search', '--'];
+    const asUnprivileged = (args: string[]) =>
+      spawnSync('setpriv', [...unprivileged, process.execPath, 'bin/facepipe.mjs', ...args], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        env: { ...process.env, FACEPIPE_LOG_LEVEL: 'warn' },
+      });
+    // the premise: such a process cannot list the folder (a plain root one could)
+    expect(spawnSync('setpriv', [...unprivileged, 'ls', locked]).status).not.toBe(0);
+    expect(spawnSync('ls', [locked]).status).toBe(0);
 
-    const run = asNobody(['run', photos, '--data', data, '--json']);
+    const run = asUnprivileged(['run', photos, '--data', data, '--json']);
     expect(run.status, run.stderr).toBe(0);
     const summary = JSON.parse(run.stdout) as RunSummary;
     expect(summary.photos).toMatchObject({ found: 6, processed: 6, failed: 0 }); // 5 crops + the link
@@ -194,7 +187,7 @@ describe('facepipe run under faults', () => {
     expect(readOnlyStore(data, (s) => s.counts().photos)).toBe(6);
 
     // analyze: the same walk, said on stderr, the photos analysed
-    const analyze = asNobody(['analyze', photos]);
+    const analyze = asUnprivileged(['analyze', photos]);
     expect(analyze.status, analyze.stderr).toBe(0);
     expect(
       plainLines(analyze.stderr).some((l) => l.includes(locked) && l.includes('UNREADABLE_FOLDER')),
