@@ -31,7 +31,7 @@ describe('identity ids', () => {
     const photos = path.join(tmp, 'photos');
     mkdirSync(photos);
     for (const person of CROP_IDENTITIES)
-      for (const n of [1, 2, 3])
+      for (const n of [1, 2, 3, 4, 5])
         copyFileSync(path.join(cropsDir, person, `${n}.png`), path.join(photos, `${person}-${n}.png`));
     copyFileSync(path.join(examplesDir, 'faceapi-groups', 'bbt4.jpg'), path.join(photos, 'group.jpg'));
     const run = (data: string, extra: string[]) =>
@@ -49,7 +49,7 @@ describe('identity ids', () => {
     mkdirSync(grow);
     const add = (people: readonly string[]) => {
       for (const person of people)
-        for (const n of [1, 2, 3])
+        for (const n of [1, 2, 3, 4, 5])
           copyFileSync(path.join(cropsDir, person, `${n}.png`), path.join(grow, `${person}-${n}.png`));
     };
     add(CROP_IDENTITIES.slice(4));
