@@ -109,7 +109,10 @@ def test_manifest_written_beside_the_model_with_the_magface_contract(tiny):
     # same shape of entry as the bundled default embedder
     bundled = json.loads((MODELS / 'manifest.json').read_text())
     mobile = next(e for e in bundled['models'] if e['task'] == 'embedder')
-    assert set(mobile) - {'measured', 'licenceFile'} <= set(entry)  # no licence file ships with a user's checkpoint
+    # no licence file ships with a user's checkpoint; measured figures and the clustering operating
+    # point are fitted on photos later (`facepipe models calibrate`), not part of the contract
+    fitted_later = {'measured', 'licenceFile', 'clustering', 'clusteringCalibration'}
+    assert set(mobile) - fitted_later <= set(entry)
     assert entry['alignment']['templatePoints'] == mobile['alignment']['templatePoints']
 
 
