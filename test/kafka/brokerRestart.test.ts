@@ -4,13 +4,10 @@
  * always starts its own local broker (it must stop it), even when KAFKA_BROKERS is set.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kafkaSettings } from '../../pipeline/kafka/config.ts';
 import { createKafka, ensureTopics } from '../../pipeline/kafka/client.ts';
-import { startBroker, type TestBroker } from '../../devkit/kafkaBroker.ts';
 import {
   FACES_PER_GROUP_PHOTO,
   GROUP_PHOTOS,
@@ -18,7 +15,6 @@ import {
   groupsDir,
   repoRoot,
   kafkaClient,
-  kill9,
   produce,
   readStore,
   examplesDir,
@@ -27,32 +23,19 @@ import {
   terminate,
   uniquePrefix,
   waitFor,
-  type Proc,
 } from '../../devkit/kafkaHarness.ts';
+import { kafkaTestBed } from './testBed.ts';
 
-let broker: TestBroker;
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'facepipe-kafka-restart-'));
-const procs: Proc[] = [];
-
-beforeAll(async () => {
-  broker = await startBroker({ forceLocal: true });
-});
-
-afterAll(async () => {
-  await Promise.all(procs.map((p) => kill9(p)));
-  await broker?.stop();
-  // FACEPIPE_KEEP_TEST_LOGS=1 keeps the child processes' logs and data dirs for a post-mortem
-  if (process.env.FACEPIPE_KEEP_TEST_LOGS) console.error(`kafka test files kept in ${tmp}`);
-  else rmSync(tmp, { recursive: true, force: true });
-});
+const bed = kafkaTestBed('kafka-restart', { forceLocal: true });
+const { tmp, procs } = bed;
 
 describe('broker restart (and `facepipe publish`)', () => {
   it('workers and the indexer reconnect after the broker comes back and finish the run', async () => {
     const prefix = uniquePrefix('restart');
-    const settings = kafkaSettings('admin', { brokers: broker.brokers, prefix, partitions: 2 });
+    const settings = kafkaSettings('admin', { brokers: bed.broker.brokers, prefix, partitions: 2 });
     await ensureTopics(createKafka(settings), settings);
     const env = {
-      KAFKA_BROKERS: broker.brokers,
+      KAFKA_BROKERS: bed.broker.brokers,
       FACEPIPE_TOPIC_PREFIX: prefix,
       FACEPIPE_SESSION_TIMEOUT_MS: '10000',
     };
@@ -75,7 +58,7 @@ describe('broker restart (and `facepipe publish`)', () => {
       ...groupPhotoEvents(`${prefix}p-`, 6),
     ]; // 35 photos, 161 faces
     await produce(
-      kafkaClient(broker.brokers),
+      kafkaClient(bed.broker.brokers),
       settings.topics.photos,
       photos.filter((p) => p.value !== '').map(({ key, value }) => ({ key, value })),
     );
@@ -90,11 +73,11 @@ describe('broker restart (and `facepipe publish`)', () => {
     procs.push(worker, indexer);
 
     await waitFor('the first photos indexed', () => (storeCounts(dataDir)?.photos ?? 0) >= 2, 180_000, 100);
-    await broker.halt();
+    await bed.broker.halt();
     const during = storeCounts(dataDir)!.photos;
     expect(during).toBeLessThan(photos.length);
     await new Promise((r) => setTimeout(r, 3000));
-    await broker.resume();
+    await bed.broker.resume();
 
     await waitFor(
       'all photos indexed after the restart',

@@ -9,48 +9,28 @@
  *    HNSW index, every search of the lookup service (`facepipe serve` on the indexer's data dir),
  *    and the identity templates, which no longer count them.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
 import { StreamState } from '../../pipeline/kafka/streamState.ts';
 import { kafkaSettings } from '../../pipeline/kafka/config.ts';
 import { createKafka, ensureTopics } from '../../pipeline/kafka/client.ts';
 import { DeadLetter } from '../../schemas/deadLetter.ts';
 import { photoIdForFile } from '../../schemas/face.ts';
-import { startBroker, type TestBroker } from '../../devkit/kafkaBroker.ts';
-import {
-  groupsDir,
-  kill9,
-  spawnFacepipe,
-  terminate,
-  uniquePrefix,
-  waitFor,
-  type Proc,
-} from '../../devkit/kafkaHarness.ts';
+import { groupsDir, spawnFacepipe, terminate, uniquePrefix, waitFor } from '../../devkit/kafkaHarness.ts';
 import { cropsDir, runCli, runCliJson, startServe } from '../e2e/helpers.ts';
+import { kafkaTestBed } from './testBed.ts';
 
-let broker: TestBroker;
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'facepipe-parity-test-'));
-const procs: Proc[] = [];
-
-beforeAll(async () => {
-  broker = await startBroker();
-});
-
-afterAll(async () => {
-  await Promise.all(procs.map((p) => kill9(p)));
-  await broker?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const bed = kafkaTestBed('parity-test');
+const { tmp, procs } = bed;
 
 /** A streaming setup of its own: topics, a worker and an indexer writing `dataDir`. */
 async function streaming(name: string, roots: string) {
   const prefix = uniquePrefix(name);
-  const settings = kafkaSettings('admin', { brokers: broker.brokers, prefix, partitions: 3 });
+  const settings = kafkaSettings('admin', { brokers: bed.broker.brokers, prefix, partitions: 3 });
   await ensureTopics(createKafka(settings), settings);
-  const env = { KAFKA_BROKERS: broker.brokers, FACEPIPE_TOPIC_PREFIX: prefix, FACEPIPE_PARTITIONS: '3' };
+  const env = { KAFKA_BROKERS: bed.broker.brokers, FACEPIPE_TOPIC_PREFIX: prefix, FACEPIPE_PARTITIONS: '3' };
   const dataDir = path.join(tmp, `${name}-data`);
   const log = (n: string) => path.join(tmp, `${name}-${n}.log`);
   const worker = spawnFacepipe(['worker', '--roots', roots], env, log('worker'));

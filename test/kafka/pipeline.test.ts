@@ -4,12 +4,11 @@
  * go in on the photos topic, the store and the identity-events / dead-letter topics are checked.
  * Each test uses its own topics and consumer groups (a unique prefix) and its own data dir.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DeadLetter } from '../../schemas/deadLetter.ts';
 import { IdentityEvent } from '../../schemas/identityEvent.ts';
 import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
@@ -18,7 +17,7 @@ import { createKafka, ensureTopics } from '../../pipeline/kafka/client.ts';
 import { StreamState } from '../../pipeline/kafka/streamState.ts';
 import { EVENT_SEQ_HEADER } from '../../app/indexer.ts';
 import { FACES_TOPIC_TYPE_HEADER } from '../../schemas/photoEvent.ts';
-import { startBroker, freePorts, type TestBroker } from '../../devkit/kafkaBroker.ts';
+import { freePorts } from '../../devkit/kafkaBroker.ts';
 import {
   groupPhotoEvents,
   groupsDir,
@@ -37,23 +36,11 @@ import {
   waitFor,
   type Proc,
 } from '../../devkit/kafkaHarness.ts';
+import { kafkaTestBed } from './testBed.ts';
 
 const PARTITIONS = 4;
-let broker: TestBroker;
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'facepipe-kafka-test-'));
-const procs: Proc[] = [];
-
-beforeAll(async () => {
-  broker = await startBroker();
-});
-
-afterAll(async () => {
-  await Promise.all(procs.map((p) => kill9(p)));
-  await broker?.stop();
-  // FACEPIPE_KEEP_TEST_LOGS=1 keeps the child processes' logs and data dirs for a post-mortem
-  if (process.env.FACEPIPE_KEEP_TEST_LOGS) console.error(`kafka test files kept in ${tmp}`);
-  else rmSync(tmp, { recursive: true, force: true });
-});
+const bed = kafkaTestBed('kafka-test');
+const { tmp, procs } = bed;
 
 interface Run {
   prefix: string;
@@ -67,11 +54,11 @@ interface Run {
 /** Topics created up front (as an operator would), so photos can be produced before any worker. */
 async function newRun(name: string): Promise<Run> {
   const prefix = uniquePrefix(name);
-  const settings = kafkaSettings('admin', { brokers: broker.brokers, prefix, partitions: PARTITIONS });
+  const settings = kafkaSettings('admin', { brokers: bed.broker.brokers, prefix, partitions: PARTITIONS });
   await ensureTopics(createKafka(settings), settings);
   const dataDir = path.join(tmp, `${name}-data`);
   const env = {
-    KAFKA_BROKERS: broker.brokers,
+    KAFKA_BROKERS: bed.broker.brokers,
     FACEPIPE_TOPIC_PREFIX: prefix,
     FACEPIPE_PARTITIONS: String(PARTITIONS),
     // a killed worker's partitions move to the others after this long (the broker's minimum)
@@ -212,7 +199,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
       mixed.push({ key: g.key, value: g.value });
       if (bad[i]) mixed.push({ key: bad[i].key, value: bad[i].value });
     });
-    const kafka = kafkaClient(broker.brokers);
+    const kafka = kafkaClient(bed.broker.brokers);
     await produce(kafka, run.settings.topics.photos, mixed);
 
     const worker = run.worker('worker', ['--allow-hosts', `127.0.0.1:${closedPort}`, '--attempts', '2']);
@@ -270,7 +257,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
   it('loses and duplicates nothing when a worker is SIGKILLed mid-stream and restarted', async () => {
     const run = await newRun('wkill');
     const photos = groupPhotoEvents(`${run.prefix}p-`, 8); // 40 photos, 184 faces
-    const kafka = kafkaClient(broker.brokers);
+    const kafka = kafkaClient(bed.broker.brokers);
     await produce(
       kafka,
       run.settings.topics.photos,
@@ -306,7 +293,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
   it('loses and duplicates nothing when the indexer is SIGKILLed mid-stream and restarted', async () => {
     const run = await newRun('ikill');
     const photos = groupPhotoEvents(`${run.prefix}p-`, 8);
-    const kafka = kafkaClient(broker.brokers);
+    const kafka = kafkaClient(bed.broker.brokers);
     await produce(
       kafka,
       run.settings.topics.photos,
@@ -335,7 +322,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
   it('drains on SIGTERM: in-flight photos finish and exactly the finished ones are committed', async () => {
     const run = await newRun('drain');
     const photos = groupPhotoEvents(`${run.prefix}p-`, 4); // 20 photos
-    const kafka = kafkaClient(broker.brokers);
+    const kafka = kafkaClient(bed.broker.brokers);
     await produce(
       kafka,
       run.settings.topics.photos,
@@ -382,7 +369,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
       }),
     }));
     const good = groupPhotoEvents(`${run.prefix}g-`, 1);
-    const kafka = kafkaClient(broker.brokers);
+    const kafka = kafkaClient(bed.broker.brokers);
     await produce(kafka, run.settings.topics.photos, [
       ...fifoEvents,
       ...good.map(({ key, value }) => ({ key, value })),
