@@ -1,5 +1,5 @@
 import { loadManifest, resolveModelsDir } from '../pipeline/models.ts';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildCoreGraph, clusterBatch, clusterBatchParallel } from '../clustering/batch.ts';
@@ -7,6 +7,8 @@ import { parseAssignments } from '../clustering/csv.ts';
 import { writeNpy } from '../clustering/npy.ts';
 import { benchDir, ensurePeerVenv, measured, peerDir, venvPython, type ProcessCost } from './peer/venv.ts';
 import { evaluate, type Evaluation } from '../clustering/metrics.ts';
+import { hnswlibBuildHere } from '../clustering/hnswlibBuild.mjs';
+import { execFileSync } from 'node:child_process';
 import { keptGraph, runBaselineOnGraph } from '../clustering/methods.ts';
 import { OnlineClusterer } from '../clustering/online.ts';
 import { clusterParamsFromManifest, withLinkThreshold, type ClusterParams } from '../clustering/params.ts';
@@ -29,6 +31,9 @@ const SETTINGS: { name: string; options: Partial<SyntheticOptions> }[] = [
 ];
 
 const repo = path.resolve(benchDir, '..');
+
+/** the Python peer runs up to this many faces (ours at every size) */
+const PEER_MAX_FACES = 100_000;
 
 const QUALITY_TAUS = range(0.3, 0.54, 0.02);
 const BASELINE_THRESHOLDS = range(0.25, 0.75, 0.025);
@@ -70,11 +75,17 @@ function best(list: Scored[]): Scored {
   return list.reduce((a, b) => (b.bcubedF > a.bcubedF ? b : a));
 }
 
-export function manifestParams(): ClusterParams {
+/**
+ * The parameters for the synthetic sets: the embedder's defaults derived from its τ, without the
+ * `clustering` block the shipped manifest carries. That block is an operating point fitted on real
+ * photos (clustering/calibration.ts); the synthetic generator draws another distribution, so each
+ * method's operating point here is fitted on a synthetic calibration set instead (`calibrate`).
+ */
+export function syntheticBaseParams(): ClusterParams {
   const manifest = loadManifest(resolveModelsDir());
   const embedder = manifest.embedders[0];
   if (!embedder) throw new Error('no embedder in the models manifest');
-  return clusterParamsFromManifest(embedder);
+  return clusterParamsFromManifest({ ...embedder, clustering: undefined });
 }
 
 export function qualityTableRow(set: SyntheticSet, params: ClusterParams): Record<string, unknown> {
@@ -143,11 +154,19 @@ function onlineVsBatch(set: SyntheticSet, params: ClusterParams): Record<string,
  * best threshold from the quality table), both as whole processes under the same meter on the
  * same .npy, interleaved, medians.
  */
-function scaleVsPeer(size: number, params: ClusterParams, cwThreshold: number, reps: number) {
+function scaleVsPeer(
+  size: number,
+  params: ClusterParams,
+  cwThreshold: number,
+  reps: number,
+  withPeer = true,
+) {
   const set = syntheticOfSize(size, { seed: 42, lowQualityShare: 0.1 });
   const work = mkdtempSync(path.join(os.tmpdir(), 'facepipe-cluster-'));
   try {
     const npy = path.join(work, 'x.npy');
+    const paramsFile = path.join(work, 'params.json');
+    writeFileSync(paramsFile, JSON.stringify(params));
     const dim = set.options.dim;
     const data = new Float32Array(set.faces.length * dim);
     set.faces.forEach((f, i) => {
@@ -162,6 +181,8 @@ function scaleVsPeer(size: number, params: ClusterParams, cwThreshold: number, r
       npy,
       '--out',
       path.join(work, 'ours.csv'),
+      '--params',
+      paramsFile,
       '--no-progress',
     ];
     const peer = [
@@ -184,13 +205,16 @@ function scaleVsPeer(size: number, params: ClusterParams, cwThreshold: number, r
     ];
     const costs: { ours: ProcessCost[]; peer: ProcessCost[] } = { ours: [], peer: [] };
     let peerSplit: { graphSeconds: number; whispersSeconds: number } | undefined;
+    let ourSummary: { clusters?: number; knn?: Record<string, unknown> } = {};
     for (let r = 0; r < reps; r++) {
-      for (const who of r % 2 === 0 ? (['ours', 'peer'] as const) : (['peer', 'ours'] as const)) {
+      const order = r % 2 === 0 ? (['ours', 'peer'] as const) : (['peer', 'ours'] as const);
+      for (const who of order.filter((w) => withPeer || w === 'ours')) {
         const out = path.join(work, `${who}.stdout`);
         const cost = measured(who === 'ours' ? ours : peer, out, path.join(work, 'cost.json'), repo);
         if (cost.rc !== 0) throw new Error(`bench clustering: ${who} exited ${cost.rc} at ${size} faces`);
         costs[who].push(cost);
         if (who === 'peer') peerSplit = JSON.parse(readFileSync(out, 'utf8'));
+        else ourSummary = JSON.parse(readFileSync(out, 'utf8'));
         process.stderr.write(`bench clustering: ${size} ${who} wall ${cost.wall.toFixed(1)} s\n`);
       }
     }
@@ -200,7 +224,9 @@ function scaleVsPeer(size: number, params: ClusterParams, cwThreshold: number, r
       const c = ourAssignments.get(String(i));
       return c == null ? -1 : Number(c);
     });
-    const peerLabels = Int32Array.from(parseNpyInt64(readFileSync(path.join(work, 'peer.npy'))));
+    const peerLabels = withPeer
+      ? Int32Array.from(parseNpyInt64(readFileSync(path.join(work, 'peer.npy'))))
+      : undefined;
     const side = (cs: ProcessCost[], labels: Int32Array) => ({
       wallSeconds: round(medianOf(cs.map((c) => c.wall))),
       cpuSeconds: round(medianOf(cs.map((c) => c.user + c.sys))),
@@ -211,18 +237,42 @@ function scaleVsPeer(size: number, params: ClusterParams, cwThreshold: number, r
       faces: set.faces.length,
       dim,
       reps,
-      facepipeCluster: side(costs.ours, ourLabels),
-      pythonPeer: {
-        ...side(costs.peer, peerLabels),
-        cwThreshold,
-        graphSeconds: round(peerSplit?.graphSeconds ?? NaN),
-        whispersSeconds: round(peerSplit?.whispersSeconds ?? NaN),
+      // both sides: the same HNSW parameters (the peer's ef is max(ef, 2k), as ours)
+      index: {
+        M: params.M,
+        efConstruction: params.efConstruction,
+        ef: Math.max(params.ef, 2 * params.k),
+        k: params.k,
       },
-      wallRatio: round(medianOf(costs.ours.map((c, i) => c.wall / costs.peer[i]!.wall))),
+      facepipeCluster: {
+        ...side(costs.ours, ourLabels),
+        linkThreshold: params.linkThreshold,
+        knn: ourSummary.knn,
+      },
+      pythonPeer: peerLabels
+        ? {
+            ...side(costs.peer, peerLabels),
+            cwThreshold,
+            graphSeconds: round(peerSplit?.graphSeconds ?? NaN),
+            whispersSeconds: round(peerSplit?.whispersSeconds ?? NaN),
+          }
+        : {
+            skipped: `not run above ${PEER_MAX_FACES} faces (its pure-Python Chinese Whispers alone takes most of an hour at 1M)`,
+          },
+      wallRatio: peerLabels ? round(medianOf(costs.ours.map((c, i) => c.wall / costs.peer[i]!.wall))) : null,
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The x86-64-v3 hnswlib build (the postinstall makes it; built here when it is missing), and which build the workers load. */
+function ensureTunedHnswlib(): { build: string; reason: string } {
+  if (hnswlibBuildHere().reason === 'x86-64-v3 build missing')
+    execFileSync(process.execPath, [path.join(repo, 'devkit/buildHnswlibX86v3.mjs'), '--if-possible'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  return hnswlibBuildHere();
 }
 
 /** The int64 label vector np.save writes (little-endian, C order), as numbers. */
@@ -281,7 +331,8 @@ async function timing(size: number, params: ClusterParams): Promise<Record<strin
 }
 
 export async function run(opts: { full: boolean }): Promise<Record<string, unknown>> {
-  const params = manifestParams();
+  const params = syntheticBaseParams();
+  const loadAtStart = os.loadavg().map(round);
   const tableSize = opts.full ? 20_000 : 6_000;
   const qualityTable: Record<string, unknown> = {};
   for (const s of SETTINGS) {
@@ -298,18 +349,39 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
     : opts.full
       ? [10_000, 100_000, 1_000_000]
       : [10_000, 100_000];
+  // The operating points for the scale runs, chosen the same way for both sides: each method's best
+  // single threshold (BCubed F) on the calibration set, the quality table's `mixed` row (seed 7, a
+  // set the scale runs, seed 42, never see)
+  const calibration = qualityTable.mixed as { quality: Scored; cw: Scored };
+  const qualityParams = withLinkThreshold(params, calibration.quality.setting.tau!);
+  const cwThreshold = calibration.cw.setting.threshold!;
   const time: Record<string, unknown> = {};
-  for (const n of sizes) {
-    time[String(n)] = await timing(n, params);
+  // in process, up to the peer's sizes (at 1M the whole-process run below is the figure)
+  for (const n of sizes.filter((n) => n <= PEER_MAX_FACES)) {
+    time[String(n)] = await timing(n, qualityParams);
     process.stderr.write(`bench clustering: ${n} faces timed\n`);
   }
   ensurePeerVenv();
-  const cwThreshold = (qualityTable.mixed as { cw: Scored }).cw.setting.threshold!;
+  const hnswlib = ensureTunedHnswlib();
   const vsPeer: Record<string, ReturnType<typeof scaleVsPeer>> = {};
   for (const n of sizes)
-    vsPeer[String(n)] = scaleVsPeer(n, params, cwThreshold, n >= 1_000_000 ? 1 : n >= 100_000 ? 2 : 3);
+    vsPeer[String(n)] = scaleVsPeer(
+      n,
+      qualityParams,
+      cwThreshold,
+      n >= 1_000_000 ? 1 : n >= 100_000 ? 2 : 3,
+      n <= PEER_MAX_FACES,
+    );
   return {
     params: { ...params },
+    // the scale runs (`time`, `vsPythonPeer`) use these: each side's best threshold on the calibration set
+    operatingPoints: {
+      calibrationSet: { faces: tableSize, seed: 7, lowQualityShare: 0.1 },
+      quality: qualityParams,
+      cwThreshold,
+    },
+    hnswlib,
+    loadAverage: { atStart: loadAtStart, atEnd: os.loadavg().map(round) },
     grids: {
       qualityTau: QUALITY_TAUS,
       baselineThresholds: BASELINE_THRESHOLDS,

@@ -12,6 +12,8 @@ import {
 import { readNpy } from '../clustering/npy.ts';
 import { formatAssignments } from '../clustering/csv.ts';
 import { facesFromMatrix, METHODS, runMethod, type Method } from '../clustering/methods.ts';
+import { defaultKnnThreads } from '../clustering/parallelKnn.ts';
+import { hnswlibBuildHere } from '../clustering/hnswlibBuild.mjs';
 import { finiteNumber, positiveInt, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
 
@@ -34,6 +36,8 @@ interface ClusterCliOptions {
   minFaces?: number;
   models?: string;
   embedder?: string;
+  /** a JSON file of clustering parameters over the manifest's (e.g. an operating point fitted elsewhere) */
+  params?: string;
   progress?: boolean;
 }
 
@@ -53,7 +57,10 @@ function method(value: string): Method {
 
 /** Parameters: the embedder manifest's calibration, overridden by the command line. */
 export function paramsFor(
-  opts: Pick<ClusterCliOptions, 'minMagnitude' | 'qualityRange' | 'k' | 'threshold' | 'models' | 'embedder'>,
+  opts: Pick<
+    ClusterCliOptions,
+    'minMagnitude' | 'qualityRange' | 'k' | 'threshold' | 'models' | 'embedder' | 'params'
+  >,
 ): ClusterParams {
   const dir = resolveModelsDir(opts.models);
   const manifest = loadManifest(dir);
@@ -64,7 +71,9 @@ export function paramsFor(
     throw new Error(
       opts.embedder ? `no embedder named "${opts.embedder}" in ${dir}` : `no embedder in ${dir}`,
     );
-  const overrides: Partial<ClusterParams> = {};
+  const overrides: Partial<ClusterParams> = opts.params
+    ? paramsFileOverrides(opts.params, clusterParamsFromManifest(embedder))
+    : {};
   if (opts.minMagnitude !== undefined) overrides.dropBelowMagnitude = opts.minMagnitude;
   if (opts.qualityRange) overrides.qualityRange = opts.qualityRange;
   if (opts.k !== undefined) overrides.k = opts.k;
@@ -73,6 +82,50 @@ export function paramsFor(
   if (opts.threshold !== undefined) params = withLinkThreshold(params, opts.threshold);
   validateParams(params);
   return params;
+}
+
+/**
+ * `--params FILE.json`: an object of clustering parameters (any field of ClusterParams, e.g.
+ * `{"linkThreshold": 0.34, "smallGroupPenalty": 0, "efConstruction": 64}`) that replace the
+ * manifest's. Each name and type is checked against the parameters the manifest gives, so a typo
+ * is one line naming it, not a silently ignored key.
+ */
+export function paramsFileOverrides(file: string, base: ClusterParams): Partial<ClusterParams> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`--params ${file}: ${err instanceof SyntaxError ? 'not JSON' : 'cannot be read'}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Error(`--params ${file}: expected a JSON object of clustering parameters`);
+  const known = base as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(parsed)) {
+    if (!(name in known))
+      throw new Error(
+        `--params ${file}: unknown parameter "${name}" (known: ${Object.keys(known).join(', ')})`,
+      );
+    const expected = known[name];
+    const ok = Array.isArray(expected)
+      ? Array.isArray(value) &&
+        value.length === expected.length &&
+        value.every((x) => typeof x === 'number' && Number.isFinite(x))
+      : typeof expected === 'number'
+        ? typeof value === 'number' && Number.isFinite(value)
+        : typeof value === typeof expected;
+    if (!ok)
+      throw new Error(
+        `--params ${file}: "${name}" must be ${describeType(expected)}, got ${JSON.stringify(value)}`,
+      );
+    out[name] = value;
+  }
+  return out as Partial<ClusterParams>;
+}
+
+function describeType(example: unknown): string {
+  if (Array.isArray(example)) return `an array of ${example.length} numbers`;
+  return typeof example === 'number' ? 'a finite number' : `a ${typeof example}`;
 }
 
 function readIds(file: string | undefined, rows: number): string[] {
@@ -139,6 +192,15 @@ async function runCluster(opts: ClusterCliOptions): Promise<void> {
     assigned: faces.length - dropped - unassigned,
     unassigned,
     dropped,
+    // the kNN search: worker threads, the hnswlib addon they load and the index parameters
+    knn: {
+      threads: defaultKnnThreads(),
+      hnswlib: hnswlibBuildHere().build,
+      k: params.k,
+      M: params.M,
+      efConstruction: params.efConstruction,
+      ef: Math.max(params.ef, 2 * params.k),
+    },
     out: opts.out,
     seconds: (Date.now() - started) / 1000,
   };
@@ -182,6 +244,10 @@ export function register(program: Command, config: FacepipeConfig): void {
     .option('--min-faces <n>', 'core method: neighbours needed to be a core (default 3)', positiveInt)
     .option('--models <dir>', 'models folder with the embedder manifest')
     .option('--embedder <name>', 'embedder whose manifest gives the defaults (default: the first)')
+    .option(
+      '--params <file.json>',
+      'clustering parameters over the manifest\'s, as a JSON object (e.g. {"linkThreshold":0.34,"smallGroupPenalty":0}); --threshold, --k, --min-magnitude and --quality-range still apply on top',
+    )
     .option('--no-progress', 'no progress bar')
     .action(async (opts: ClusterCliOptions) => {
       try {

@@ -2,36 +2,10 @@
 // HNSW index over the shard's vectors, then searches every query vector against it and writes the
 // nearest labels and cosines into the shared result arrays. Plain JavaScript: the worker needs
 // nothing but hnswlib, so it starts without the TypeScript loader.
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
+import { loadHnswlib } from './hnswlibBuild.mjs';
 
-/**
- * hnswlib built for x86-64-v3 (AVX2 + FMA; devkit/buildHnswlibX86v3.mjs) when it was built and
- * this CPU runs it, else the portable npm build. Same library, same results; only the distance
- * kernels differ in speed.
- */
-function loadHnswlib() {
-  const require = createRequire(import.meta.url);
-  const tuned = path.resolve(
-    path.dirname(fileURLToPath(import.meta.url)),
-    '../node_modules/.facepipe/hnswlib-x86-64-v3/addon.node',
-  );
-  if (process.arch === 'x64' && !workerData.portable && existsSync(tuned)) {
-    let flags = '';
-    try {
-      flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '';
-    } catch {
-      // no /proc: keep the portable build
-    }
-    const has = (f) => new RegExp(`\\b${f}\\b`).test(flags);
-    if (has('avx2') && has('fma') && has('bmi2')) return require(tuned);
-  }
-  return require('hnswlib-node');
-}
-const hnswlib = loadHnswlib();
+const { lib: hnswlib, build } = loadHnswlib({ portable: workerData.portable });
 
 const { vectors, dim, shard, queries, kPerQuery, M, efConstruction, ef, seed, outLabels, outCos } =
   workerData;
@@ -58,4 +32,4 @@ if (n > 0) {
     }
   }
 }
-parentPort.postMessage('done');
+parentPort.postMessage({ build });

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { HnswOptions, KnnGraph } from './knnGraph.ts';
 import type { ClusterFace } from './types.ts';
+import type { HnswlibBuild } from './hnswlibBuild.mjs';
 
 /**
  * The kNN search of batch clustering spread over worker threads. The indexed faces are split into
@@ -10,7 +11,8 @@ import type { ClusterFace } from './types.ts';
  * shards' answers are merged per query, best cosine first. With one thread this is the single index
  * of `buildKnnGraph`. Deterministic for given threads: fixed shards and order, seeded indexes, ties
  * broken by face index. The workers use hnswlib's x86-64-v3 build when there is one and the CPU
- * runs it (`build.portable` forces the npm build: bit-for-bit comparisons with the main thread).
+ * runs it (clustering/hnswlibBuild.mjs; `build.portable` forces the npm build: bit-for-bit
+ * comparisons with the main thread).
  */
 
 /** Each query's nearest indexed faces: row q holds up to `k` labels (−1 pads) with cosines. */
@@ -20,6 +22,8 @@ export interface NeighbourTable {
   rowOf: Int32Array;
   labels: Int32Array;
   cos: Float32Array;
+  /** the hnswlib addon the workers loaded */
+  hnswlib: HnswlibBuild;
 }
 
 export function defaultKnnThreads(): number {
@@ -54,8 +58,9 @@ export async function parallelNeighbours(
       return searchShard(vectors, dim, indexed.slice(from, to), queries, k, opts, build.portable === true);
     }),
   );
-  if (answers.length === 1) return { k, rowOf, ...answers[0]! };
-  return { k, rowOf, ...mergeShards(answers, queries.length, k) };
+  const hnswlib = answers.every((a) => a.build === 'x86-64-v3') ? 'x86-64-v3' : 'portable';
+  if (answers.length === 1) return { k, rowOf, labels: answers[0]!.labels, cos: answers[0]!.cos, hnswlib };
+  return { k, rowOf, ...mergeShards(answers, queries.length, k), hnswlib };
 }
 
 function shared(length: number, bytes: number): SharedArrayBuffer {
@@ -70,7 +75,7 @@ function searchShard(
   k: number,
   opts: HnswOptions,
   portable: boolean,
-): Promise<{ labels: Int32Array; cos: Float32Array }> {
+): Promise<{ labels: Int32Array; cos: Float32Array; build: HnswlibBuild }> {
   const shard = shared(members.length, 4);
   new Int32Array(shard).set(members);
   const asked = shared(queries.length, 4);
@@ -94,8 +99,8 @@ function searchShard(
         portable,
       },
     });
-    worker.once('message', () =>
-      resolve({ labels: new Int32Array(outLabels), cos: new Float32Array(outCos) }),
+    worker.once('message', (done: { build: HnswlibBuild }) =>
+      resolve({ labels: new Int32Array(outLabels), cos: new Float32Array(outCos), build: done.build }),
     );
     worker.once('error', reject);
     worker.once('exit', (code) => {
