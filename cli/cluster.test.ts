@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,5 +56,50 @@ describe('facepipe cluster / eval', () => {
     const rows = readFileSync(out, 'utf8').trim().split('\n').slice(1);
     const lows = crops.faces.map((f, i) => (f.magnitude < 60 ? i : -1)).filter((i) => i >= 0);
     for (const i of lows) expect(rows[i]).toBe(`${i},`);
+  });
+
+  it('takes its parameters from --params FILE.json over the manifest, and names a wrong one in one line', () => {
+    const out = path.join(dir, 'params.csv');
+    const strict = path.join(dir, 'strict.json');
+    // a link threshold no two faces reach: nobody is linked, every kept face is unassigned
+    writeFileSync(
+      strict,
+      JSON.stringify({ linkThreshold: 0.999, mergeThreshold: 0.999, attachThreshold: 0.999 }),
+    );
+    const summary = JSON.parse(facepipe(['cluster', '--embeddings', emb, '--out', out, '--params', strict]));
+    expect(summary).toMatchObject({ clusters: 0, assigned: 0 });
+    expect(summary.knn).toMatchObject({ k: 16, M: 16, efConstruction: 64 });
+    expect(['kernel', 'shards']).toContain(summary.knn.engine);
+    for (const [body, message] of [
+      ['{"linkThreshhold": 0.4}', /unknown parameter "linkThreshhold"/],
+      ['{"k": "16"}', /"k" must be a finite number/],
+      ['{"qualityRange": [40]}', /"qualityRange" must be an array of 2 numbers/],
+      ['[0.4]', /expected a JSON object/],
+      ['{', /not JSON/],
+    ] as const) {
+      const bad = path.join(dir, 'bad.json');
+      writeFileSync(bad, body);
+      const r = spawnSync(
+        process.execPath,
+        [
+          path.join(repoRoot, 'bin', 'facepipe.mjs'),
+          'cluster',
+          '--embeddings',
+          emb,
+          '--out',
+          out,
+          '--params',
+          bad,
+        ],
+        {
+          cwd: repoRoot,
+          encoding: 'utf8',
+          env: { ...process.env, FACEPIPE_MODELS: modelsDir, FACEPIPE_LOG_LEVEL: 'silent' },
+        },
+      );
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+    }
   });
 });

@@ -13,7 +13,7 @@ import { readNpy } from '../clustering/npy.ts';
 import { formatAssignments } from '../clustering/csv.ts';
 import { facesFromMatrix, METHODS, runMethod, type Method } from '../clustering/methods.ts';
 import { defaultKnnThreads } from '../clustering/parallelKnn.ts';
-import { hnswlibBuildHere } from '../clustering/hnswlibBuild.mjs';
+import { hnswlibBuildHere, loadKnnKernel } from '../clustering/hnswlibBuild.mjs';
 import { finiteNumber, positiveInt, modelsDirFrom } from './options.ts';
 import type { FacepipeConfig } from '../app/config.ts';
 
@@ -196,6 +196,7 @@ async function runCluster(opts: ClusterCliOptions): Promise<void> {
     knn: {
       threads: defaultKnnThreads(),
       hnswlib: hnswlibBuildHere().build,
+      engine: loadKnnKernel().kernel ? 'kernel' : 'shards',
       k: params.k,
       M: params.M,
       efConstruction: params.efConstruction,

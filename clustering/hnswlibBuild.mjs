@@ -8,10 +8,13 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const TUNED_ADDON = path.resolve(
+const TUNED_DIR = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
-  '../node_modules/.facepipe/hnswlib-x86-64-v3/addon.node',
+  '../node_modules/.facepipe/hnswlib-x86-64-v3',
 );
+export const TUNED_ADDON = path.join(TUNED_DIR, 'addon.node');
+/** clustering/native/knnGraph.cc, built beside the tuned addon */
+export const KNN_KERNEL = path.join(TUNED_DIR, 'knngraph.node');
 
 /** the x86-64-v3 instructions the tuned build uses (-march=x86-64-v3) that a CPU may lack */
 export const TUNED_CPU_FLAGS = ['avx2', 'fma', 'bmi2'];
@@ -43,6 +46,23 @@ export function hnswlibBuildHere({ portable = false, tunedPath = TUNED_ADDON } =
     tunedExists: existsSync(tunedPath),
     portable,
   });
+}
+
+/**
+ * The native kNN kernel (build and search of one index on every core in one call), where the
+ * x86-64-v3 build is taken and the kernel was built beside it and loads; else `kernel: null` and
+ * the reason (the workers then shard the search over hnswlib-node's portable or tuned addon).
+ */
+export function loadKnnKernel({ portable = false, kernelPath = KNN_KERNEL } = {}) {
+  const choice = hnswlibBuildHere({ portable, tunedPath: kernelPath });
+  if (choice.build !== 'x86-64-v3')
+    return { kernel: null, reason: choice.reason.replace('x86-64-v3 build missing', 'kNN kernel missing') };
+  try {
+    return { kernel: createRequire(import.meta.url)(kernelPath), reason: choice.reason };
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    return { kernel: null, reason: `kNN kernel does not load: ${why}` };
+  }
 }
 
 /** The chosen addon, loaded; a tuned binary that does not load (another Node ABI, a broken file) falls back. */

@@ -5,6 +5,7 @@ import { evaluate } from './metrics.ts';
 import { graphFromTable, parallelNeighbours } from './parallelKnn.ts';
 import { clusterParamsFromManifest } from './params.ts';
 import { testEmbedderManifest } from './testUtil.ts';
+import { loadKnnKernel } from './hnswlibBuild.mjs';
 
 const params = clusterParamsFromManifest(testEmbedderManifest());
 
@@ -52,9 +53,35 @@ describe('parallel kNN search for batch clustering', () => {
     expect(same / total).toBeGreaterThanOrEqual(0.99);
   });
 
-  it('over shards in several threads finds the exact nearest neighbours (recall ≥ 0.98)', async () => {
+  it('the native kernel on one thread is exactly the single tuned index; without the kernel, the shards run', async () => {
+    const opts = { ...params, ef: Math.max(params.ef, 2 * params.k) };
+    const kernel = await parallelNeighbours(faces, all, all, params.k + 1, opts, 1);
+    const shards = await parallelNeighbours(faces, all, all, params.k + 1, opts, 1, { engine: 'shards' });
+    expect(shards.engine).toBe('shards');
+    if (loadKnnKernel().kernel) {
+      expect(kernel).toMatchObject({ engine: 'kernel', hnswlib: 'x86-64-v3' });
+      expect(kernel.labels).toEqual(shards.labels);
+      expect(kernel.cos).toEqual(shards.cos);
+    } else {
+      // no kernel here (portable machine): the default is the shard path, the same table
+      expect(kernel.engine).toBe('shards');
+      expect(loadKnnKernel().reason).toMatch(/missing|lacks|not an x86-64|does not load/);
+      expect(kernel.labels).toEqual(shards.labels);
+    }
+    // the portable build never takes the kernel
+    expect((await parallelNeighbours(faces, all, all, 5, opts, 2, { portable: true })).engine).toBe('shards');
+  });
+
+  it.each(['shards', 'kernel'] as const)(
+    'in several threads (engine %s; the kernel only where built) finds the exact nearest neighbours (recall ≥ 0.98)',
+    async (engine) => {
+      await nearestNeighbourRecall(engine);
+    },
+  );
+
+  async function nearestNeighbourRecall(engine: 'shards' | 'kernel') {
     const k = 10;
-    const table = await parallelNeighbours(faces, all, all, k, { ...params, ef: 64 }, 3);
+    const table = await parallelNeighbours(faces, all, all, k, { ...params, ef: 64 }, 3, { engine });
     let hits = 0;
     for (const q of all) {
       const exact = [...all]
@@ -69,7 +96,7 @@ describe('parallel kNN search for batch clustering', () => {
         expect(table.cos[t]!).toBeLessThanOrEqual(table.cos[t - 1]!);
     }
     expect(hits / (all.length * k)).toBeGreaterThanOrEqual(0.98);
-  });
+  }
 
   it('clusters like clusterBatch: the same labels with one thread, BCubed within 0.01 with two', async () => {
     const serial = clusterBatch(faces, params);

@@ -2,10 +2,17 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { HnswOptions, KnnGraph } from './knnGraph.ts';
 import type { ClusterFace } from './types.ts';
-import type { HnswlibBuild } from './hnswlibBuild.mjs';
+import { loadKnnKernel, type HnswlibBuild, type KnnEngine } from './hnswlibBuild.mjs';
 
 /**
- * The kNN search of batch clustering spread over worker threads. The indexed faces are split into
+ * The kNN search of batch clustering spread over the cores, off the main thread. Where the native
+ * kernel is built (clustering/native/knnGraph.cc, with the x86-64-v3 build) one worker runs it: one
+ * index over every indexed face, built by `threads` threads inserting concurrently, then all queries
+ * searched on `threads` threads — the work of pip hnswlib's add_items + knn_query, with no JS array
+ * per vector. Concurrent insertion makes the graph depend on thread timing (a few neighbours differ
+ * from run to run, as with pip hnswlib); with one thread it is exactly the single index.
+ *
+ * Otherwise (portable build, no kernel, or `engine: 'shards'`): the indexed faces are split into
  * one shard per thread; each thread builds an HNSW index of its shard (hnswlib builds one index on
  * one thread, so sharding is what lets every core insert) and searches every query against it; the
  * shards' answers are merged per query, best cosine first. With one thread this is the single index
@@ -24,6 +31,8 @@ export interface NeighbourTable {
   cos: Float32Array;
   /** the hnswlib addon the workers loaded */
   hnswlib: HnswlibBuild;
+  /** the native kernel on every core, or hnswlib-node shards in worker threads */
+  engine: KnnEngine;
 }
 
 export function defaultKnnThreads(): number {
@@ -41,7 +50,7 @@ export async function parallelNeighbours(
   k: number,
   opts: HnswOptions,
   threads = defaultKnnThreads(),
-  build: { portable?: boolean } = {},
+  build: { portable?: boolean; engine?: KnnEngine } = {},
 ): Promise<NeighbourTable> {
   const dim = faces[0]?.unit.length ?? 1;
   const rowOf = new Int32Array(faces.length).fill(-1);
@@ -50,17 +59,24 @@ export async function parallelNeighbours(
   const vectors = new SharedArrayBuffer(faces.length * dim * 4);
   const units = new Float32Array(vectors);
   for (const set of [indexed, queries]) for (const f of set) units.set(faces[f]!.unit, f * dim);
+  const portable = build.portable === true;
+  if (build.engine !== 'shards' && loadKnnKernel({ portable }).kernel) {
+    const all = await searchShard(vectors, dim, indexed, queries, k, opts, portable, Math.max(1, threads));
+    return { k, rowOf, labels: all.labels, cos: all.cos, hnswlib: all.build, engine: 'kernel' };
+  }
   const shards = Math.max(1, Math.min(threads, indexed.length));
   const answers = await Promise.all(
     Array.from({ length: shards }, (_, s) => {
       const from = Math.floor((s * indexed.length) / shards);
       const to = Math.floor(((s + 1) * indexed.length) / shards);
-      return searchShard(vectors, dim, indexed.slice(from, to), queries, k, opts, build.portable === true);
+      return searchShard(vectors, dim, indexed.slice(from, to), queries, k, opts, portable, 0);
     }),
   );
   const hnswlib = answers.every((a) => a.build === 'x86-64-v3') ? 'x86-64-v3' : 'portable';
-  if (answers.length === 1) return { k, rowOf, labels: answers[0]!.labels, cos: answers[0]!.cos, hnswlib };
-  return { k, rowOf, ...mergeShards(answers, queries.length, k), hnswlib };
+  const engine = 'shards';
+  if (answers.length === 1)
+    return { k, rowOf, labels: answers[0]!.labels, cos: answers[0]!.cos, hnswlib, engine };
+  return { k, rowOf, ...mergeShards(answers, queries.length, k), hnswlib, engine };
 }
 
 function shared(length: number, bytes: number): SharedArrayBuffer {
@@ -75,6 +91,8 @@ function searchShard(
   k: number,
   opts: HnswOptions,
   portable: boolean,
+  /** > 0: the whole search in the native kernel on this many threads */
+  kernelThreads: number,
 ): Promise<{ labels: Int32Array; cos: Float32Array; build: HnswlibBuild }> {
   const shard = shared(members.length, 4);
   new Int32Array(shard).set(members);
@@ -97,6 +115,7 @@ function searchShard(
         outLabels,
         outCos,
         portable,
+        kernelThreads,
       },
     });
     worker.once('message', (done: { build: HnswlibBuild }) =>

@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // Builds a second copy of hnswlib-node's native addon for x86-64-v3 (AVX2, FMA) into
-// node_modules/.facepipe/hnswlib-x86-64-v3/addon.node. The npm build targets baseline x86-64 (no
-// AVX), which makes HNSW distance computations markedly slower; the kNN shard workers
-// (clustering/knnShardWorker.mjs) load this copy when it exists and the CPU has AVX2 and FMA, and
-// the portable build otherwise (clustering/hnswlibBuild.mjs). Usage: npm run build:hnswlib-x86-64-v3
-// (needs g++, make, python3). `--if-possible` (the postinstall of `npm ci`): a failed build prints
-// one line and exits 0, leaving the portable build in use.
+// node_modules/.facepipe/hnswlib-x86-64-v3/addon.node, and beside it knngraph.node: the kNN search
+// of batch clustering in one native call on every core (clustering/native/knnGraph.cc, over the
+// same hnswlib sources). The npm build targets baseline x86-64 (no AVX), which makes HNSW distance
+// computations markedly slower; the kNN workers (clustering/knnShardWorker.mjs) load these when
+// they exist and the CPU has AVX2 and FMA, and the portable build otherwise
+// (clustering/hnswlibBuild.mjs). Usage: npm run build:hnswlib-x86-64-v3 (needs g++, make,
+// python3). `--if-possible` (the postinstall of `npm ci`): a failed build prints one line and exits
+// 0, leaving the portable build in use.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,30 +20,63 @@ if (process.arch !== 'x64') {
   process.exit(0);
 }
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(path.join(root, 'package.json'));
 const source = path.join(root, 'node_modules', 'hnswlib-node');
 const target = path.join(root, 'node_modules', '.facepipe', 'hnswlib-x86-64-v3');
 const work = path.join(target, 'src-build');
+const CXXFLAGS = `${process.env.CXXFLAGS ?? ''} -O3 -march=x86-64-v3`.trim();
 
-function build() {
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  for (const f of ['binding.gyp', 'src', 'package.json'])
-    cpSync(path.join(source, f), path.join(work, f), { recursive: true });
-  symlinkSync(path.join(root, 'node_modules'), path.join(work, 'node_modules'));
-  const nodeGyp = createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js', {
+/** node-gyp rebuild in `dir` with the x86-64-v3 flags */
+function gypRebuild(dir) {
+  const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js', {
     paths: [path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules')],
   });
   execFileSync(process.execPath, [nodeGyp, 'rebuild'], {
-    cwd: work,
+    cwd: dir,
     // quiet under the postinstall: the compiler's output only when run by name
     stdio: ifPossible ? ['ignore', 'ignore', 'pipe'] : 'inherit',
-    env: { ...process.env, CXXFLAGS: `${process.env.CXXFLAGS ?? ''} -O3 -march=x86-64-v3`.trim() },
+    env: { ...process.env, CXXFLAGS },
   });
-  cpSync(path.join(work, 'build', 'Release', 'addon.node'), path.join(target, 'addon.node'));
+}
+
+/** hnswlib-node's own addon, from its sources */
+function buildAddon() {
+  const dir = path.join(work, 'addon');
+  mkdirSync(dir, { recursive: true });
+  for (const f of ['binding.gyp', 'src', 'package.json'])
+    cpSync(path.join(source, f), path.join(dir, f), { recursive: true });
+  symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  gypRebuild(dir);
+  cpSync(path.join(dir, 'build', 'Release', 'addon.node'), path.join(target, 'addon.node'));
+}
+
+/** the kNN kernel: a small gyp project over clustering/native/knnGraph.cc and hnswlib-node's headers */
+function buildKernel() {
+  const dir = path.join(work, 'knngraph');
+  mkdirSync(dir, { recursive: true });
+  cpSync(path.join(root, 'clustering', 'native', 'knnGraph.cc'), path.join(dir, 'knnGraph.cc'));
+  const gyp = {
+    targets: [
+      {
+        target_name: 'knngraph',
+        sources: ['knnGraph.cc'],
+        include_dirs: [path.join(root, require('node-addon-api').include_dir), path.join(source, 'src')],
+        defines: ['NAPI_DISABLE_CPP_EXCEPTIONS'],
+        'cflags!': ['-fno-exceptions'],
+        'cflags_cc!': ['-fno-exceptions'],
+      },
+    ],
+  };
+  writeFileSync(path.join(dir, 'binding.gyp'), JSON.stringify(gyp, null, 2));
+  gypRebuild(dir);
+  cpSync(path.join(dir, 'build', 'Release', 'knngraph.node'), path.join(target, 'knngraph.node'));
 }
 
 try {
-  build();
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  buildAddon();
+  buildKernel();
 } catch (err) {
   if (!ifPossible) throw err;
   const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
@@ -49,5 +84,5 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
-const built = path.join(target, 'addon.node');
-console.log(`hnswlib x86-64-v3 build: ${built}${existsSync(built) ? '' : ' MISSING'}`);
+for (const built of ['addon.node', 'knngraph.node'].map((f) => path.join(target, f)))
+  console.log(`hnswlib x86-64-v3 build: ${built}${existsSync(built) ? '' : ' MISSING'}`);
