@@ -12,6 +12,7 @@ import { appendLine, diskFullAt, isDiskFull } from '../core/files.ts';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import {
+  batchInferenceWorkers,
   createAnalyzer,
   faceRecordsOf,
   readPhotoFile,
@@ -62,6 +63,8 @@ export interface RunOptions {
   /** execution provider and inference-thread niceness of the analyzer created here (app/config.ts) */
   provider?: 'cpu' | 'cuda';
   inferenceNice?: number;
+  /** inference worker threads of the analyzer created here (default batchInferenceWorkers(): one per core) */
+  inferenceWorkers?: number;
   /** crash tests (FACEPIPE_PAUSE_AT): stop the process (SIGSTOP) at this point, to be SIGKILLed there */
   pauseAt?: 'before-recluster';
   /** an analyzer to reuse (tests, serve); otherwise one is created and closed here */
@@ -143,6 +146,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
       modelsDir: opts.modelsDir,
       provider: opts.provider,
       inferenceNice: opts.inferenceNice,
+      workers: opts.inferenceWorkers ?? batchInferenceWorkers(),
     }));
   const opened = await openDataDir(dataDir, {
     modelsDir: opts.modelsDir,
