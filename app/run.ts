@@ -63,7 +63,7 @@ export interface RunOptions {
   /** execution provider and inference-thread niceness of the analyzer created here (app/config.ts) */
   provider?: 'cpu' | 'cuda';
   inferenceNice?: number;
-  /** inference worker threads of the analyzer created here (default batchInferenceWorkers(): one per core) */
+  /** inference worker threads of the analyzer created here (default batchInferenceWorkers: one per core for a large folder) */
   inferenceWorkers?: number;
   /** crash tests (FACEPIPE_PAUSE_AT): stop the process (SIGSTOP) at this point, to be SIGKILLed there */
   pauseAt?: 'before-recluster';
@@ -146,7 +146,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
       modelsDir: opts.modelsDir,
       provider: opts.provider,
       inferenceNice: opts.inferenceNice,
-      workers: opts.inferenceWorkers ?? batchInferenceWorkers(),
+      workers: opts.inferenceWorkers ?? batchInferenceWorkers(files.length),
     }));
   const opened = await openDataDir(dataDir, {
     modelsDir: opts.modelsDir,

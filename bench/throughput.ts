@@ -83,8 +83,11 @@ const best = (figures: StageFigure[]): StageFigure =>
   figures.reduce((a, b) => (b.photosPerS > a.photosPerS ? b : a));
 
 /** The worker layouts an analyzer can use on `cores` cores: the job's first. */
-function inferenceLayouts(cores: number): { workers: number; threads: number; label: string }[] {
-  const job = batchInferenceWorkers();
+function inferenceLayouts(
+  cores: number,
+  photos: number,
+): { workers: number; threads: number; label: string }[] {
+  const job = batchInferenceWorkers(photos);
   const layouts = [
     { workers: job, threads: Math.max(1, Math.floor(cores / job)) },
     { workers: 1, threads: Math.min(4, cores) },
@@ -146,7 +149,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
       for (const p of decoded) await detectInThisThread(task(p));
     });
 
-    const layouts = inferenceLayouts(cores);
+    const layouts = inferenceLayouts(cores, files.length);
     const detectByLayout: Record<string, StageFigure> = {};
     const embedByLayout: Record<string, StageFigure> = {};
     const detections: Detection[][] = new Array(sample.length);

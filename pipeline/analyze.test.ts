@@ -5,7 +5,14 @@ import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qualityFromCues } from './qualityGate.ts';
 import { FaceRecord } from '../schemas/face.ts';
-import { AnalyzeError, createAnalyzer, toFaceRecord, type Analyzer, type PhotoAnalysis } from './analyze.ts';
+import {
+  AnalyzeError,
+  batchInferenceWorkers,
+  createAnalyzer,
+  toFaceRecord,
+  type Analyzer,
+  type PhotoAnalysis,
+} from './analyze.ts';
 import { cropFixtures, examplesDir, fixturesDir, modelsDir, pixelBombPng } from './testFixtures.ts';
 
 // One analyzer for the whole file (model loading is the slow part on this CPU).
@@ -248,6 +255,38 @@ describe('analyze on the real fixtures', () => {
     expect(FaceRecord.parse(record)).toEqual(record);
     expect(record.embedding).toHaveLength(analyzer.dim);
     expect(toFaceRecord('photo-1', analyzer.modelId, face).faceId).toBe(record.faceId);
+  });
+});
+
+describe('inference workers', () => {
+  it('one worker per core (each session on one thread) finds the same faces and embeddings as the default analyzer', async () => {
+    const groups = [1, 2, 3, 4, 5].map((n) => path.join(examplesDir, `faceapi-groups/bbt${n}.jpg`));
+    const files = [...crops.map((c) => c.file), ...groups];
+    const parallel = await createAnalyzer({ workers: 2, threads: 1 });
+    try {
+      // every photo at once: both workers detect and embed concurrently, each with its own buffers
+      const [one, two] = await Promise.all([
+        Promise.all(files.map((f) => analyzer.analyzeFile(f))),
+        Promise.all(files.map((f) => parallel.analyzeFile(f))),
+      ]);
+      files.forEach((f, i) => {
+        expect(
+          two[i]!.faces.map((x) => x.bbox),
+          f,
+        ).toEqual(one[i]!.faces.map((x) => x.bbox));
+        two[i]!.faces.forEach((x, k) =>
+          expect(cosine(x.embedding, one[i]!.faces[k]!.embedding), f).toBeGreaterThan(0.9999),
+        );
+      });
+    } finally {
+      await parallel.close();
+    }
+  });
+
+  it('a job gets one worker per core (at most 4) only when it has enough photos to pay for their start-up', () => {
+    expect(batchInferenceWorkers(0)).toBe(1);
+    expect(batchInferenceWorkers(45)).toBe(1);
+    expect(batchInferenceWorkers(100_000)).toBe(Math.min(4, os.availableParallelism()));
   });
 });
 
