@@ -32,7 +32,16 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 
 export interface StoreSnapshot {
   identities: Map<string, { name: string | null; hidden: boolean; faces: string[] }>;
-  faces: Map<string, { identityId: string | null; photoId: string; uri: string; kept: boolean }>;
+  faces: Map<
+    string,
+    {
+      identityId: string | null;
+      photoId: string;
+      uri: string;
+      kept: boolean;
+      unassignedReason: string | null;
+    }
+  >;
   photos: Map<string, { uri: string }>;
   corrections: Correction[];
   tombstones: Tombstone[];
@@ -52,6 +61,7 @@ export function readStore(dataDir: string): StoreSnapshot {
           photoId: f.photoId,
           uri: photos.get(f.photoId)?.uri ?? '',
           kept: f.kept,
+          unassignedReason: f.unassignedReason,
         },
       ]),
     );
