@@ -329,7 +329,8 @@ function toFace(r: FaceRow): StoredFace {
     modelId: r.model_id,
     library: r.library,
     identityId: r.identity_id,
-    unassignedReason: r.unassigned_reason,
+    // a store opened read-only before its migration to version 3 has no such column
+    unassignedReason: r.unassigned_reason ?? null,
     seq: r.seq,
   };
 }

@@ -4,6 +4,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
 import { PeopleStore, type Tombstone } from '../../indexers/store/people.ts';
 import type { Correction } from '../../indexers/types.ts';
+import type { UnassignedReason } from '../../schemas/face.ts';
 import { cropIdentity, repoRoot } from '../e2e/helpers.ts';
 
 /** Debian's chromium (`apt-get install -y chromium`); `npx playwright install` cannot work here. */
@@ -39,7 +40,7 @@ export interface StoreSnapshot {
       photoId: string;
       uri: string;
       kept: boolean;
-      unassignedReason: string | null;
+      unassignedReason: UnassignedReason | null;
     }
   >;
   photos: Map<string, { uri: string }>;

@@ -14,6 +14,7 @@ import {
   type ServeProcess,
 } from '../e2e/helpers.ts';
 import { thumbPath } from '../../pipeline/report.ts';
+import { unassignedReasonText } from '../../schemas/face.ts';
 import { identitiesByCropPerson, launchBrowser, readStore, screenshot } from './browser.ts';
 
 // The people view in a real browser (Debian chromium through playwright-core) against a real
@@ -386,8 +387,12 @@ describe('people view in a browser', () => {
     expect(html).toContain('facepipe serve --data');
     const s = readStore(data);
     const unassigned = [...s.faces].filter(([, f]) => f.kept && f.identityId === null);
-    for (const [faceId] of unassigned) expect(html).toContain(`data-unassigned-face="${faceId}"`);
-    if (unassigned.length > 0) expect(html).toMatch(/low quality: |ambiguous: |no match: /);
+    // each with the reason the store keeps for it, in words
+    for (const [faceId, f] of unassigned) {
+      expect(f.unassignedReason).not.toBeNull();
+      expect(html).toContain(`data-unassigned-face="${faceId}" data-reason="${f.unassignedReason}"`);
+      expect(html).toContain(unassignedReasonText(f.unassignedReason));
+    }
     expect(html).not.toMatch(/<(script|link)\b[^>]*(src|href)="https?:/);
   });
 
