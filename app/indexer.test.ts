@@ -2,13 +2,12 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openFaceDatabase, type EmbeddedFaceDatabase } from '../indexers/database.ts';
-import { faceRecord, tempDataDir } from '../indexers/testUtil.ts';
+import { faceRecord, photoResult, tempDataDir } from '../indexers/testUtil.ts';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
 import { fixturesDir, uncalibratedEmbedderManifest } from '../clustering/testUtil.ts';
 import { IdentityService } from '../service/identityService.ts';
 import type { IngestTarget } from '../service/ingestStep.ts';
 import type { DeadLetter } from '../schemas/deadLetter.ts';
-import type { PhotoResult } from '../schemas/photoEvent.ts';
 import { applyItems, WaitingPhotos, type IndexerItem } from './indexer.ts';
 
 // The Kafka indexer's last word on a photo: the worker checked the tombstones before it
@@ -51,17 +50,7 @@ function photoItems(
   const faces = Array.from({ length: faceCount }, (_, i) =>
     faceRecord(photoId, i, embeddings[(firstOffset + i) % embeddings.length]!, manifest.name),
   );
-  const photo: PhotoResult = {
-    v: 1,
-    photoId,
-    uri: `file:///photos/${photoId}.jpg`,
-    width: 640,
-    height: 480,
-    contentHash,
-    modelId: manifest.name,
-    faceIds: faces.map((f) => f.faceId),
-    at: new Date().toISOString(),
-  };
+  const photo = photoResult(photoId, faces, contentHash, manifest.name);
   return [
     ...faces.map((face, i): IndexerItem => ({ kind: 'face', offset: String(firstOffset + i), face })),
     { kind: 'photo', offset: String(firstOffset + faceCount), photo },
