@@ -11,6 +11,7 @@ import type { FaceRecord } from '../schemas/face.ts';
 import { qualityOf } from '../clustering/params.ts';
 import { referenceCrops } from '../clustering/testUtil.ts';
 import { IdentityService } from './identityService.ts';
+import { indexFaceRecords } from './ingestStep.ts';
 import { cropRecord, manifest, params } from './testUtil.ts';
 
 // Why a kept face has no identity is stored with the face by every step that places faces: the
@@ -30,6 +31,19 @@ function openDb(dir: string): EmbeddedFaceDatabase {
   const db = openFaceDatabase(dir, { modelId: manifest.name, dim: manifest.embeddingDim });
   open.push(db);
   return db;
+}
+
+function closeDb(db: EmbeddedFaceDatabase): void {
+  db.close();
+  open.splice(open.indexOf(db), 1);
+}
+
+/** the store as a facepipe from before reasons were kept left it: schema version 2, no such column */
+function downgradeToVersion2(dir: string): void {
+  const raw = new Database(path.join(dir, STORE_FILE));
+  raw.exec('ALTER TABLE faces DROP COLUMN unassigned_reason');
+  raw.pragma('user_version = 2');
+  raw.close();
 }
 
 function newDir(): string {
@@ -96,20 +110,19 @@ function constructedFaces(direction: (person: string) => number[] = personDirect
 }
 
 /**
- * The 40 crops, placed online, then the three constructed faces, placed online too ("between" is
- * built from the identity templates the online step made, so its tie is exact); returns their ids.
+ * Through the ingest step every transport shares (store, index, online assignment): the 40 crops,
+ * then the three constructed faces ("between" is built from the identity templates the online step
+ * made, so its tie is exact); returns the reason expected for each constructed face.
  */
 function fillOnline(db: EmbeddedFaceDatabase, service: IdentityService): Map<string, string> {
   const cropRecords = crops.faces.map((f, i) => cropRecord(f.id, crops.raw[i]!));
-  db.upsertFaces(cropRecords);
-  service.assignNew(cropRecords.map((r) => r.faceId));
+  indexFaceRecords(db, service, cropRecords);
   const templateOf = (person: string) => {
     const face = db.getFace(cropRecords[crops.truth.indexOf(person)]!.faceId)!;
     return unit([...db.getIdentity(face.identityId!)!.template]);
   };
   const { records, expected } = constructedFaces(templateOf);
-  db.upsertFaces(records);
-  service.assignNew(records.map((r) => r.faceId));
+  indexFaceRecords(db, service, records);
   return expected;
 }
 
@@ -129,7 +142,7 @@ function expectReasonsConsistent(db: EmbeddedFaceDatabase): void {
 }
 
 describe('why a kept face has no identity, stored', () => {
-  it('the online step stores it; it survives a restart', () => {
+  it('the online step of ingest stores it; it survives a restart', () => {
     const dir = newDir();
     let db = openDb(dir);
     const expected = fillOnline(db, new IdentityService(db, params));
@@ -138,8 +151,7 @@ describe('why a kept face has no identity, stored', () => {
     expectReasonsConsistent(db);
     const before = db.listFaces().map((f) => [f.faceId, f.unassignedReason]);
 
-    db.close();
-    open.splice(open.indexOf(db), 1);
+    closeDb(db);
     db = openDb(dir);
     expect(db.listFaces().map((f) => [f.faceId, f.unassignedReason])).toEqual(before);
   });
@@ -168,13 +180,8 @@ describe('why a kept face has no identity, stored', () => {
     let db = openDb(dir);
     const { expected } = fill(db);
     new IdentityService(db, params).recluster();
-    db.close();
-    open.splice(open.indexOf(db), 1);
-    // back to schema version 2, as an older facepipe left it
-    const raw = new Database(path.join(dir, STORE_FILE));
-    raw.exec('ALTER TABLE faces DROP COLUMN unassigned_reason');
-    raw.pragma('user_version = 2');
-    raw.close();
+    closeDb(db);
+    downgradeToVersion2(dir);
 
     db = openDb(dir);
     expect(db.getNote(RECLUSTER_OWED_NOTE)).toBeDefined();
@@ -193,12 +200,8 @@ describe('why a kept face has no identity, stored', () => {
     const service = new IdentityService(db, params);
     service.recluster();
     expect(db.listFaces({ kept: true }).every((f) => f.identityId !== null)).toBe(true);
-    db.close();
-    open.splice(open.indexOf(db), 1);
-    const raw = new Database(path.join(dir, STORE_FILE));
-    raw.exec('ALTER TABLE faces DROP COLUMN unassigned_reason');
-    raw.pragma('user_version = 2');
-    raw.close();
+    closeDb(db);
+    downgradeToVersion2(dir);
     db = openDb(dir);
     expect(db.getNote(RECLUSTER_OWED_NOTE)).toBeUndefined();
   });
