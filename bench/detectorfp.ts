@@ -74,13 +74,15 @@ interface HandCount {
   bands: BandCount[];
 }
 
-/** the development sets: FACEPIPE_DATASETS, else the team's shared/datasets beside the checkout */
+/** the development sets: in FACEPIPE_DATASETS when set, else the team's shared/datasets beside the checkout */
 function datasetDirs(): string[] {
-  const roots = [
-    process.env.FACEPIPE_DATASETS,
-    path.resolve(here, '..', '..', 'shared', 'datasets'),
-    path.resolve(here, '..', '..', '..', 'shared', 'datasets'),
-  ].filter((r): r is string => !!r);
+  const given = process.env.FACEPIPE_DATASETS;
+  const roots = given
+    ? [given]
+    : [
+        path.resolve(here, '..', '..', 'shared', 'datasets'),
+        path.resolve(here, '..', '..', '..', 'shared', 'datasets'),
+      ];
   const root = roots.find((r) => SETS.some((s) => existsSync(path.join(r, s))));
   return root ? SETS.map((s) => path.join(root, s)).filter((d) => existsSync(d)) : [];
 }
