@@ -31,7 +31,12 @@ function gypRebuild(dir) {
   const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js', {
     paths: [path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules')],
   });
-  execFileSync(process.execPath, [nodeGyp, 'rebuild'], {
+  // the headers of the running node where they are installed beside it (a distribution's node):
+  // node-gyp would otherwise download them, and only the package registries are reachable
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  const localHeaders = existsSync(path.join(prefix, 'include', 'node', 'common.gypi'));
+  const nodedir = process.env.npm_config_nodedir ?? (localHeaders ? prefix : undefined);
+  execFileSync(process.execPath, [nodeGyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])], {
     cwd: dir,
     // quiet under the postinstall: the compiler's output only when run by name
     stdio: ifPossible ? ['ignore', 'ignore', 'pipe'] : 'inherit',
