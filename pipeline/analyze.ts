@@ -5,9 +5,9 @@ import sharp from 'sharp';
 import { faceIdFor, FaceRecord, SCHEMA_VERSION, type DropReason } from '../schemas/face.ts';
 import {
   alignFaceInRegion,
+  alignmentSourceRect,
   estimateSimilarity,
   similarityMatrix,
-  warpSourceRect,
   type AlignedFace,
   type Point,
 } from './align.ts';
@@ -469,8 +469,8 @@ export function toFaceRecord(
 
 /**
  * Aligns every face of a photo from one full-resolution read of the region their warps sample (the
- * union of `warpSourceRect`s): for a photo larger than the detection copy that is the only
- * full-resolution decode, and only of that region.
+ * union of `alignmentSourceRect`s): for a photo larger than the detection copy, whose
+ * full-resolution pixels were let go once the detection copy was made, a decode of that region only.
  */
 export async function alignPhotoFaces(
   photo: DecodedPhoto,
@@ -480,7 +480,7 @@ export async function alignPhotoFaces(
 ): Promise<AlignedFace[]> {
   if (geometry.length === 0) return [];
   const rects = geometry.map((g) =>
-    warpSourceRect(estimateSimilarity(g.landmarks, template), size[0], size[1]),
+    alignmentSourceRect(estimateSimilarity(g.landmarks, template), size[0], size[1]),
   );
   const left = Math.min(...rects.map((r) => r.left));
   const top = Math.min(...rects.map((r) => r.top));

@@ -1,14 +1,19 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { AnalyzeError } from './errors.ts';
 import { sniffImageFormat } from './imageSignature.ts';
+import { resizeArea } from './resample.ts';
 
 /**
- * Decoding with sharp: EXIF orientation applied, 3-channel sRGB, a pixel limit against
- * decompression bombs (checked from the header before any pixel is decoded). A photo up to the
- * detection size is decoded once and serves both the detector and alignment. A larger one is
- * decoded straight to the detection copy (libvips shrinks JPEGs while decoding), and alignment
- * later reads only the full-resolution region around the faces: a 14 MP photo never sits in
- * memory as 40 MB of pixels, and a photo without faces is decoded once, small.
+ * Decoding with sharp, as the preprocessing contract says (models/README.md, "Preprocessing
+ * contract"): EXIF orientation applied; an embedded ICC profile converted to sRGB (a photo without
+ * one is taken as sRGB); alpha dropped; 3 channels. A pixel limit against decompression bombs is
+ * checked from the header before any pixel is decoded. A photo up to the detection size is decoded
+ * once and serves both the detector and alignment. A larger one is decoded at full resolution and
+ * area-averaged to the detection copy (`resizeArea`, OpenCV's INTER_AREA), and those pixels are let
+ * go at once; alignment later reads only the full-resolution region around the faces. The detection
+ * copy is not left to libvips' shrink-on-load and Lanczos: YuNet's landmarks on large faces move by
+ * pixels when the detection copy changes by a level here and there, so the copy must be one a
+ * Python pipeline can make identically.
  */
 
 export interface DecodeOptions {
@@ -223,6 +228,32 @@ export async function decodePhoto(
   }
 }
 
+/**
+ * The detection copy of a photo larger than the detection size: the full-resolution decode
+ * area-averaged down. One photo's full-resolution pixels at a time (the queue below), so that
+ * photos decoded side by side do not each hold theirs at once.
+ */
+async function detectionCopy(
+  bytes: Buffer,
+  opts: DecodeOptions,
+  width: number,
+  height: number,
+  small: { width: number; height: number },
+): Promise<RgbImage> {
+  const turn = fullDecodes.then(async () => {
+    const full = await decodeRaw(bytes, opts);
+    checkSize(full, width, height);
+    return { data: resizeArea(full, small.width, small.height), ...small };
+  });
+  fullDecodes = turn.then(
+    () => undefined,
+    () => undefined,
+  );
+  return turn;
+}
+
+let fullDecodes: Promise<void> = Promise.resolve();
+
 async function decodePixels(
   bytes: Buffer,
   opts: DecodeOptions,
@@ -245,10 +276,7 @@ async function decodePixels(
       release,
     };
   }
-  const detect = await decodeRaw(bytes, opts, (image) =>
-    image.resize(small.width, small.height, { fit: 'fill' }),
-  );
-  checkSize(detect, small.width, small.height);
+  const detect = await detectionCopy(bytes, opts, width, height, small);
   return {
     width,
     height,
