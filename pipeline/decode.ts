@@ -1,14 +1,15 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { AnalyzeError } from './errors.ts';
 import { sniffImageFormat } from './imageSignature.ts';
-import { resizeArea } from './resample.ts';
+import { reduceByBlocks, resizeArea } from './resample.ts';
 
 /**
  * Decoding with sharp, as the preprocessing contract says (models/README.md, "Preprocessing
  * contract"): EXIF orientation applied; an embedded ICC profile converted to sRGB (a photo without
  * one is taken as sRGB); alpha dropped; 3 channels. A pixel limit against decompression bombs is
  * checked from the header before any pixel is decoded. A photo up to the detection size is decoded
- * once and serves both the detector and alignment. A larger one is decoded at full resolution and
+ * once and serves both the detector and alignment. A larger one is halved by 2×2 block means while
+ * it is at least twice the detection size (the first halving inside libvips, as it decodes), then
  * area-averaged to the detection copy (`resizeArea`, OpenCV's INTER_AREA), and those pixels are let
  * go at once; alignment later reads only the full-resolution region around the faces. The detection
  * copy is not left to libvips' shrink-on-load and Lanczos: YuNet's landmarks on large faces move by
@@ -229,9 +230,36 @@ export async function decodePhoto(
 }
 
 /**
- * The detection copy of a photo larger than the detection size: the full-resolution decode
- * area-averaged down. One photo's full-resolution pixels at a time (the queue below), so that
- * photos decoded side by side do not each hold theirs at once.
+ * How many times the contract halves a `width`×`height` photo before area-averaging it to the
+ * detection copy: while it is at least twice the copy on both axes (each halving drops a partial
+ * last row or column).
+ */
+export function halvingsBefore(
+  width: number,
+  height: number,
+  small: { width: number; height: number },
+): number {
+  let n = 0;
+  for (let w = width, h = height; w >= 2 * small.width && h >= 2 * small.height; n++) {
+    w = Math.floor(w / 2);
+    h = Math.floor(h / 2);
+  }
+  return n;
+}
+
+/**
+ * The first halving inside libvips: an affine scale of ½ with bilinear sampling, its input shifted
+ * by half a pixel, samples every output pixel at the centre of a 2×2 block, which is the block's
+ * mean rounded half up (tested against the block mean); libvips streams it, so the full-resolution
+ * pixels never sit in memory. Its last row or column, a partial block, is cut off after.
+ */
+function halvedInDecode(image: Sharp): Sharp {
+  return image.affine([0.5, 0, 0, 0.5], { interpolator: 'bilinear', idx: -0.5, idy: -0.5 });
+}
+
+/**
+ * The detection copy of a photo larger than the detection size. One photo's decode at a time (the
+ * queue below), so that photos decoded side by side do not each hold their large pixels at once.
  */
 async function detectionCopy(
   bytes: Buffer,
@@ -241,9 +269,23 @@ async function detectionCopy(
   small: { width: number; height: number },
 ): Promise<RgbImage> {
   const turn = fullDecodes.then(async () => {
-    const full = await decodeRaw(bytes, opts);
-    checkSize(full, width, height);
-    return { data: resizeArea(full, small.width, small.height), ...small };
+    const halvings = halvingsBefore(width, height, small);
+    let image: RgbImage;
+    if (halvings === 0) {
+      image = await decodeRaw(bytes, opts);
+      checkSize(image, width, height);
+    } else {
+      const halved = await decodeRaw(bytes, opts, halvedInDecode);
+      checkSize(halved, Math.ceil(width / 2), Math.ceil(height / 2));
+      image = cropOf(halved, {
+        left: 0,
+        top: 0,
+        width: Math.floor(width / 2),
+        height: Math.floor(height / 2),
+      });
+      for (let i = 1; i < halvings; i++) image = reduceByBlocks(image, 2);
+    }
+    return { data: resizeArea(image, small.width, small.height), ...small };
   });
   fullDecodes = turn.then(
     () => undefined,

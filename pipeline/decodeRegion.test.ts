@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { decodePhoto, pixelFootprint } from './decode.ts';
-import { resizeArea } from './resample.ts';
+import { decodePhoto, halvingsBefore, pixelFootprint } from './decode.ts';
+import { reduceByBlocks, resizeArea } from './resample.ts';
 import { examplesDir } from './testFixtures.ts';
 
 describe('decoding a photo larger than the detection size', () => {
@@ -37,7 +37,7 @@ describe('decoding a photo larger than the detection size', () => {
     expect(released).toBe(1);
   });
 
-  it('makes the detection copy by area-averaging the full-resolution decode (the contract), not by the JPEG decoder shrinking', async () => {
+  it('makes the detection copy as the contract says (2×2 block means, then the area average), not by the JPEG decoder shrinking', async () => {
     // 5000 px: large enough that libvips would otherwise shrink the JPEG while decoding it
     const bytes = await sharp(path.join(examplesDir, 'faceapi-groups/bbt4.jpg'))
       .resize(5000, 1200, { fit: 'fill' })
@@ -45,10 +45,37 @@ describe('decoding a photo larger than the detection size', () => {
       .toBuffer();
     const photo = await decodePhoto(bytes);
     expect([photo.detect.width, photo.detect.height]).toEqual([1600, 384]);
+    // the contract: 2×2 block means while at least twice the copy (5000 → 2500 → 1250 is too
+    // small, so once), then the area average
+    expect(halvingsBefore(5000, 1200, { width: 1600, height: 384 })).toBe(1);
     const full = await sharp(bytes).raw().toBuffer();
-    const want = resizeArea({ data: full, width: 5000, height: 1200 }, 1600, 384);
+    const halved = reduceByBlocks({ data: full, width: 5000, height: 1200 }, 2);
+    const want = resizeArea(halved, 1600, 384);
     expect(Buffer.compare(photo.detect.data, want)).toBe(0);
     photo.release();
+  });
+
+  it('halves an EXIF-rotated photo of odd size after orienting it, dropping the partial block', async () => {
+    // stored 1201×3403, shown (orientation 6: rotated 90°) as 3403×1201; detection copy 1600×565
+    const bytes = await sharp(path.join(examplesDir, 'faceapi-groups/bbt3.jpg'))
+      .resize(1201, 3403, { fit: 'fill' })
+      .withMetadata({ orientation: 6 })
+      .jpeg({ quality: 92 })
+      .toBuffer();
+    const photo = await decodePhoto(bytes);
+    expect([photo.width, photo.height]).toEqual([3403, 1201]);
+    expect([photo.detect.width, photo.detect.height]).toEqual([1600, 565]);
+    const shown = await sharp(bytes).rotate().raw().toBuffer();
+    const halved = reduceByBlocks({ data: shown, width: 3403, height: 1201 }, 2);
+    expect([halved.width, halved.height]).toEqual([1701, 600]);
+    expect(Buffer.compare(photo.detect.data, resizeArea(halved, 1600, 565))).toBe(0);
+    photo.release();
+  });
+
+  it('halves twice or more a photo four times the detection size', () => {
+    expect(halvingsBefore(6401, 3000, { width: 1600, height: 750 })).toBe(2);
+    expect(halvingsBefore(3199, 2000, { width: 1600, height: 1000 })).toBe(0);
+    expect(halvingsBefore(13000, 9000, { width: 1600, height: 1108 })).toBe(3);
   });
 
   it('gives the reservation back when the pixels cannot be decoded', async () => {

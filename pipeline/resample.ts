@@ -140,7 +140,7 @@ export function reduceByBlocks(
     width: src.width,
     height: src.height,
   },
-): RgbPixels {
+): RgbPixels & { data: Buffer } {
   if (!Number.isInteger(k) || k < 1) throw new Error(`reduceByBlocks: factor ${k} is not a positive integer`);
   if (
     within.left < 0 ||

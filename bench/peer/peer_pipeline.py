@@ -4,8 +4,8 @@ OpenCV decode, the same YuNet and MobileFaceNet ONNX models on onnxruntime (its 
 the models' preprocessing contract (models/README.md, "Preprocessing contract"; tensor layout and
 thresholds read from models/manifest.json): EXIF orientation applied (cv2.imread does it), an
 embedded ICC profile converted to sRGB (Pillow's ImageCms, perceptual intent), the detection copy
-area-averaged (cv2.INTER_AREA) to the same detection resolution (long side at most
---detect-max-side), NMS then one box per face (containment), cv2.estimateAffinePartial2D onto the
+halved by 2x2 block means while at least twice its size, then area-averaged (cv2.INTER_AREA) to
+the same detection resolution (long side at most --detect-max-side), NMS then one box per face (containment), cv2.estimateAffinePartial2D onto the
 template, a large face pre-shrunk by its block mean, warpAffine (bilinear, outside = 0), one photo
 at a time. One JSON line per face on stdout: photo, bbox [x, y, w, h], landmarks, score, embedding.
 
@@ -180,7 +180,13 @@ def main():
             # rounded half up, as facepipe does (Python's round() rounds half to even)
             dw = max(1, int(np.floor(w * args.detect_max_side / long_side + 0.5)))
             dh = max(1, int(np.floor(h * args.detect_max_side / long_side + 0.5)))
-            small = cv2.resize(image, (dw, dh), interpolation=cv2.INTER_AREA)
+            # halved by 2x2 block means (a partial last row/column left out) while at least twice
+            # the copy, then area-averaged to it
+            while small.shape[1] >= 2 * dw and small.shape[0] >= 2 * dh:
+                hh, hw = small.shape[0] // 2, small.shape[1] // 2
+                sums = small[: 2 * hh, : 2 * hw].astype(np.uint16).reshape(hh, 2, hw, 2, 3).sum(axis=(1, 3))
+                small = ((sums + 2) // 4).astype(np.uint8)
+            small = cv2.resize(small, (dw, dh), interpolation=cv2.INTER_AREA)
         sh, sw = small.shape[:2]
         blob = to_tensor(small, detector["input"], detector["input"]["sizeMultiple"])
         outputs = det.run(det_names, {detector["input"]["name"]: blob})
