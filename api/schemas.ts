@@ -5,6 +5,7 @@
  * with no cast.
  */
 import { z } from 'zod';
+import { UnassignedReason } from '../schemas/face.ts';
 
 /** The JSON Schema fastify validates with (OpenAPI 3.0 flavour: `nullable`), as a producer may send it. */
 export function jsonSchema(schema: z.ZodType): Record<string, unknown> {
@@ -60,3 +61,12 @@ export interface Typed<P = unknown, Q = unknown, B = unknown> {
   Body: B;
 }
 export type Out<S extends z.ZodType> = z.output<S>;
+
+/** Response property: why a kept face has no identity, as the step that left it out stored it. */
+export const unassignedReasonProperty = {
+  type: 'string',
+  nullable: true,
+  enum: [...UnassignedReason.options, null],
+  description:
+    'why the kept face has no identity: low_quality, ambiguous, no_match (the clustering) or removed_by_user; null while it has one, for a dropped face, or until a recluster decides it (a store from an older version)',
+};

@@ -47,6 +47,8 @@ export interface IndexerStats {
   faces: number;
   photos: number;
   deadLetters: number;
+  /** photos a user erased while their faces were on the topic: not indexed */
+  erased: number;
   eventsPublished: number;
 }
 
@@ -160,6 +162,19 @@ export class WaitingPhotos {
 }
 
 /**
+ * A user may erase a photo while its faces are on the topic (the worker checked before it
+ * published, the erasure came after): the indexer checks the tombstones again, by id, path or
+ * content, so an erased photo's faces never come back into the store.
+ */
+function erasedMeanwhile(target: IngestTarget, photo: PhotoResult): boolean {
+  const { photoId, uri, contentHash } = photo;
+  const tombstone = target.db.people.erased({ photoId, uri, contentHash });
+  if (tombstone)
+    log.info({ photoId, erasedAt: tombstone.erasedAt }, 'photo erased by a user: its faces are not indexed');
+  return tombstone !== undefined;
+}
+
+/**
  * Hands a parsed batch to the ingest step in order: faces wait for their photo, a PhotoResult
  * ingests the photo with them, a dead letter goes to the failure path.
  */
@@ -168,15 +183,19 @@ export function applyItems(
   waiting: WaitingPhotos,
   partition: number,
   items: IndexerItem[],
-): { photos: number; faces: number; deadLetters: number } {
-  const counts = { photos: 0, faces: 0, deadLetters: 0 };
+): { photos: number; faces: number; deadLetters: number; erased: number } {
+  const counts = { photos: 0, faces: 0, deadLetters: 0, erased: 0 };
   for (const item of items) {
     if (item.kind === 'face') {
       waiting.add(partition, item.offset, item.face);
       counts.faces++;
     } else if (item.kind === 'photo') {
-      ingestPhoto(target, { photo: item.photo, faces: waiting.take(partition, item.photo.photoId) });
-      counts.photos++;
+      const faces = waiting.take(partition, item.photo.photoId);
+      if (erasedMeanwhile(target, item.photo)) counts.erased++;
+      else {
+        ingestPhoto(target, { photo: item.photo, faces });
+        counts.photos++;
+      }
     } else if (ingestFailure(target, item.deadLetter)) counts.deadLetters++;
   }
   return counts;
@@ -208,7 +227,14 @@ export async function startIndexer(opts: IndexerOptions): Promise<RunningIndexer
     deadLetters: { record: (d) => state.recordDeadLetters([d]) > 0 },
   };
   const waiting = new WaitingPhotos();
-  const stats: IndexerStats = { batches: 0, faces: 0, photos: 0, deadLetters: 0, eventsPublished: 0 };
+  const stats: IndexerStats = {
+    batches: 0,
+    faces: 0,
+    photos: 0,
+    deadLetters: 0,
+    erased: 0,
+    eventsPublished: 0,
+  };
   const checkpointEveryMs = opts.checkpointEveryMs ?? 30_000;
   let lastCheckpoint = Date.now();
   // the first checkpoint with faces is written at once: a data dir whose only checkpoint is the
@@ -255,6 +281,7 @@ export async function startIndexer(opts: IndexerOptions): Promise<RunningIndexer
     stats.faces += applied.faces;
     stats.photos += applied.photos;
     stats.deadLetters += applied.deadLetters;
+    stats.erased += applied.erased;
     await publishEvents();
     if (Date.now() - lastCheckpoint > checkpointEveryMs || (!checkpointedFaces && db.size() > 0)) {
       checkpointedFaces = true;

@@ -12,6 +12,7 @@ import { appendLine, diskFullAt, isDiskFull } from '../core/files.ts';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import {
+  batchInferenceWorkers,
   createAnalyzer,
   faceRecordsOf,
   readPhotoFile,
@@ -27,6 +28,7 @@ import type { DeadLetter, DeadLetterStage } from '../schemas/deadLetter.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
 import type { EmbeddedFaceDatabase } from '../indexers/database.ts';
 import { STORE_FILE } from '../indexers/store.ts';
+import { RECLUSTER_OWED_NOTE } from '../indexers/store/migrations.ts';
 import type { FaceRecord } from '../schemas/face.ts';
 import { DEFAULT_DATA_DIR, openDataDir } from './dataDir.ts';
 import type { ServiceMetrics } from '../api/metrics.ts';
@@ -39,7 +41,7 @@ export const DEAD_LETTER_FILE = 'dead-letter.jsonl';
  * Store note set before a run's first change and cleared once its recluster is done: a run killed
  * in between leaves it, and the next run reclusters even when it finds nothing new.
  */
-export const RECLUSTER_OWED = 'recluster_owed';
+export const RECLUSTER_OWED = RECLUSTER_OWED_NOTE;
 
 export interface RunOptions {
   /** folder to walk for photos (recursively) */
@@ -47,7 +49,7 @@ export interface RunOptions {
   /** data folder: store, index, thumbnails, report (default ./facepipe-data) */
   dataDir?: string;
   modelsDir?: string;
-  /** also write the assignment as CSV `photo,face,identity,width,height` */
+  /** also write the assignment as CSV `photo,face,identity,width,height,reason` */
   exportCsv?: string;
   /** photos analysed at once (default 4: the embedder batches faces across them) */
   concurrency?: number;
@@ -62,6 +64,8 @@ export interface RunOptions {
   /** execution provider and inference-thread niceness of the analyzer created here (app/config.ts) */
   provider?: 'cpu' | 'cuda';
   inferenceNice?: number;
+  /** inference worker threads of the analyzer created here (default batchInferenceWorkers: one per core for a large folder) */
+  inferenceWorkers?: number;
   /** crash tests (FACEPIPE_PAUSE_AT): stop the process (SIGSTOP) at this point, to be SIGKILLed there */
   pauseAt?: 'before-recluster';
   /** an analyzer to reuse (tests, serve); otherwise one is created and closed here */
@@ -143,6 +147,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
       modelsDir: opts.modelsDir,
       provider: opts.provider,
       inferenceNice: opts.inferenceNice,
+      workers: opts.inferenceWorkers ?? batchInferenceWorkers(files.length),
     }));
   const opened = await openDataDir(dataDir, {
     modelsDir: opts.modelsDir,
@@ -239,10 +244,7 @@ export async function runEmbedded(opts: RunOptions): Promise<RunSummary> {
     }
     db.checkpoint();
     const store = db.counts();
-    const report = writeReport(db, dataDir, {
-      subtitle: `facepipe run ${opts.dir}`,
-      params: identities.params,
-    });
+    const report = writeReport(db, dataDir, { subtitle: `facepipe run ${opts.dir}` });
     const exportFile = opts.exportCsv ? exportAssignments(db, files, opts.exportCsv) : undefined;
     const seconds = (Date.now() - started) / 1000;
     const ingestSeconds = Math.max((ingestDone - ingestStarted) / 1000, 1e-3);
@@ -460,12 +462,14 @@ function recordFailure(
 }
 
 /**
- * CSV `photo,face,identity,width,height` for the photos of this run, in walk order; identity empty
- * when dropped/unassigned; width and height of the face box in pixels (`facepipe eval` scores a
- * photo by its largest face).
+ * CSV `photo,face,identity,width,height,reason` for the photos of this run, in walk order; identity
+ * empty when dropped/unassigned; width and height of the face box in pixels (`facepipe eval` scores
+ * a photo by its largest face); reason empty when the face has an identity, else the stored reason:
+ * why a dropped face was not kept (low_magnitude, too_small, …) or why a kept one has no identity
+ * (low_quality, ambiguous, no_match, removed_by_user).
  */
 export function exportAssignments(db: FaceDatabase, files: string[], out: string): string {
-  const lines = ['photo,face,identity,width,height'];
+  const lines = ['photo,face,identity,width,height,reason'];
   for (const file of files) {
     const faces = db.facesOfPhoto(photoIdForFile(file)).sort((a, b) => a.faceIndex - b.faceIndex);
     for (const f of faces)
@@ -476,6 +480,7 @@ export function exportAssignments(db: FaceDatabase, files: string[], out: string
           csvField(f.kept ? (f.identityId ?? '') : ''),
           String(Math.round(f.bbox[2] - f.bbox[0])),
           String(Math.round(f.bbox[3] - f.bbox[1])),
+          (f.kept ? f.unassignedReason : f.reason) ?? '',
         ].join(','),
       );
   }

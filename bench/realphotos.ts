@@ -232,6 +232,7 @@ export async function rulesAndStability(
   const off = (name: string, p: ClusterParams) => (variants[name] = cluster(shipped, p));
   off('small identities not harder to join (smallGroupPenalty 0)', { ...params, smallGroupPenalty: 0 });
   off('no runner-up margin (attachMargin 0)', { ...params, attachMargin: 0 });
+  off('missing quality costs no extra cosine (μ 0)', { ...params, lowQualityMargin: 0 });
   off('low-quality faces may create/merge (coreQuality 0)', { ...params, coreQuality: 0 });
   off('two faces of one photo may be one person', { ...params, samePhotoCannotLink: false });
   off('only clustered faces, nothing attached (attachThreshold 2)', { ...params, attachThreshold: 2 });
@@ -419,7 +420,7 @@ export function readmeTables(f: Record<string, unknown>): string {
       }
     | unknown
   >;
-  lines.push('| calibration fitted on | fitted τ / merge / ω | scored on: P / R / F |');
+  lines.push('| calibration fitted on | fitted merge / ω / attach / μ | scored on: P / R / F |');
   lines.push('| --- | --- | --- |');
   const fits = [st.halfAtoB, st.halfBtoA, ...((st.crossSet as unknown[]) ?? [])] as {
     fittedOn: string[];
@@ -428,7 +429,7 @@ export function readmeTables(f: Record<string, unknown>): string {
   }[];
   for (const x of fits)
     lines.push(
-      `| ${x.fittedOn.join(' + ')} | ${x.fitted.linkThreshold} / ${x.fitted.mergeThreshold} / ${x.fitted.smallGroupPenalty} | ${x.scoredOn.map((s) => `${s.folder}: ${prf(s)}`).join('; ')} |`,
+      `| ${x.fittedOn.join(' + ')} | ${x.fitted.mergeThreshold} / ${x.fitted.smallGroupPenalty} / ${x.fitted.attachThreshold} / ${x.fitted.lowQualityMargin} | ${x.scoredOn.map((s) => `${s.folder}: ${prf(s)}`).join('; ')} |`,
     );
   return lines.join('\n') + '\n';
 }

@@ -15,7 +15,7 @@ export function register(program: Command, config: FacepipeConfig): void {
     .option('--data <dir>', 'data folder: store, index, thumbnails, report', config.dataDir)
     .option(
       '--export <file.csv>',
-      'also write the assignment as CSV: photo,face,identity,width,height (face box in pixels)',
+      'also write the assignment as CSV: photo,face,identity,width,height,reason (face box in pixels; why a face has no identity)',
     )
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option('--concurrency <n>', 'photos analysed at once', positiveInt, 4)

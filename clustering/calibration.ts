@@ -220,16 +220,26 @@ export interface ParamGrid {
   attachMargin: number[];
   /** attachThreshold as a ratio of linkThreshold */
   attachRatio: number[];
+  /** lowQualityMargin μ as a ratio of linkThreshold */
+  lowQualityRatio: number[];
   coreQuality: number[];
 }
 
-/** the settings `models calibrate` tries (kept small: each is a full clustering of every folder) */
+/**
+ * The settings `models calibrate` tries (kept small: each is a full clustering of every folder).
+ * τ itself is not searched: with the size-aware merge bar above it, two faces only ever link through
+ * a merge that clears mergeThreshold + ω·√((1/a + 1/b)/2), so τ only orders the edges (measured on
+ * both development sets: τ 0.40 and 0.46 give the same clustering). What is searched is the bar a
+ * pair of well-estimated templates must clear (mergeThreshold), how much more a small group must
+ * show (ω), the attach bar for a single face, and how much a missing unit of quality costs (μ).
+ */
 export const DEFAULT_GRID: ParamGrid = {
-  linkThreshold: [0.42, 0.46, 0.5],
-  mergeRatio: [1],
-  smallGroupPenalty: [0.15, 0.2, 0.25],
+  linkThreshold: [0.46],
+  mergeRatio: [0.74, 0.78, 0.82],
+  smallGroupPenalty: [0.25, 0.3, 0.35],
   attachMargin: [0.08],
-  attachRatio: [1],
+  attachRatio: [0.91, 0.96],
+  lowQualityRatio: [0.1, 0.25],
   coreQuality: [0.2],
 };
 
@@ -277,55 +287,56 @@ export function fitClusterParams(
       for (const ratio of grid.mergeRatio)
         for (const penalty of grid.smallGroupPenalty)
           for (const margin of grid.attachMargin)
-            for (const attachRatio of grid.attachRatio) {
-              const params: ClusterParams = {
-                ...base,
-                coreQuality,
-                linkThreshold: tau,
-                mergeThreshold: round6(tau * ratio),
-                lowQualityMargin: round6((base.lowQualityMargin / base.linkThreshold) * tau),
-                smallGroupPenalty: penalty,
-                attachMargin: margin,
-                attachThreshold: round6(tau * attachRatio),
-              };
-              const per = collections.map((c, k) => {
-                const e = scoreCollection(
-                  c,
-                  clusterBatch(c.faces, params, { coreGraph: graphs[k] }).labels,
-                ).bcubed;
-                return {
-                  name: c.name,
-                  p: round4(e.p),
-                  r: round4(e.r),
-                  f: round4(e.f),
-                  fBeta: round4(fBeta(e.p, e.r, beta)),
+            for (const attachRatio of grid.attachRatio)
+              for (const lowQualityRatio of grid.lowQualityRatio) {
+                const params: ClusterParams = {
+                  ...base,
+                  coreQuality,
+                  linkThreshold: tau,
+                  mergeThreshold: round6(tau * ratio),
+                  lowQualityMargin: round6(lowQualityRatio * tau),
+                  smallGroupPenalty: penalty,
+                  attachMargin: margin,
+                  attachThreshold: round6(tau * attachRatio),
                 };
-              });
-              tried++;
-              opts.onSetting?.(params, per);
-              const objective = per.reduce((s, x) => s + x.fBeta, 0) / per.length;
-              const meets = per.every((x) => x.p >= minPrecision);
-              const better =
-                !best ||
-                (meets && !best.meetsPrecisionFloor) ||
-                (meets === best.meetsPrecisionFloor && objective > best.objective);
-              if (better)
-                best = {
-                  params: {
-                    linkThreshold: params.linkThreshold,
-                    mergeThreshold: params.mergeThreshold,
-                    smallGroupPenalty: params.smallGroupPenalty,
-                    attachMargin: params.attachMargin,
-                    attachThreshold: params.attachThreshold,
-                    coreQuality: params.coreQuality,
-                    lowQualityMargin: params.lowQualityMargin,
-                  },
-                  objective: round4(objective),
-                  perCollection: per,
-                  meetsPrecisionFloor: meets,
-                  settingsTried: 0,
-                };
-            }
+                const per = collections.map((c, k) => {
+                  const e = scoreCollection(
+                    c,
+                    clusterBatch(c.faces, params, { coreGraph: graphs[k] }).labels,
+                  ).bcubed;
+                  return {
+                    name: c.name,
+                    p: round4(e.p),
+                    r: round4(e.r),
+                    f: round4(e.f),
+                    fBeta: round4(fBeta(e.p, e.r, beta)),
+                  };
+                });
+                tried++;
+                opts.onSetting?.(params, per);
+                const objective = per.reduce((s, x) => s + x.fBeta, 0) / per.length;
+                const meets = per.every((x) => x.p >= minPrecision);
+                const better =
+                  !best ||
+                  (meets && !best.meetsPrecisionFloor) ||
+                  (meets === best.meetsPrecisionFloor && objective > best.objective);
+                if (better)
+                  best = {
+                    params: {
+                      linkThreshold: params.linkThreshold,
+                      mergeThreshold: params.mergeThreshold,
+                      smallGroupPenalty: params.smallGroupPenalty,
+                      attachMargin: params.attachMargin,
+                      attachThreshold: params.attachThreshold,
+                      coreQuality: params.coreQuality,
+                      lowQualityMargin: params.lowQualityMargin,
+                    },
+                    objective: round4(objective),
+                    perCollection: per,
+                    meetsPrecisionFloor: meets,
+                    settingsTried: 0,
+                  };
+              }
   }
   if (!best) throw new Error('no labelled collection to calibrate on');
   return { ...best, settingsTried: tried };

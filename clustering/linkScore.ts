@@ -29,8 +29,11 @@ import { dot, norm } from './vec.ts';
  *         agree(A, B) = T_A · T_B / (M_A · M_B),   M = Σ a_k
  *
  *   (= the magnitude-weighted mean pairwise cosine between A and B, an average linkage where good
- *   faces count more) reaches `mergeThreshold` (default τ). A single strong edge therefore cannot
- *   chain two groups whose members disagree on average.
+ *   faces count more) reaches `mergeThreshold` (default τ) plus ω·√((1/a + 1/b)/2) for groups of a
+ *   and b faces (params.ts `mergeBar`: the two templates' estimation noise, so two large groups of
+ *   one person merge near `mergeThreshold` while a face seen once needs ω/√2 more however large the
+ *   group). A single strong edge therefore cannot chain two groups whose members disagree on
+ *   average.
  * - A non-core face attaches to the identity whose template direction T/|T| gives it the best link
  *   score link(face, template) with the template taken as quality 1, if that score is > 0 and beats
  *   the runner-up identity by `attachMargin` (default τ/10); otherwise it stays unassigned.

@@ -116,7 +116,7 @@ describe('online assignment', () => {
 
     it('a good face with no match is pending until a second one arrives, then they create an identity', () => {
       const f = mk('x', [0, 1, 0, 0], 0.9);
-      expect(decideOnline(f, ctx([]))).toEqual({ kind: 'pending' });
+      expect(decideOnline(f, ctx([]))).toEqual({ kind: 'pending', reason: 'no_match' });
       const g = mk('y', [0, 1, 0.05, 0], 0.9);
       expect(decideOnline(g, ctx([n(f, null, g)]))).toEqual({ kind: 'create', with: ['x'] });
     });
@@ -124,7 +124,19 @@ describe('online assignment', () => {
     it('a low-quality face never creates an identity, and may not be placed when its only link is weak', () => {
       const f = mk('x', [0, 1, 0, 0], 0.9);
       const low = mk('l', [0, 1, 0.05, 0], 0.05);
-      expect(decideOnline(low, ctx([n(f, null, low)]))).toEqual({ kind: 'pending' });
+      expect(decideOnline(low, ctx([n(f, null, low)]))).toEqual({ kind: 'pending', reason: 'low_quality' });
+    });
+
+    it('a face left pending says why: two identities about as close is ambiguous', () => {
+      const between = mk('m', [1, 0, 1, 0], 0.05);
+      const nbrs = [n(a[0], 'A', between), n(b[0], 'B', between)];
+      expect(decideOnline(between, ctx(nbrs))).toEqual({ kind: 'pending', reason: 'ambiguous' });
+      // the same face nearer A is placed there
+      const nearA = mk('m2', [1, 0, 0.2, 0], 0.05);
+      expect(decideOnline(nearA, ctx([n(a[0], 'A', nearA), n(b[0], 'B', nearA)]))).toMatchObject({
+        kind: 'join',
+        identityId: 'A',
+      });
     });
 
     it('a face excluded by the user from an identity does not go back', () => {
@@ -165,6 +177,7 @@ describe('online assignment', () => {
         // with B holding a face of P too, no identity is allowed: pending
         expect(decideOnline(f, ctx(nbrs, false, false, { A: ['P'], B: ['Q', 'P'] }))).toEqual({
           kind: 'pending',
+          reason: 'no_match',
         });
       });
 
@@ -172,7 +185,7 @@ describe('online assignment', () => {
         const f = inPhoto(mk('x', [0, 1, 0, 0], 0.9), 'P');
         const np = (g: ClusterFace) => ({ ...n(g, null, f), photoId: g.photoId });
         const same = inPhoto(mk('y', [0, 1, 0.05, 0], 0.9), 'P');
-        expect(decideOnline(f, ctx([np(same)]))).toEqual({ kind: 'pending' });
+        expect(decideOnline(f, ctx([np(same)]))).toEqual({ kind: 'pending', reason: 'no_match' });
         expect(decideOnline(f, { ...ctx([np(same)]), params: ruleOff })).toEqual({
           kind: 'create',
           with: ['y'],

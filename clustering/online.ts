@@ -1,5 +1,5 @@
 import type { ClusterParams } from './params.ts';
-import type { ClusterFace } from './types.ts';
+import type { ClusterFace, UnassignedReason } from './types.ts';
 import { attachScore, linkScore, templateAgreement, templateCosine } from './linkScore.ts';
 import { joinPenalty, mergeBar } from './params.ts';
 import { UnitIndex } from './knnGraph.ts';
@@ -52,7 +52,7 @@ export type OnlineDecision =
   /** start a new identity from this face and the pending faces `with` */
   | { kind: 'create'; with: string[] }
   /** not enough evidence yet: keep the face unassigned until more faces arrive (or a recluster) */
-  | { kind: 'pending' };
+  | { kind: 'pending'; reason: UnassignedReason };
 
 /**
  * The online step for one new kept face, mirroring the batch rules (linkScore.ts):
@@ -72,7 +72,7 @@ export type OnlineDecision =
  */
 export function decideOnline(face: ClusterFace, ctx: OnlineContext): OnlineDecision {
   const p = ctx.params;
-  if (face.magnitude < p.dropBelowMagnitude) return { kind: 'pending' };
+  if (face.magnitude < p.dropBelowMagnitude) return { kind: 'pending', reason: 'low_quality' };
   const nbrs = ctx.neighbours(face, p.k);
   const core = face.quality >= p.coreQuality;
   const barred = barredIdentities(face, ctx);
@@ -83,8 +83,11 @@ export function decideOnline(face: ClusterFace, ctx: OnlineContext): OnlineDecis
     if (group.length + 1 >= p.minClusterSize) return { kind: 'create', with: group };
   }
   const attached = attachTo(face, nbrs, ctx, barred);
-  if (attached) return { kind: 'join', identityId: attached, merge: [], via: 'attach' };
-  return { kind: 'pending' };
+  if (!('reason' in attached))
+    return { kind: 'join', identityId: attached.identityId, merge: [], via: 'attach' };
+  // as in the batch: too weak to stand on its own and no identity took it, unless two were close
+  if (!core && attached.reason !== 'ambiguous') return { kind: 'pending', reason: 'low_quality' };
+  return { kind: 'pending', reason: attached.reason };
 }
 
 const NONE: ReadonlySet<string> = new Set();
@@ -157,7 +160,7 @@ function attachTo(
   nbrs: OnlineNeighbour[],
   ctx: OnlineContext,
   barred: ReadonlySet<string>,
-): string | null {
+): { identityId: string } | { reason: UnassignedReason } {
   const p = ctx.params;
   let best: string | null = null;
   let bestCos = -Infinity;
@@ -177,10 +180,11 @@ function attachTo(
       best = id;
     } else if (c > secondCos) secondCos = c;
   }
-  if (best === null || bestCos - secondCos < p.attachMargin) return null;
+  if (best === null) return { reason: 'no_match' };
   const size = ctx.identity(best)?.faces ?? Infinity;
-  if (attachScore(bestCos, face.quality, p) <= joinPenalty(p, size)) return null;
-  return best;
+  if (attachScore(bestCos, face.quality, p) <= joinPenalty(p, size)) return { reason: 'no_match' };
+  if (bestCos - secondCos < p.attachMargin) return { reason: 'ambiguous' };
+  return { identityId: best };
 }
 
 /**

@@ -22,10 +22,10 @@ export interface ClusterParams {
   /** A non-core face attaches only if its best identity beats the runner-up by this cosine margin. */
   attachMargin: number;
   /**
-   * ω: extra agreement a merge of small groups needs, mergeThreshold + ω/√(a·b) for groups of a and b
-   * faces, and extra link a face needs to join an identity of n faces, ω/√n. A template of one or two
-   * faces is a noisy estimate of a person; in a collection where most people appear once, the
-   * impostor tail is what joins them (default 0: off).
+   * ω: extra agreement a merge of small groups needs, mergeThreshold + ω·√((1/a + 1/b)/2) for groups
+   * of a and b faces (see `mergeBar`), and extra link a face needs to join an identity of n faces,
+   * ω/√n. A template of one or two faces is a noisy estimate of a person; in a collection where most
+   * people appear once, the impostor tail is what joins them (default 0: off).
    */
   smallGroupPenalty: number;
   /**
@@ -133,16 +133,36 @@ export function withLinkThreshold(p: ClusterParams, tau: number): ClusterParams 
   };
 }
 
-/** The agreement a merge of groups of `a` and `b` faces needs. */
+/**
+ * The agreement a merge of groups of `a` and `b` faces needs:
+ *
+ *     mergeThreshold + ω · √((1/a + 1/b) / 2)
+ *
+ * The agreement of two groups is the mean pairwise cosine, i.e. the product of their two templates;
+ * each template is a mean of its faces and carries their scatter around the person divided by √n.
+ * The noise of the product is the sum of both templates' noises, σ·√(1/a + 1/b): it shrinks only
+ * when BOTH groups are large. Two large groups of one person therefore merge at close to
+ * `mergeThreshold` (the bar a person's template pair must clear), while a face seen once stays
+ * about ω/√2 above it however large the group it is compared with: its own scatter does not average
+ * away. Normalised so that two single faces need mergeThreshold + ω. (The earlier form ω/√(a·b)
+ * let a single face into a large group at the large-group bar: on a collection where most people are
+ * seen once that is where the false merges came from, and it kept the bar for large groups high.)
+ */
 export function mergeBar(
   p: Pick<ClusterParams, 'mergeThreshold' | 'smallGroupPenalty'>,
   a: number,
   b: number,
 ): number {
-  return p.mergeThreshold + p.smallGroupPenalty / Math.sqrt(Math.max(1, a) * Math.max(1, b));
+  return p.mergeThreshold + p.smallGroupPenalty * Math.sqrt((1 / Math.max(1, a) + 1 / Math.max(1, b)) / 2);
 }
 
-/** The extra link score a face needs to join an identity of `n` faces. */
+/**
+ * The extra link score a face needs to join an identity of `n` faces (attach step): ω/√n. Attaching
+ * compares the face with the identity's template DIRECTION, whose cosine already grows with how well
+ * the template averages its faces, and `attachThreshold` is fitted for single faces: only the
+ * template's own estimation noise is left to pay for (measured: the √((1 + 1/n)/2) form here lost
+ * recall on both development sets without gaining precision).
+ */
 export function joinPenalty(p: Pick<ClusterParams, 'smallGroupPenalty'>, n: number): number {
   return p.smallGroupPenalty / Math.sqrt(Math.max(1, n));
 }

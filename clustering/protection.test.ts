@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clusterBatch } from './batch.ts';
 import { OnlineClusterer } from './online.ts';
-import type { ClusterParams } from './params.ts';
+import { mergeBar, type ClusterParams } from './params.ts';
 import type { ClusterFace } from './types.ts';
 import { rng } from '../core/random.ts';
 
@@ -57,13 +57,18 @@ const rand = rng(3);
 
 /** an identity of `n` good faces around axis `centre`, each 0.9 cosine to it, off in random directions of axes 8..15 */
 function identity(centre: number, n: number): ClusterFace[] {
+  return around(axis(centre), n);
+}
+
+/** `n` good faces each at cosine 0.9 to the unit vector `centre` (which lies in axes 0..7) */
+function around(centre: Float32Array, n: number): ClusterFace[] {
   return Array.from({ length: n }, () => {
     const off = new Float32Array(DIM);
     for (let k = 8; k < DIM; k++) off[k] = rand() - 0.5;
     const len = Math.hypot(...off);
     const v = new Float32Array(DIM);
     const s = Math.sqrt(1 - 0.81);
-    for (let i = 0; i < DIM; i++) v[i] = 0.9 * axis(centre)[i]! + (s * off[i]!) / len;
+    for (let i = 0; i < DIM; i++) v[i] = 0.9 * centre[i]! + (s * off[i]!) / len;
     return face(v);
   });
 }
@@ -147,6 +152,31 @@ describe('protection rules (batch)', () => {
     const good = faces.map((f) => ({ ...f, quality: 1, magnitude: 80 }));
     const merged = clusterBatch(good, { ...params, smallGroupPenalty: 0, mergeThreshold: 0.1 });
     expect(merged.labels[0]).toBe(merged.labels[6]);
+  });
+
+  it('two large groups of one person merge at an agreement at which a face seen once stays alone', () => {
+    // the merge bar falls with BOTH templates' estimation noise, √((1/a + 1/b)/2): it nears
+    // mergeThreshold only when both groups are large, and stays ω/√2 above it for a single face
+    const low = { ...params, linkThreshold: 0.3, mergeThreshold: 0.3, smallGroupPenalty: 0.3 };
+    expect(mergeBar(low, 1, 1)).toBeCloseTo(0.6);
+    expect(mergeBar(low, 1, 10_000)).toBeGreaterThan(0.3 + 0.3 * Math.SQRT1_2);
+    expect(mergeBar(low, 10_000, 10_000)).toBeLessThan(0.31);
+    // one person photographed in two conditions: groups of 12 faces around centres at cosine 0.52,
+    // mean cross cosine ≈ 0.81 · 0.52 ≈ 0.42, above the bar for 12 and 12 faces (≈ 0.39)
+    const c2 = new Float32Array(DIM);
+    c2[0] = 0.52;
+    c2[1] = Math.sqrt(1 - 0.52 * 0.52);
+    const A = identity(0, 12);
+    const B = around(c2, 12);
+    // someone else seen once at cosine 0.5 to A's centre: mean cosine 0.45 to A, more than A and
+    // B agree, but below the bar for one face and 12 (≈ 0.52)
+    const once = face(at(axis(0), 3, 0.5));
+    const faces = [...A, ...B, once];
+    // nothing attached afterwards: this is the merge rule alone
+    const r = clusterBatch(faces, { ...low, attachThreshold: 2 });
+    expect(new Set(faces.slice(0, 24).map((f) => labelOf(faces, f, r.labels))).size).toBe(1);
+    expect(labelOf(faces, A[0]!, r.labels)).toBeGreaterThanOrEqual(0);
+    expect(labelOf(faces, once, r.labels)).toBe(-1);
   });
 
   it('a face far from everyone stays unassigned: no_match', () => {

@@ -50,6 +50,8 @@ export interface StableIdResult {
   mergedInto: Map<string, string>;
   /** old unnamed identities that disappear without their faces going anywhere */
   removed: string[];
+  /** faces the clustering placed in an identity a user had moved them out of: left unassigned */
+  excludedByUser: Set<string>;
 }
 
 /**
@@ -114,10 +116,14 @@ export function mapStableIds(input: StableIdInput): StableIdResult {
     for (const f of faces) assignment.set(f, clusterId[c]!);
   });
   for (const f of input.unassigned) assignment.set(f, null);
+  const excludedByUser = new Set<string>();
   for (const [f, target] of assignment) {
     const pin = input.corrections.pinned.get(f);
     if (pin !== undefined && exists.has(pin)) assignment.set(f, pin);
-    else if (target !== null && input.corrections.excluded(f, target)) assignment.set(f, null);
+    else if (target !== null && input.corrections.excluded(f, target)) {
+      assignment.set(f, null);
+      excludedByUser.add(f);
+    }
   }
   if (input.photoOf) separateSamePhoto(assignment, input.photoOf, input.corrections, input.previous);
 
@@ -141,7 +147,7 @@ export function mapStableIds(input: StableIdInput): StableIdResult {
     if (best) mergedInto.set(id, best[0]);
     else removed.push(id);
   }
-  return { assignment, kept, created, mergedInto, removed };
+  return { assignment, kept, created, mergedInto, removed, excludedByUser };
 }
 
 /**

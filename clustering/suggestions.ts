@@ -55,22 +55,3 @@ function rankByTemplate(db: FaceDatabase, unit: Float32Array, ids: Set<string>):
   }
   return out.sort((a, b) => b.score - a.score || (a.identityId < b.identityId ? -1 : 1));
 }
-
-export type ReviewReason = 'low_quality' | 'ambiguous' | 'no_match';
-
-/**
- * Why the clustering left a kept face out, in the online rules' terms: too low a quality to start
- * or join an identity on its own; two identities about equally close (within the attach margin);
- * or no identity close enough.
- */
-export function reviewReason(
-  quality: number,
-  suggestions: Suggestion[],
-  p: { coreQuality: number; linkThreshold: number; attachMargin: number },
-): ReviewReason {
-  if (quality < p.coreQuality) return 'low_quality';
-  const [best, next] = suggestions;
-  if (best && next && best.score >= p.linkThreshold && best.score - next.score < p.attachMargin)
-    return 'ambiguous';
-  return 'no_match';
-}

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { FaceRecord } from '../schemas/face.ts';
+import type { FaceRecord, UnassignedReason } from '../schemas/face.ts';
 import {
   SIDECAR_FILE,
   currentIndexPath,
@@ -555,8 +555,12 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     return this.store.identities.listIdentities();
   }
 
-  setFaceIdentity(faceId: string, identityId: string | null): void {
-    this.transaction(() => this.store.faces.setFaceIdentity(faceId, identityId));
+  setFaceIdentity(faceId: string, identityId: string | null, reason: UnassignedReason | null = null): void {
+    this.transaction(() => this.store.faces.setFaceIdentity(faceId, identityId, reason));
+  }
+
+  setUnassignedReason(faceId: string, reason: UnassignedReason | null): void {
+    this.transaction(() => this.store.faces.setUnassignedReason(faceId, reason));
   }
 
   renameIdentity(identityId: string, name: string | null): void {

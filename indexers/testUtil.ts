@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { faceIdFor, type FaceRecord } from '../schemas/face.ts';
+import type { PhotoResult } from '../schemas/photoEvent.ts';
 
 /** Deterministic pseudo-random generator, so test data is the same on every run. */
 export { rng } from '../core/random.ts';
@@ -49,6 +50,26 @@ export function faceRecord(
     kept,
     reason: kept ? undefined : 'low_magnitude',
     modelId,
+  };
+}
+
+/** The PhotoResult that lists `faces`, as both ingest paths (run, Kafka) build it. */
+export function photoResult(
+  photoId: string,
+  faces: FaceRecord[],
+  contentHash: string,
+  modelId: string,
+): PhotoResult {
+  return {
+    v: 1,
+    photoId,
+    uri: `file:///photos/${photoId}.png`,
+    width: 640,
+    height: 480,
+    contentHash,
+    modelId,
+    faceIds: faces.map((f) => f.faceId),
+    at: new Date().toISOString(),
   };
 }
 

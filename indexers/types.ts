@@ -1,4 +1,4 @@
-import type { FaceRecord } from '../schemas/face.ts';
+import type { FaceRecord, UnassignedReason } from '../schemas/face.ts';
 import type { PeopleStore } from './store/people.ts';
 
 /** A neighbour returned by a vector search: cosine similarity of the unit vectors. */
@@ -35,10 +35,17 @@ export interface StoredFace {
   magnitude: number;
   quality: number;
   kept: boolean;
+  /** why a dropped face was not kept (low_magnitude, too_small, …); null for a kept face */
   reason: string | null;
   modelId: string;
   library: string | null;
   identityId: string | null;
+  /**
+   * why a kept face has no identity, as the last step that placed it decided; null while it has
+   * one, for a dropped face, and for a face no clustering step has seen yet (a store from before
+   * reasons were kept, until its next recluster)
+   */
+  unassignedReason: UnassignedReason | null;
   seq: number;
 }
 
@@ -124,8 +131,13 @@ export interface FaceDatabase extends Indexer {
   createIdentity(identityId: string, name?: string | null): StoredIdentity;
   getIdentity(identityId: string): StoredIdentity | undefined;
   listIdentities(): StoredIdentity[];
-  /** Assign (or with null, unassign) a face; keeps both identities' templates and counts current. */
-  setFaceIdentity(faceId: string, identityId: string | null): void;
+  /**
+   * Assign (or with null, unassign) a face; keeps both identities' templates and counts current.
+   * Assigning clears the face's unassigned reason; unassigning stores `reason` (why it has none).
+   */
+  setFaceIdentity(faceId: string, identityId: string | null, reason?: UnassignedReason | null): void;
+  /** Why a face that stays without an identity has none (a clustering step decided it again). */
+  setUnassignedReason(faceId: string, reason: UnassignedReason | null): void;
   renameIdentity(identityId: string, name: string | null): void;
   /** Removes the identity row only; its faces become unassigned. */
   deleteIdentityRow(identityId: string): void;

@@ -1,10 +1,12 @@
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAnalyzer, type Analyzer } from './analyze.ts';
 import { overlapOfSmaller } from './detect.ts';
 import { laplacianVariance, poseResidual } from './faceCues.ts';
 import { qualityFromCues } from './qualityGate.ts';
-import { examplesDir } from '../clustering/testUtil.ts';
+import { examplesDir, modelsDir } from '../clustering/testUtil.ts';
 
 function checkerboard(size: number, cell: number): Uint8Array {
   const rgb = new Uint8Array(size * size * 3);
@@ -76,5 +78,34 @@ describe('one box per face on the fixture photos', () => {
       }
     }
     expect(counts).toEqual([4, 3, 5, 6, 5]);
+  }, 60_000);
+});
+
+describe('the minimum face size comes from the detector manifest', () => {
+  it('a models folder whose manifest says 50 px marks the faces under 50 px of bbt3 too_small', async () => {
+    // the bundled models with one manifest change: detector thresholds.minFaceSize 20 → 50
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-minface-'));
+    const manifest = JSON.parse(readFileSync(path.join(modelsDir, 'manifest.json'), 'utf8')) as {
+      models: { task: string; file: string; thresholds?: { minFaceSize?: number } }[];
+    };
+    for (const m of manifest.models) symlinkSync(path.join(modelsDir, m.file), path.join(dir, m.file));
+    const detector = manifest.models.find((m) => m.task === 'detector')!;
+    expect(detector.thresholds!.minFaceSize).toBeLessThan(43); // bundled: bbt3's 43×61 px face is kept
+    detector.thresholds!.minFaceSize = 50;
+    writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+    const bbt3 = path.join(examplesDir, 'faceapi-groups', 'bbt3.jpg');
+    const strict = await createAnalyzer({ modelsDir: dir }); // no minFaceSize option: the manifest's
+    try {
+      expect(strict.detectorManifest.thresholds.minFaceSize).toBe(50);
+      const faces = (await strict.analyzeFile(bbt3)).faces;
+      expect(faces).toHaveLength(5);
+      const small = faces.filter((f) => Math.min(f.bbox[2], f.bbox[3]) < 50);
+      expect(small.length).toBeGreaterThan(0);
+      for (const f of faces)
+        expect([f.kept, f.reason]).toEqual(small.includes(f) ? [false, 'too_small'] : [true, undefined]);
+    } finally {
+      await strict.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });

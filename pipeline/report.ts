@@ -3,8 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeFileAtomic } from '../core/files.ts';
 import type { FaceDatabase, StoredFace, StoredPhoto } from '../indexers/types.ts';
-import type { ClusterParams } from '../clustering/params.ts';
-import { reviewReason, suggestionsFor } from '../clustering/suggestions.ts';
+import { unassignedReasonText } from '../schemas/face.ts';
 
 /** Thumbnails are shown at half size; the JPEG keeps the full 112 px. */
 const SHOWN_SIZE = 56;
@@ -19,8 +18,8 @@ export function removeThumbnails(dataDir: string, faceIds: Iterable<string>): vo
 }
 
 /** Rewrites report.html if there is one, so an erased face or photo no longer appears in it. */
-export function refreshReport(db: FaceDatabase, dataDir: string, params?: ClusterParams): void {
-  if (existsSync(path.join(dataDir, 'report.html'))) writeReport(db, dataDir, { params });
+export function refreshReport(db: FaceDatabase, dataDir: string): void {
+  if (existsSync(path.join(dataDir, 'report.html'))) writeReport(db, dataDir);
 }
 
 export interface ReportOptions {
@@ -28,8 +27,6 @@ export interface ReportOptions {
   title?: string;
   /** line shown under the title, e.g. the run summary */
   subtitle?: string;
-  /** the clustering calibration: with it, each unassigned face says why it is unassigned */
-  params?: ClusterParams;
 }
 
 /**
@@ -94,11 +91,9 @@ export function renderReport(db: FaceDatabase, dataDir: string, opts: ReportOpti
   if (unassigned.length > 0) {
     parts.push(`<h2>Kept faces without a person (${unassigned.length})</h2>`);
     const rows = unassigned.map((f) => {
-      const why = opts.params
-        ? REASONS[reviewReason(f.quality, suggestionsFor(db, f.faceId), opts.params)]
-        : '';
+      const why = unassignedReasonText(f.unassignedReason);
       return (
-        `<tr data-unassigned-face="${esc(f.faceId)}"><td>${thumb(f)}</td>` +
+        `<tr data-unassigned-face="${esc(f.faceId)}" data-reason="${esc(f.unassignedReason ?? '')}"><td>${thumb(f)}</td>` +
         `<td>${photoLink(photos.get(f.photoId), f.photoId)}</td><td>${f.quality.toFixed(2)}</td><td>${esc(why)}</td></tr>`
       );
     });
@@ -141,12 +136,6 @@ function thumbnail(dataDir: string, face: StoredFace, photo: StoredPhoto | undef
 function photoLabel(photo: StoredPhoto | undefined, face: StoredFace): string {
   return photo?.uri ?? face.photoId;
 }
-
-const REASONS = {
-  low_quality: 'low quality: too unsure to place on its own',
-  ambiguous: 'ambiguous: close to more than one person',
-  no_match: 'no match: no person is close enough',
-} as const;
 
 /** The photo's file name, linked to the original (a file: URL for a local path). */
 function photoLink(photo: StoredPhoto | undefined, photoId: string): string {

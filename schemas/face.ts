@@ -19,6 +19,32 @@ export const DropReason = z.enum(['low_magnitude', 'too_small', 'low_score']);
 export type DropReason = z.infer<typeof DropReason>;
 
 /**
+ * Why a KEPT face has no identity, stored with the face (null while it has one): the clustering's
+ * reasons — `low_quality` (too unsure to place on its own), `ambiguous` (two identities about as
+ * close), `no_match` (no identity it may join is close enough) — and `removed_by_user` (a user took
+ * it out of the identity it was in, and no other identity took it). A dropped face has a
+ * `DropReason` instead, never one of these.
+ */
+export const UnassignedReason = z.enum(['low_quality', 'ambiguous', 'no_match', 'removed_by_user']);
+export type UnassignedReason = z.infer<typeof UnassignedReason>;
+
+/** Each reason in words, as the Review page and the report show it (null: not decided yet). */
+export function unassignedReasonText(reason: UnassignedReason | null): string {
+  switch (reason) {
+    case 'low_quality':
+      return 'Low quality: too unsure to place on its own';
+    case 'ambiguous':
+      return 'Ambiguous: close to more than one person';
+    case 'no_match':
+      return 'No match: no one is close enough';
+    case 'removed_by_user':
+      return 'Removed by a user from the person it was in';
+    case null:
+      return 'Not decided yet: the next recluster records why';
+  }
+}
+
+/**
  * One detected face with its embedding: the unit of data between ingest and the index.
  * `embedding` is the RAW (un-normalised) feature: its L2 norm is the magnitude.
  */

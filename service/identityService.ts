@@ -12,7 +12,8 @@ import {
 } from '../clustering/online.ts';
 import type { ClusterParams } from '../clustering/params.ts';
 import { mapStableIds, newIdentityId } from '../clustering/stableIds.ts';
-import type { ClusterFace } from '../clustering/types.ts';
+import type { ClusterFace, Clustering } from '../clustering/types.ts';
+import type { UnassignedReason } from '../schemas/face.ts';
 import { toUnit } from '../clustering/vec.ts';
 import { NotFoundError, RejectedError } from './errors.ts';
 
@@ -171,13 +172,18 @@ export class IdentityService {
         if (this.db.getIdentity(into))
           events.push(event('merged', into, 'recluster', { mergedFrom: [from] }));
       }
-      for (const f of stored) {
+      stored.forEach((f, i) => {
         const target = mapping.assignment.get(f.faceId) ?? null;
         const current = this.db.getFace(f.faceId)?.identityId ?? null;
-        if (target === current) continue;
-        if (target === null) this.unassign(f.faceId, 'recluster', events);
-        else this.assign(f.faceId, target, 'recluster', events);
-      }
+        if (target !== null) {
+          if (target !== current) this.assign(f.faceId, target, 'recluster', events);
+          return;
+        }
+        // every face the batch leaves out gets its reason anew (one still out included)
+        const reason = reclusterReason(result, i, mapping.excludedByUser.has(f.faceId));
+        if (current === null) this.db.setUnassignedReason(f.faceId, reason);
+        else this.unassign(f.faceId, 'recluster', events, reason);
+      });
       for (const id of [...mapping.mergedInto.keys(), ...mapping.removed]) {
         if (!this.db.getIdentity(id)) continue;
         this.db.deleteIdentityRow(id);
@@ -282,7 +288,7 @@ export class IdentityService {
       if (toIdentityId !== null) {
         this.db.addCorrection({ kind: 'face_pinned', faceId, identityId: toIdentityId });
         this.assign(faceId, toIdentityId, 'user', events);
-      } else this.unassign(faceId, 'user', events);
+      } else this.unassign(faceId, 'user', events, 'removed_by_user');
       this.db.appendIdentityEvents(events);
     });
     return events;
@@ -355,6 +361,8 @@ export class IdentityService {
     faces: ReadonlyMap<string, string | null>,
     identities: ReadonlyMap<string, { name: string | null } | null>,
     inverse: Correction[],
+    /** why each face without an identity in the snapshot had none (absent: not recorded) */
+    reasons: ReadonlyMap<string, UnassignedReason | null> = new Map(),
   ): IdentityEvent[] {
     const events: IdentityEvent[] = [];
     this.db.transaction(() => {
@@ -373,7 +381,7 @@ export class IdentityService {
       for (const [faceId, identityId] of faces) {
         const f = this.db.getFace(faceId);
         if (!f || !f.kept || f.identityId === identityId) continue;
-        if (identityId === null) this.unassign(faceId, 'user', events);
+        if (identityId === null) this.unassign(faceId, 'user', events, reasons.get(faceId) ?? null);
         else if (this.db.getIdentity(identityId)) this.assign(faceId, identityId, 'user', events);
       }
       for (const c of inverse) this.db.addCorrection(c);
@@ -503,7 +511,12 @@ export class IdentityService {
   }
 
   private applyDecision(face: ClusterFace, d: OnlineDecision, cause: Cause, events: IdentityEvent[]): void {
-    if (d.kind === 'pending') return;
+    if (d.kind === 'pending') {
+      // a face a user took out stays "removed by user" until a recluster decides it again
+      if (this.db.getFace(face.id)?.unassignedReason !== 'removed_by_user')
+        this.db.setUnassignedReason(face.id, d.reason);
+      return;
+    }
     if (d.kind === 'create') {
       const members = [face.id, ...d.with.filter((id) => this.db.getFace(id)?.identityId === null)];
       const id = newIdentityId(members, (x) => this.db.getIdentity(x) !== undefined);
@@ -543,11 +556,17 @@ export class IdentityService {
     events.push(event('face_assigned', identityId, cause, { faceId }));
   }
 
-  private unassign(faceId: string, cause: Cause, events: IdentityEvent[]): void {
+  /** Takes a face out of its identity; `reason` is stored as why it has none now. */
+  private unassign(
+    faceId: string,
+    cause: Cause,
+    events: IdentityEvent[],
+    reason: UnassignedReason | null = null,
+  ): void {
     const f = this.db.getFace(faceId);
     if (!f || f.identityId === null) return;
     this.bumpMagSum(f.identityId, -f.magnitude);
-    this.db.setFaceIdentity(faceId, null);
+    this.db.setFaceIdentity(faceId, null, reason);
     events.push(event('face_unassigned', f.identityId, cause, { faceId }));
   }
 
@@ -572,6 +591,17 @@ export class IdentityService {
     if (!i) throw new NotFoundError('identity', id);
     return i;
   }
+}
+
+/**
+ * Why the recluster leaves snapshot face `i` without an identity: the batch's own reason, or, when
+ * the batch placed it but the stable-id mapping took it out, because a user moved it out of that
+ * identity (`removed_by_user`) or because the identity holds another face of its photo and a user
+ * pinned that one there (the same-photo rule: no identity it may join, `no_match`).
+ */
+function reclusterReason(result: Clustering, i: number, excludedByUser: boolean): UnassignedReason {
+  if (result.labels[i]! < 0) return result.reasons?.[i] ?? 'low_quality';
+  return excludedByUser ? 'removed_by_user' : 'no_match';
 }
 
 function event(

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openFaceDatabase, type EmbeddedFaceDatabase } from '../indexers/database.ts';
-import { faceRecord, tempDataDir } from '../indexers/testUtil.ts';
+import { faceRecord, photoResult, tempDataDir } from '../indexers/testUtil.ts';
 import { IdentityService } from './identityService.ts';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
 import { loadManifest } from '../pipeline/models.ts';
@@ -99,19 +99,8 @@ describe('indexFaceRecords (the step every transport shares)', () => {
 });
 
 /** A photo result listing `faces`, as both paths build it. */
-function result(photoId: string, faces: FaceRecord[], contentHash: string): PhotoResult {
-  return {
-    v: 1,
-    photoId,
-    uri: `file:///photos/${photoId}.png`,
-    width: 640,
-    height: 480,
-    contentHash,
-    modelId: embedder.name,
-    faceIds: faces.map((f) => f.faceId),
-    at: new Date().toISOString(),
-  };
-}
+const result = (photoId: string, faces: FaceRecord[], contentHash: string): PhotoResult =>
+  photoResult(photoId, faces, contentHash, embedder.name);
 
 describe('ingestPhoto / ingestFailure (the one ingest step)', () => {
   const TINY_JPEG = Buffer.from('ffd8ffe000104a464946', 'hex').toString('base64');

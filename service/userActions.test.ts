@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { erasePhotos } from '../indexers/erasure.ts';
 import type { FaceDatabase } from '../indexers/types.ts';
 import { CorrectionState } from '../clustering/corrections.ts';
-import { reviewReason, similarIdentities, suggestionsFor } from '../clustering/suggestions.ts';
-import { clusteredCrops, params, type ClusteredCrops } from './testUtil.ts';
+import { similarIdentities, suggestionsFor } from '../clustering/suggestions.ts';
+import { clusteredCrops, type ClusteredCrops } from './testUtil.ts';
 
 const open: ClusteredCrops[] = [];
 
@@ -70,28 +70,30 @@ describe('user actions and undo', () => {
     expect(facesOf(db, from)).toEqual(all);
   });
 
-  it('move out, reject and accept: suggestions leave out what a user ruled out', () => {
+  it('move out, reject and accept: suggestions leave out what a user ruled out; the stored reason follows', () => {
     const { db, identities, actions, who } = clustered();
     const leonard = who.get('leonard')!;
     const face = facesOf(db, leonard)[0]!;
+    expect(db.getFace(face)!.unassignedReason).toBeNull();
     actions.moveOut([face]);
     expect(db.getFace(face)!.identityId).toBeNull();
+    expect(db.getFace(face)!.unassignedReason).toBe('removed_by_user');
     const first = suggestionsFor(db, face);
     expect(first.map((s) => s.identityId)).not.toContain(leonard);
-    expect(['low_quality', 'ambiguous', 'no_match']).toContain(
-      reviewReason(db.getFace(face)!.quality, first, params),
-    );
     actions.reject(face, first[0]!.identityId);
+    expect(db.getFace(face)!.unassignedReason).toBe('removed_by_user');
     const second = suggestionsFor(db, face);
     expect(second.map((s) => s.identityId)).not.toContain(first[0]!.identityId);
     const accept = actions.accept(face, leonard);
     expect(db.getFace(face)!.identityId).toBe(leonard);
+    expect(db.getFace(face)!.unassignedReason).toBeNull();
     identities.recluster();
     expect(db.getFace(face)!.identityId).toBe(leonard);
     actions.undo(accept);
-    expect(db.getFace(face)!.identityId).toBeNull();
+    expect(db.getFace(face)!).toMatchObject({ identityId: null, unassignedReason: 'removed_by_user' });
+    // the batch puts the face back with Leonard's other faces; the user's exclusion keeps it out
     identities.recluster();
-    expect(db.getFace(face)!.identityId).not.toBe(leonard);
+    expect(db.getFace(face)!).toMatchObject({ identityId: null, unassignedReason: 'removed_by_user' });
   });
 
   it('"looks similar" ranks other people by template cosine; hide and cover are undoable', () => {

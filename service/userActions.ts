@@ -1,12 +1,17 @@
 import type { Correction, FaceDatabase } from '../indexers/types.ts';
 import type { UserAction } from '../indexers/store/people.ts';
+import type { UnassignedReason } from '../schemas/face.ts';
 import type { IdentityService } from './identityService.ts';
 import { NotFoundError, RejectedError } from './errors.ts';
 
-/** What undoing an action needs: where its faces were, which identities existed (and their state). */
+/**
+ * What undoing an action needs: where its faces were (and, for a face without an identity, why it
+ * had none; absent in actions recorded before reasons were kept), which identities existed (and
+ * their state).
+ */
 interface ActionBody {
   params: Record<string, unknown>;
-  faces: [string, string | null][];
+  faces: [faceId: string, identityId: string | null, reason?: UnassignedReason | null][];
   identities: [string, { name: string | null; hidden: boolean; coverFaceId: string | null } | null][];
   inverse: Correction[];
 }
@@ -156,9 +161,10 @@ export class UserActions {
     const body = action.body as ActionBody;
     return this.db.transaction(() => {
       this.identities.restore(
-        new Map(body.faces),
+        new Map(body.faces.map(([f, id]) => [f, id])),
         new Map(body.identities.map(([id, s]) => [id, s && { name: s.name }])),
         body.inverse,
+        new Map(body.faces.map(([f, , reason]) => [f, reason ?? null])),
       );
       for (const [id, s] of body.identities) {
         if (!s || !this.db.getIdentity(id)) continue;
@@ -188,9 +194,10 @@ export class UserActions {
     run: () => unknown,
   ): number {
     return this.db.transaction(() => {
-      const faces = [...new Set(touches.faces ?? [])].map(
-        (f) => [f, this.db.getFace(f)?.identityId ?? null] as [string, string | null],
-      );
+      const faces = [...new Set(touches.faces ?? [])].map((f): ActionBody['faces'][number] => {
+        const face = this.db.getFace(f);
+        return [f, face?.identityId ?? null, face?.unassignedReason ?? null];
+      });
       const identities = [...new Set(touches.identities ?? [])].map((id) => {
         const i = this.db.getIdentity(id);
         return [

@@ -2,7 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import type { StoredFace } from '../../indexers/types.ts';
 import { notFound } from '../errors.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
-import { FaceParams, jsonSchema, MoveFaceBody, PhotoParams, type Out, type Typed } from '../schemas.ts';
+import {
+  FaceParams,
+  jsonSchema,
+  MoveFaceBody,
+  PhotoParams,
+  unassignedReasonProperty,
+  type Out,
+  type Typed,
+} from '../schemas.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
 import { erasePhotos } from '../../indexers/erasure.ts';
 
@@ -17,8 +25,9 @@ const face = {
     magnitude: { type: 'number' },
     quality: { type: 'number' },
     kept: { type: 'boolean' },
-    reason: { type: 'string', nullable: true },
+    reason: { type: 'string', nullable: true, description: 'why a dropped face was not kept' },
     identityId: { type: 'string', nullable: true },
+    unassignedReason: unassignedReasonProperty,
   },
 };
 
@@ -118,7 +127,7 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
       if (!db.getPhoto(photoId)) throw notFound('photo', photoId);
       const { faceIds } = erasePhotos(db, [photoId], 'user');
       removeThumbnails(db.dataDir, faceIds);
-      refreshReport(db, db.dataDir, ctx.params);
+      refreshReport(db, db.dataDir);
       return { photoId, facesForgotten: faceIds.length };
     },
   );
@@ -136,5 +145,6 @@ function faceView(f: StoredFace) {
     kept: f.kept,
     reason: f.reason,
     identityId: f.identityId,
+    unassignedReason: f.unassignedReason,
   };
 }

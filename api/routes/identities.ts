@@ -204,7 +204,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       requireIdentity(db, identityId);
       const erased = eraseIdentity(db, identityId, { photos });
       removeThumbnails(db.dataDir, erased.faceIds);
-      refreshReport(db, db.dataDir, ctx.params);
+      refreshReport(db, db.dataDir);
       return { identityId, facesForgotten: erased.faceIds.length, photosErased: erased.photos.length };
     },
   );

@@ -56,10 +56,19 @@ describe('people API', () => {
     };
     expect(queue.total).toBe(1);
     expect(queue.faces[0]!.faceId).toBe(faces[3]);
-    expect(['low_quality', 'ambiguous', 'no_match']).toContain(queue.faces[0]!.reason);
+    // the reason the store keeps for it: the user took it out
+    expect(queue.faces[0]!.reason).toBe('removed_by_user');
+    expect(crops.db.getFace(faces[3]!)!.unassignedReason).toBe('removed_by_user');
+    const faceView = (await app.inject({ url: `/faces/${faces[3]}`, headers: auth })).json() as {
+      identityId: string | null;
+      unassignedReason: string | null;
+    };
+    expect(faceView).toMatchObject({ identityId: null, unassignedReason: 'removed_by_user' });
     const sug = (await app.inject({ url: `/faces/${faces[3]}/suggestions`, headers: auth })).json() as {
+      reason: string | null;
       suggestions: { identityId: string; score: number }[];
     };
+    expect(sug.reason).toBe('removed_by_user');
     expect(sug.suggestions.map((s) => s.identityId)).not.toContain(penny);
     const rejected = sug.suggestions[0]!.identityId;
     const reject = await app.inject({

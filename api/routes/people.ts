@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { FaceDatabase } from '../../indexers/types.ts';
-import type { ClusterParams } from '../../clustering/params.ts';
-import { reviewReason, similarIdentities, suggestionsFor } from '../../clustering/suggestions.ts';
+import { similarIdentities, suggestionsFor } from '../../clustering/suggestions.ts';
 import type { UserActions } from '../../service/userActions.ts';
 import { ApiError, notFound } from '../errors.ts';
 import {
@@ -16,6 +15,7 @@ import {
   SimilarQuery,
   SplitBody,
   jsonSchema,
+  unassignedReasonProperty,
   type Out,
   type Typed,
 } from '../schemas.ts';
@@ -23,7 +23,6 @@ import {
 /** What the people routes need (kept narrow: no import of the server module). */
 export interface PeopleRouteContext {
   db: FaceDatabase;
-  params: ClusterParams;
   actions: UserActions;
 }
 
@@ -93,11 +92,7 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
             properties: {
               faceId: { type: 'string' },
               identityId: { type: 'string', nullable: true },
-              reason: {
-                type: 'string',
-                nullable: true,
-                enum: ['low_quality', 'ambiguous', 'no_match', null],
-              },
+              reason: unassignedReasonProperty,
               suggestions: { type: 'array', items: suggestion },
             },
           },
@@ -108,12 +103,11 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
     async (request) => {
       const { faceId } = request.params;
       const face = requireKeptFace(db, faceId);
-      const suggestions = suggestionsFor(db, faceId);
       return {
         faceId,
         identityId: face.identityId,
-        reason: face.identityId === null ? reviewReason(face.quality, suggestions, ctx.params) : null,
-        suggestions,
+        reason: face.unassignedReason,
+        suggestions: suggestionsFor(db, faceId),
       };
     },
   );
@@ -138,7 +132,7 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
                     faceId: { type: 'string' },
                     photoId: { type: 'string' },
                     quality: { type: 'number' },
-                    reason: { type: 'string' },
+                    reason: unassignedReasonProperty,
                     suggestion: { ...suggestion, nullable: true },
                   },
                 },
@@ -151,7 +145,7 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
     },
     async (request) => {
       const { limit, offset } = request.query;
-      return reviewQueue(db, ctx.params, limit, offset);
+      return reviewQueue(db, limit, offset);
     },
   );
 
@@ -284,18 +278,20 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
   );
 }
 
-/** The review queue: unassigned kept faces, each with why it is unassigned and the best suggestion. */
-export function reviewQueue(db: FaceDatabase, params: ClusterParams, limit: number, offset: number) {
+/**
+ * The review queue: unassigned kept faces, each with its stored reason (why the step that left it
+ * out did) and the best suggestion.
+ */
+export function reviewQueue(db: FaceDatabase, limit: number, offset: number) {
   const { total, faceIds } = db.people.unassignedFaceIds(limit, offset);
   const faces = faceIds.map((faceId) => {
     const f = db.getFace(faceId)!;
-    const suggestions = suggestionsFor(db, faceId);
     return {
       faceId,
       photoId: f.photoId,
       quality: f.quality,
-      reason: reviewReason(f.quality, suggestions, params),
-      suggestion: suggestions[0] ?? null,
+      reason: f.unassignedReason,
+      suggestion: suggestionsFor(db, faceId)[0] ?? null,
     };
   });
   return { total, faces };

@@ -342,7 +342,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     if (body.get('confirm') !== 'yes') return reply.redirect(`/person/${enc(id)}/erase`, 303);
     const erased = eraseIdentity(db, id, { photos: body.get('photos') === '1' });
     removeThumbnails(db.dataDir, erased.faceIds);
-    refreshReport(db, db.dataDir, ctx.params);
+    refreshReport(db, db.dataDir);
     return reply.redirect('/', 303);
   });
 
@@ -351,7 +351,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
   web.get<WebRoute>('/review', { schema: { hide: true } }, async (request, reply) => {
     const q = request.query;
     const offset = Math.max(0, Math.floor(Number(q.offset) || 0));
-    const queue = reviewQueue(db, ctx.params, REVIEW_PAGE, offset);
+    const queue = reviewQueue(db, REVIEW_PAGE, offset);
     const c = await chrome(request, reply, 'Review', 'review');
     return html(
       reply,
@@ -433,7 +433,7 @@ async function pagesPlugin(web: FastifyInstance, ctx: WebContext, sessions: Sess
     if (body.get('confirm') !== 'yes') return reply.redirect(`/photo/${enc(photo.photoId)}/erase`, 303);
     const erased = erasePhotos(db, [photo.photoId], 'user');
     removeThumbnails(db.dataDir, erased.faceIds);
-    refreshReport(db, db.dataDir, ctx.params);
+    refreshReport(db, db.dataDir);
     return reply.redirect('/', 303);
   });
 

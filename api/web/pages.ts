@@ -4,7 +4,8 @@
  * Pure functions of the data they are given, so they are easy to test and to read.
  */
 import type { PersonCard, UserAction } from '../../indexers/store/people.ts';
-import type { Suggestion, ReviewReason } from '../../clustering/suggestions.ts';
+import type { Suggestion } from '../../clustering/suggestions.ts';
+import { unassignedReasonText, type UnassignedReason } from '../../schemas/face.ts';
 
 export interface Chrome {
   title: string;
@@ -297,15 +298,10 @@ export interface ReviewItem {
   photoId: string;
   photoName: string;
   quality: number;
-  reason: ReviewReason;
+  /** as stored by the step that left the face out; null: not decided yet (a store from before) */
+  reason: UnassignedReason | null;
   suggestion: (Suggestion & { coverFaceId: string | null }) | null;
 }
-
-const REASONS: Record<ReviewReason, string> = {
-  low_quality: 'Low quality: too unsure to place on its own',
-  ambiguous: 'Ambiguous: close to more than one person',
-  no_match: 'No match: no one is close enough',
-};
 
 export function reviewPage(c: Chrome, v: { total: number; items: ReviewItem[]; offset: number }): string {
   const items = v.items
@@ -313,13 +309,14 @@ export function reviewPage(c: Chrome, v: { total: number; items: ReviewItem[]; o
       const s = f.suggestion;
       const action = `/review/${u(f.faceId)}`;
       const fields = { focus: String(i) };
-      return `<li class="card review-item" tabindex="0" data-face-id="${esc(f.faceId)}"${s ? ` data-suggested="${esc(s.identityId)}"` : ''} aria-label="Face ${v.offset + i + 1}: ${esc(REASONS[f.reason])}${s ? `, suggested ${esc(personName(s))}` : ''}">
+      return `<li class="card review-item" tabindex="0" data-face-id="${esc(f.faceId)}"${s ? ` data-suggested="${esc(s.identityId)}"` : ''} aria-label="Face ${v.offset + i + 1}: ${esc(unassignedReasonText(f.reason))}${s ? `, suggested ${esc(personName(s))}` : ''}">
 <div class="pair">
 <figure>${thumb(f.faceId, `Unassigned face from ${f.photoName}`, 112, false)}<figcaption>This face</figcaption></figure>
 <span class="arrow" aria-hidden="true">→</span>
 <figure>${s ? `<a href="/person/${u(s.identityId)}" class="suggested">${thumb(s.coverFaceId, `Cover face of ${personName(s)}`, 112, false)}</a>` : '<span class="thumb empty" aria-hidden="true"></span>'}<figcaption>${s ? esc(personName(s)) : 'No one'}</figcaption></figure>
 </div>
-<p><span class="reason reason-${f.reason}" data-reason="${f.reason}">${esc(f.reason.replace('_', ' '))}</span> <a href="/photo/${u(f.photoId)}">${esc(shortName(f.photoName))}</a> · q ${f.quality.toFixed(2)}</p>
+<p><span class="reason reason-${f.reason ?? 'undecided'}" data-reason="${f.reason ?? ''}">${esc(f.reason?.replaceAll('_', ' ') ?? 'undecided')}</span> <a href="/photo/${u(f.photoId)}">${esc(shortName(f.photoName))}</a> · q ${f.quality.toFixed(2)}</p>
+<p class="why">${esc(unassignedReasonText(f.reason))}</p>
 <p class="suggestion">${s ? `Suggested: <strong>${esc(personName(s))}</strong> <span class="score">${s.score.toFixed(2)}</span>` : 'No suggestion'}</p>
 <div class="row">
 ${s ? button(action, 'Accept <kbd>A</kbd>', c.csrf, { fields: { ...fields, action: 'accept', identityId: s.identityId }, cls: 'primary', key: 'a' }) : ''}

@@ -4,7 +4,7 @@
  * its share of the identity's template is kept by IdentityTable.addToIdentity in the same
  * transaction.
  */
-import type { FaceRecord } from '../../schemas/face.ts';
+import type { FaceRecord, UnassignedReason } from '../../schemas/face.ts';
 import type { StoredFace } from '../types.ts';
 import type { IdentityTable } from './identities.ts';
 import { bufferToFloat32, float32ToBuffer, now, type Statements } from './statements.ts';
@@ -25,6 +25,7 @@ interface FaceRow {
   model_id: string;
   library: string | null;
   identity_id: string | null;
+  unassigned_reason: UnassignedReason | null;
   seq: number;
 }
 
@@ -71,7 +72,8 @@ export class FaceTable {
     const update = this.s.sql(
       `UPDATE faces SET photo_id = @photoId, face_index = @faceIndex, bbox = @bbox, landmarks = @landmarks,
          score = @score, embedding = @embedding, magnitude = @magnitude, quality = @quality, kept = @kept,
-         reason = @reason, library = @library WHERE label = @label`,
+         reason = @reason, library = @library,
+         unassigned_reason = CASE WHEN @kept = 1 THEN unassigned_reason END WHERE label = @label`,
     );
     for (const r of records) {
       checkRecord(r, expect);
@@ -238,16 +240,28 @@ export class FaceTable {
     ).map((r) => r[0]);
   }
 
-  setFaceIdentity(faceId: string, identityId: string | null): void {
+  setFaceIdentity(faceId: string, identityId: string | null, reason: UnassignedReason | null = null): void {
     const row = this.s.sql('SELECT * FROM faces WHERE face_id = ?').get(faceId) as FaceRow | undefined;
     if (!row) throw new Error(`no face ${faceId}`);
-    if (row.identity_id === identityId) return;
+    if (row.identity_id === identityId) {
+      if (identityId === null) this.setUnassignedReason(faceId, reason);
+      return;
+    }
     if (identityId !== null && !this.identities.getIdentity(identityId))
       throw new Error(`no identity ${identityId}`);
     const embedding = row.kept ? bufferToFloat32(row.embedding) : null;
     if (row.identity_id) this.identities.addToIdentity(row.identity_id, embedding, -1, -1);
-    this.s.sql('UPDATE faces SET identity_id = ? WHERE label = ?').run(identityId, row.label);
+    this.s
+      .sql('UPDATE faces SET identity_id = ?, unassigned_reason = ? WHERE label = ?')
+      .run(identityId, identityId === null && row.kept ? reason : null, row.label);
     if (identityId) this.identities.addToIdentity(identityId, embedding, +1, +1);
+  }
+
+  /** The reason of a face without an identity (a dropped face or one in an identity keeps none). */
+  setUnassignedReason(faceId: string, reason: UnassignedReason | null): void {
+    this.s
+      .sql('UPDATE faces SET unassigned_reason = ? WHERE face_id = ? AND kept = 1 AND identity_id IS NULL')
+      .run(reason, faceId);
   }
 }
 
@@ -315,6 +329,8 @@ function toFace(r: FaceRow): StoredFace {
     modelId: r.model_id,
     library: r.library,
     identityId: r.identity_id,
+    // a store opened read-only before its migration to version 3 has no such column
+    unassignedReason: r.unassigned_reason ?? null,
     seq: r.seq,
   };
 }

@@ -4,6 +4,12 @@
  */
 import type Database from 'better-sqlite3';
 
+/**
+ * The store note (metadata `note:<key>`) saying a batch recluster is owed: set by a run before its
+ * first change and cleared after its recluster (app/run.ts), and by migration 3 for older stores.
+ */
+export const RECLUSTER_OWED_NOTE = 'recluster_owed';
+
 /** Versioned migrations, applied in order; PRAGMA user_version records the last one applied. */
 export const MIGRATIONS: string[] = [
   // 1: initial schema
@@ -59,6 +65,17 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX tombstones_photo ON tombstones (photo_id);
   CREATE INDEX tombstones_uri ON tombstones (uri);
   CREATE INDEX tombstones_hash ON tombstones (content_hash);
+  `,
+  // 3: why a kept face has no identity (schemas/face.ts UnassignedReason), written by every step
+  // that places or unplaces faces; null while the face has an identity (a dropped face keeps its
+  // drop reason in `reason`). Rows from before have none: the clustering decides it, so the
+  // migration notes a recluster as owed (the next `run` or `recluster` writes every reason).
+  `
+  ALTER TABLE faces ADD COLUMN unassigned_reason TEXT;
+  INSERT INTO metadata (key, value)
+    SELECT 'note:${RECLUSTER_OWED_NOTE}', strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+    WHERE EXISTS (SELECT 1 FROM faces WHERE kept = 1 AND identity_id IS NULL)
+    ON CONFLICT (key) DO NOTHING;
   `,
 ];
 

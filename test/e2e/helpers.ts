@@ -113,7 +113,7 @@ export function startServe(args: string[]): Promise<ServeProcess> {
   });
 }
 
-/** Parses `photo,face,identity,width,height` CSV (fields may be quoted). */
+/** Parses `photo,face,identity,width,height,reason` CSV (fields may be quoted). */
 export function parseCsv(text: string): string[][] {
   const rows: string[][] = [];
   for (const line of text.split('\n').filter((l) => l.length > 0)) {

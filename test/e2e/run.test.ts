@@ -37,7 +37,14 @@ describe('facepipe run on the fixtures', () => {
     expect(first.photos.failed).toBe(0);
     expect(first.recluster.ran).toBe(true);
     const rows = parseCsv(firstCsv);
-    expect(rows[0]).toEqual(['photo', 'face', 'identity', 'width', 'height']);
+    expect(rows[0]).toEqual(['photo', 'face', 'identity', 'width', 'height', 'reason']);
+    // a face without an identity says why (stored by the recluster, or the drop reason); one with none
+    for (const r of rows.slice(1))
+      if (r[2] === '')
+        expect(['low_quality', 'ambiguous', 'no_match', 'low_magnitude', 'too_small', 'low_score']).toContain(
+          r[5],
+        );
+      else expect(r[5]).toBe('');
     const crops = rows.slice(1).filter((r) => cropIdentity(r[0]!) !== undefined);
     expect(crops).toHaveLength(40); // exactly one face per crop
     expect(crops.every((r) => r[0]!.startsWith(examplesArg))).toBe(true); // the path as given

@@ -4,6 +4,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { FaceStore, STORE_FILE } from '../../indexers/store.ts';
 import { PeopleStore, type Tombstone } from '../../indexers/store/people.ts';
 import type { Correction } from '../../indexers/types.ts';
+import type { UnassignedReason } from '../../schemas/face.ts';
 import { cropIdentity, repoRoot } from '../e2e/helpers.ts';
 
 /** Debian's chromium (`apt-get install -y chromium`); `npx playwright install` cannot work here. */
@@ -32,7 +33,16 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 
 export interface StoreSnapshot {
   identities: Map<string, { name: string | null; hidden: boolean; faces: string[] }>;
-  faces: Map<string, { identityId: string | null; photoId: string; uri: string; kept: boolean }>;
+  faces: Map<
+    string,
+    {
+      identityId: string | null;
+      photoId: string;
+      uri: string;
+      kept: boolean;
+      unassignedReason: UnassignedReason | null;
+    }
+  >;
   photos: Map<string, { uri: string }>;
   corrections: Correction[];
   tombstones: Tombstone[];
@@ -52,6 +62,7 @@ export function readStore(dataDir: string): StoreSnapshot {
           photoId: f.photoId,
           uri: photos.get(f.photoId)?.uri ?? '',
           kept: f.kept,
+          unassignedReason: f.unassignedReason,
         },
       ]),
     );

@@ -14,6 +14,7 @@ import {
   type ServeProcess,
 } from '../e2e/helpers.ts';
 import { thumbPath } from '../../pipeline/report.ts';
+import { unassignedReasonText } from '../../schemas/face.ts';
 import { identitiesByCropPerson, launchBrowser, readStore, screenshot } from './browser.ts';
 
 // The people view in a real browser (Debian chromium through playwright-core) against a real
@@ -235,10 +236,25 @@ describe('people view in a browser', () => {
     expect(await items.count()).toBeGreaterThanOrEqual(2);
     for (const f of done.movedOut.faces)
       expect(await page.locator(`li.review-item[data-face-id="${f}"]`).count()).toBe(1);
-    const reasons = await page
-      .locator('li.review-item .reason')
-      .evaluateAll((els) => els.map((e) => e.getAttribute('data-reason')));
-    for (const r of reasons) expect(['low_quality', 'ambiguous', 'no_match']).toContain(r);
+    // each face shows the reason the store keeps for it (the faces taken out: removed by a user)
+    const shown = await page
+      .locator('li.review-item')
+      .evaluateAll((els) =>
+        els.map((e) => [
+          e.getAttribute('data-face-id')!,
+          e.querySelector('.reason')!.getAttribute('data-reason'),
+        ]),
+      );
+    const stored = readStore(data);
+    for (const [faceId, reason] of shown) {
+      expect(reason).toBe(stored.faces.get(faceId)!.unassignedReason);
+      expect(['low_quality', 'ambiguous', 'no_match', 'removed_by_user']).toContain(reason);
+    }
+    for (const f of done.movedOut.faces) {
+      const item = page.locator(`li.review-item[data-face-id="${f}"]`);
+      expect(await item.locator('.reason').getAttribute('data-reason')).toBe('removed_by_user');
+      expect(await item.locator('.why').textContent()).toBe('Removed by a user from the person it was in');
+    }
     await screenshot(page, 'review');
     // focus starts on the first face; R rejects its suggestion
     const first = items.first();
@@ -371,8 +387,12 @@ describe('people view in a browser', () => {
     expect(html).toContain('facepipe serve --data');
     const s = readStore(data);
     const unassigned = [...s.faces].filter(([, f]) => f.kept && f.identityId === null);
-    for (const [faceId] of unassigned) expect(html).toContain(`data-unassigned-face="${faceId}"`);
-    if (unassigned.length > 0) expect(html).toMatch(/low quality: |ambiguous: |no match: /);
+    // each with the reason the store keeps for it, in words
+    for (const [faceId, f] of unassigned) {
+      expect(f.unassignedReason).not.toBeNull();
+      expect(html).toContain(`data-unassigned-face="${faceId}" data-reason="${f.unassignedReason}"`);
+      expect(html).toContain(unassignedReasonText(f.unassignedReason));
+    }
     expect(html).not.toMatch(/<(script|link)\b[^>]*(src|href)="https?:/);
   });
 
