@@ -60,6 +60,15 @@ describe('resizeArea (the detection copy filter: area average, OpenCV INTER_AREA
     }
   });
 
+  it('rounds a mean lying exactly on a half upwards (integer sums, no floating-point drift)', () => {
+    // 4×1 → 3×1, footprints of 4/3 px: means (3·0 + 2)/4, (2 + 1)/2 and (1 + 3·3)/4, all on a half,
+    // where weights of 1/3 in floating point would land either side of it
+    const data = Buffer.from([0, 2, 1, 3].flatMap((v) => [v, v, v]));
+    expect(Array.from(resizeArea({ data, width: 4, height: 1 }, 3, 1))).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3]);
+    // the same along the vertical axis
+    expect(Array.from(resizeArea({ data, width: 1, height: 4 }, 1, 3))).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3]);
+  });
+
   it('refuses to enlarge', () => {
     expect(() => resizeArea({ data: pattern(4, 4), width: 4, height: 4 }, 5, 4)).toThrow(/not a reduction/);
   });
