@@ -202,11 +202,13 @@ function cropOf(image: RgbImage, r: PixelRect): RgbRegion {
 /**
  * Decodes a photo for analysis. `reserve`, when given, is asked for the photo's `pixelFootprint`
  * after the header checks and before any pixel is decoded; the photo's `release` gives it back.
+ * `copier` makes the detection copy of a photo larger than the detection size.
  */
 export async function decodePhoto(
   bytes: Buffer,
   options: Partial<DecodeOptions> = {},
   reserve?: Reserve,
+  copier: DetectionCopier = detectionCopyPixels,
 ): Promise<DecodedPhoto> {
   const opts = { ...DEFAULT_DECODE, ...options };
   if (bytes.length === 0) throw new AnalyzeError('EMPTY_FILE', 'file is empty (0 bytes)');
@@ -222,7 +224,7 @@ export async function decodePhoto(
   const { width, height } = orientedSize(meta);
   const release = reserve ? await reserve(pixelFootprint(width, height, opts.detectMaxSide)) : () => {};
   try {
-    return await decodePixels(bytes, opts, width, height, meta.format!, release);
+    return await decodePixels(bytes, opts, width, height, meta.format!, release, copier);
   } catch (err) {
     release();
     throw err;
@@ -257,41 +259,63 @@ function halvedInDecode(image: Sharp): Sharp {
   return image.affine([0.5, 0, 0, 0.5], { interpolator: 'bilinear', idx: -0.5, idy: -0.5 });
 }
 
+/** What a detection copy is made from: the photo's bytes, its oriented size and the copy's size. */
+export interface DetectionCopyTask {
+  bytes: Uint8Array;
+  opts: DecodeOptions;
+  width: number;
+  height: number;
+  small: { width: number; height: number };
+}
+
 /**
- * The detection copy of a photo larger than the detection size. One photo's decode at a time (the
- * queue below), so that photos decoded side by side do not each hold their large pixels at once.
+ * Makes the detection copy of a photo larger than the detection size. The default runs here;
+ * the analyzer passes one that runs `detectionCopyPixels` in its worker pool, so the decode's
+ * full-resolution pixels and the JavaScript area filter stay off the main event loop.
  */
-async function detectionCopy(
-  bytes: Buffer,
-  opts: DecodeOptions,
-  width: number,
-  height: number,
-  small: { width: number; height: number },
-): Promise<RgbImage> {
-  const turn = fullDecodes.then(async () => {
-    const halvings = halvingsBefore(width, height, small);
-    let image: RgbImage;
-    if (halvings === 0) {
-      image = await decodeRaw(bytes, opts);
-      checkSize(image, width, height);
-    } else {
-      const halved = await decodeRaw(bytes, opts, halvedInDecode);
-      checkSize(halved, Math.ceil(width / 2), Math.ceil(height / 2));
-      image = cropOf(halved, {
-        left: 0,
-        top: 0,
-        width: Math.floor(width / 2),
-        height: Math.floor(height / 2),
-      });
-      for (let i = 1; i < halvings; i++) image = reduceByBlocks(image, 2);
-    }
-    return { data: resizeArea(image, small.width, small.height), ...small };
-  });
+export type DetectionCopier = (task: DetectionCopyTask) => Promise<RgbImage>;
+
+/**
+ * The detection copy of a photo larger than the detection size (the contract's halvings, then
+ * the area average). The decoded pixels are local to this call: they are let go when it returns.
+ */
+export async function detectionCopyPixels(task: DetectionCopyTask): Promise<RgbImage> {
+  const { opts, width, height, small } = task;
+  const bytes = Buffer.isBuffer(task.bytes)
+    ? task.bytes
+    : Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
+  const halvings = halvingsBefore(width, height, small);
+  let image: RgbImage;
+  if (halvings === 0) {
+    image = await decodeRaw(bytes, opts);
+    checkSize(image, width, height);
+  } else {
+    const halved = await decodeRaw(bytes, opts, halvedInDecode);
+    checkSize(halved, Math.ceil(width / 2), Math.ceil(height / 2));
+    image = cropOf(halved, {
+      left: 0,
+      top: 0,
+      width: Math.floor(width / 2),
+      height: Math.floor(height / 2),
+    });
+    for (let i = 1; i < halvings; i++) image = reduceByBlocks(image, 2);
+  }
+  return { data: resizeArea(image, small.width, small.height), ...small };
+}
+
+/**
+ * One photo's detection copy at a time (the queue below), so that photos decoded side by side do
+ * not each hold their large pixels at once.
+ */
+async function detectionCopy(task: DetectionCopyTask, copier: DetectionCopier): Promise<RgbImage> {
+  const turn = fullDecodes.then(() => copier(task));
   fullDecodes = turn.then(
     () => undefined,
     () => undefined,
   );
-  return turn;
+  const copy = await turn;
+  checkSize(copy, task.small.width, task.small.height);
+  return copy;
 }
 
 let fullDecodes: Promise<void> = Promise.resolve();
@@ -303,6 +327,7 @@ async function decodePixels(
   height: number,
   format: string,
   release: () => void,
+  copier: DetectionCopier,
 ): Promise<DecodedPhoto> {
   const small = detectionSize(width, height, opts.detectMaxSide);
   if (small.width === width && small.height === height) {
@@ -318,7 +343,7 @@ async function decodePixels(
       release,
     };
   }
-  const detect = await detectionCopy(bytes, opts, width, height, small);
+  const detect = await detectionCopy({ bytes, opts, width, height, small }, copier);
   return {
     width,
     height,
