@@ -60,13 +60,16 @@ describe('resizeArea (the detection copy filter: area average, OpenCV INTER_AREA
     }
   });
 
-  it('rounds a mean lying exactly on a half upwards (integer sums, no floating-point drift)', () => {
+  it('rounds a mean lying exactly on a half to the even integer, as OpenCV does (exact integer sums)', () => {
     // 4×1 → 3×1, footprints of 4/3 px: means (3·0 + 2)/4, (2 + 1)/2 and (1 + 3·3)/4, all on a half,
     // where weights of 1/3 in floating point would land either side of it
     const data = Buffer.from([0, 2, 1, 3].flatMap((v) => [v, v, v]));
-    expect(Array.from(resizeArea({ data, width: 4, height: 1 }, 3, 1))).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3]);
+    expect(Array.from(resizeArea({ data, width: 4, height: 1 }, 3, 1))).toEqual([0, 0, 0, 2, 2, 2, 2, 2, 2]);
     // the same along the vertical axis
-    expect(Array.from(resizeArea({ data, width: 1, height: 4 }, 1, 3))).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3]);
+    expect(Array.from(resizeArea({ data, width: 1, height: 4 }, 1, 3))).toEqual([0, 0, 0, 2, 2, 2, 2, 2, 2]);
+    // and a tie off a half-way point of a footprint: (1 + 4)/2 → 2, (3 + 4)/2 → 4
+    const pairs = Buffer.from([1, 4, 3, 4].flatMap((v) => [v, v, v]));
+    expect(Array.from(resizeArea({ data: pairs, width: 4, height: 1 }, 2, 1))).toEqual([2, 2, 2, 4, 4, 4]);
   });
 
   it('refuses to enlarge', () => {
