@@ -8,9 +8,10 @@ import { benchDir, ensurePeerVenv, measured, peerDir, type ProcessCost } from '.
 
 /**
  * facepipe's analysis against the plain Python pipeline a practitioner would write
- * (bench/peer/peer_pipeline.py: cv2 decode, the same YuNet + MobileFaceNet on onnxruntime, the same
- * preprocessing contract and detection resolution, cv2.estimateAffinePartial2D + warpAffine, one
- * photo at a time), on the same photo sets:
+ * (bench/peer/peer_pipeline.py: cv2 decode with Pillow's ICC conversion, the same YuNet +
+ * MobileFaceNet on onnxruntime, the same preprocessing contract (models/README.md: INTER_AREA
+ * detection copy, block-mean pre-shrink of large faces) and detection resolution,
+ * cv2.estimateAffinePartial2D + warpAffine, one photo at a time), on the same photo sets:
  * - fixtures: the bundled examples (crops and group photos);
  * - large: photos of 2000–4600 px long side made in a temporary folder by upscaling the group
  *   photos and, when the development set is present, one photo of each of its people (never kept).
@@ -145,7 +146,8 @@ function agreement(ours: FaceLine[], peer: FaceLine[]) {
     minCosine: r3(Math.min(...cosines)),
     medianCosine: r3(median(cosines)),
     facesBelow099: below.length,
-    // e.g. a photo with an embedded ICC profile: sharp converts it to sRGB, OpenCV ignores it
+    // where the two break the preprocessing contract (models/README.md), e.g. a colour profile
+    // one of them does not apply, or a detection copy resampled with another filter
     below099: below,
   };
 }
@@ -230,7 +232,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
         fixtureFigures.agreement.facesBelow099 === 0 && largeFigures.agreement.facesBelow099 === 0,
     };
     return {
-      peer: 'bench/peer/peer_pipeline.py (opencv-python-headless, onnxruntime, numpy from PyPI, default threads)',
+      peer: 'bench/peer/peer_pipeline.py (opencv-python-headless, onnxruntime, numpy, pillow from PyPI, default threads)',
       cores: os.availableParallelism(),
       fixtures: fixtureFigures,
       large: {

@@ -1,8 +1,13 @@
+import { reduceByBlocks } from './resample.ts';
+
 /**
  * Face alignment: the least-squares similarity transform (rotation, uniform scale, translation,
  * no reflection) from 5 landmarks to a template, and a bilinear warp with OpenCV `warpAffine`
  * conventions (integer coordinates are pixel centres, samples outside the image count as 0,
- * results rounded to uint8). Pure functions.
+ * results rounded to uint8). A face the warp shrinks by 2× or more is first pre-shrunk by an
+ * integer factor with a block mean (`preShrinkFactor`), so that the bilinear warp, which samples
+ * only 4 source pixels per output pixel, does not alias (models/README.md, "Preprocessing
+ * contract"). Pure functions.
  */
 
 export type Point = readonly [number, number];
@@ -150,7 +155,7 @@ export function alignFace(
 
 /**
  * Aligns a face from a crop of the image (landmarks in whole-image pixels). The crop must contain
- * `warpSourceRect` of the face's transform wherever that lies inside the image; the transform
+ * `alignmentSourceRect` of the face's transform wherever that lies inside the image; the transform
  * returned maps whole-image pixels.
  */
 export function alignFaceInRegion(
@@ -160,12 +165,69 @@ export function alignFaceInRegion(
   size: readonly [number, number],
 ): AlignedFace {
   const transform = estimateSimilarity(landmarks, template);
-  const local = shiftSimilarity(transform, region.left, region.top);
   return {
-    rgb: warpSimilarity(region.data, region.width, region.height, 3, local, size[0], size[1]),
+    rgb: warpRegion(region, transform, size),
     transform,
     residuals: alignmentResiduals(transform, landmarks, template),
   };
+}
+
+/**
+ * The pre-shrink factor of a warp: k = ⌊1 / scale⌋ when the warp shrinks by 2× or more (scale =
+ * aligned pixels per source pixel), else 1. After the block mean the bilinear warp shrinks by less
+ * than 1.5× (at most 2× when k = 1).
+ */
+export function preShrinkFactor(t: Similarity): number {
+  const k = Math.floor(1 / Math.hypot(t.a, t.b));
+  return k >= 2 ? k : 1;
+}
+
+/**
+ * The transform in pre-shrunk pixels: block pixel p' covers source pixels k·p' … k·p'+k−1, whose
+ * centre is k·p' + (k−1)/2, so T'(p') = T(k·p' + (k−1)/2).
+ */
+export function preShrunkSimilarity(t: Similarity, k: number): Similarity {
+  const c = (k - 1) / 2;
+  return { a: t.a * k, b: t.b * k, tx: t.tx + (t.a - t.b) * c, ty: t.ty + (t.b + t.a) * c };
+}
+
+/** Warps a face out of a region through `t` (whole-image pixels), pre-shrinking a large face. */
+function warpRegion(region: ImageRegion, t: Similarity, size: readonly [number, number]): Buffer {
+  const k = preShrinkFactor(t);
+  if (k === 1) {
+    const local = shiftSimilarity(t, region.left, region.top);
+    return warpSimilarity(region.data, region.width, region.height, 3, local, size[0], size[1]);
+  }
+  // whole blocks (anchored at the image's top-left pixel) of the region within the face's window
+  const want = warpSourceRect(preShrunkSimilarity(t, k), size[0], size[1]);
+  const bx0 = Math.max(want.left, Math.ceil(region.left / k));
+  const by0 = Math.max(want.top, Math.ceil(region.top / k));
+  const bx1 = Math.min(want.left + want.width, Math.floor((region.left + region.width) / k));
+  const by1 = Math.min(want.top + want.height, Math.floor((region.top + region.height) / k));
+  if (bx1 <= bx0 || by1 <= by0) return Buffer.alloc(size[0] * size[1] * 3);
+  const blocks = reduceByBlocks({ data: region.data, width: region.width, height: region.height }, k, {
+    left: bx0 * k - region.left,
+    top: by0 * k - region.top,
+    width: (bx1 - bx0) * k,
+    height: (by1 - by0) * k,
+  });
+  const local = shiftSimilarity(preShrunkSimilarity(t, k), bx0, by0);
+  return warpSimilarity(blocks.data, blocks.width, blocks.height, 3, local, size[0], size[1]);
+}
+
+/**
+ * The source rectangle the alignment through `t` reads, in whole-image pixels: `warpSourceRect`,
+ * or for a pre-shrunk face the whole blocks under the warp's window in block pixels.
+ */
+export function alignmentSourceRect(
+  t: Similarity,
+  outWidth: number,
+  outHeight: number,
+): { left: number; top: number; width: number; height: number } {
+  const k = preShrinkFactor(t);
+  if (k === 1) return warpSourceRect(t, outWidth, outHeight);
+  const r = warpSourceRect(preShrunkSimilarity(t, k), outWidth, outHeight);
+  return { left: r.left * k, top: r.top * k, width: r.width * k, height: r.height * k };
 }
 
 /**

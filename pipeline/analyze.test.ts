@@ -99,6 +99,11 @@ describe('analyze on the real fixtures', () => {
         for (let k = 0; k < 4; k++) expect(Math.abs(f.bbox[k]! - ref.bbox[k]!)).toBeLessThan(12);
         expect(f.alignedRgb.length).toBe(112 * 112 * 3); // aligned from the full-resolution pixels
       });
+      // the detection copy is made in the worker pool: a decode failure there keeps its stable code
+      const bytes = readFileSync(file);
+      const truncated = small.analyzeBytes(bytes.subarray(0, Math.floor(bytes.length / 2)), 'truncated');
+      await expect(truncated).rejects.toBeInstanceOf(AnalyzeError);
+      await expect(truncated).rejects.toMatchObject({ code: 'CORRUPT_IMAGE' });
       // bbt3's smallest face is 43×61 px: detected, embedded, and marked rather than lost
       const bbt3 = await small.analyzeFile(path.join(examplesDir, 'faceapi-groups/bbt3.jpg'));
       expect(bbt3.faces).toHaveLength(5);

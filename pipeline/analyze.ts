@@ -5,9 +5,9 @@ import sharp from 'sharp';
 import { faceIdFor, FaceRecord, SCHEMA_VERSION, type DropReason } from '../schemas/face.ts';
 import {
   alignFaceInRegion,
+  alignmentSourceRect,
   estimateSimilarity,
   similarityMatrix,
-  warpSourceRect,
   type AlignedFace,
   type Point,
 } from './align.ts';
@@ -15,6 +15,7 @@ import {
   decodePhoto,
   DEFAULT_DECODE,
   type DecodedPhoto,
+  type DetectionCopier,
   type DecodeOptions,
   type RgbImage,
 } from './decode.ts';
@@ -24,7 +25,7 @@ import { ByteBudget } from './byteBudget.ts';
 import { AnalyzeError } from './errors.ts';
 import { faceCues, type FaceCues } from './faceCues.ts';
 import { qualityFromCues } from './qualityGate.ts';
-import type { DetectTask, SessionInfo } from './inferenceWorker.ts';
+import type { DetectionCopyFailure, DetectTask, SessionInfo } from './inferenceWorker.ts';
 import { log } from '../core/log.ts';
 import {
   loadManifest,
@@ -255,6 +256,29 @@ async function checkModel(
   return info;
 }
 
+/**
+ * The detection copy of a large photo made in the worker pool (inferenceWorker.ts
+ * `detectionCopy`): its full-resolution decode and area filter never run on the main event loop.
+ */
+function detectionCopyInPool(pool: Piscina): DetectionCopier {
+  return async (task) => {
+    let result: Uint8Array | DetectionCopyFailure;
+    try {
+      result = (await pool.run(task, { name: 'detectionCopy' })) as Uint8Array | DetectionCopyFailure;
+    } catch (err) {
+      throw new AnalyzeError(
+        'INFERENCE_FAILED',
+        `worker failed making the detection copy: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    if (!(result instanceof Uint8Array)) throw new AnalyzeError(result.code, result.message);
+    return { data: Buffer.from(result.buffer, result.byteOffset, result.byteLength), ...task.small };
+  };
+}
+
 export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyzer> {
   const dir = opts.modelsDir ? resolveModelsDir(opts.modelsDir) : resolveModelsDir();
   const manifest = loadManifest(dir);
@@ -345,6 +369,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
   }
 
   const inFlight = new ByteBudget(opts.maxInFlightBytes ?? DEFAULT_IN_FLIGHT_BYTES);
+  const copier = detectionCopyInPool(pool);
   const template = embedder.alignment.templatePoints as Point[];
   const alignedSize = embedder.alignment.size;
 
@@ -366,7 +391,7 @@ export async function createAnalyzer(opts: AnalyzerOptions = {}): Promise<Analyz
 
   async function analyzeNow(bytes: Buffer, photoId: string): Promise<PhotoAnalysis> {
     // pixels are held from decode to alignment only: the budget is given back before embedding
-    const photo = await decodePhoto(bytes, settings.decode, (n) => inFlight.acquire(n));
+    const photo = await decodePhoto(bytes, settings.decode, (n) => inFlight.acquire(n), copier);
     const { width, height } = photo;
     let geometry: FaceGeometry[];
     let aligned: AlignedFace[];
@@ -493,8 +518,8 @@ export function toFaceRecord(
 
 /**
  * Aligns every face of a photo from one full-resolution read of the region their warps sample (the
- * union of `warpSourceRect`s): for a photo larger than the detection copy that is the only
- * full-resolution decode, and only of that region.
+ * union of `alignmentSourceRect`s): for a photo larger than the detection copy, whose
+ * full-resolution pixels were let go once the detection copy was made, a decode of that region only.
  */
 export async function alignPhotoFaces(
   photo: DecodedPhoto,
@@ -504,7 +529,7 @@ export async function alignPhotoFaces(
 ): Promise<AlignedFace[]> {
   if (geometry.length === 0) return [];
   const rects = geometry.map((g) =>
-    warpSourceRect(estimateSimilarity(g.landmarks, template), size[0], size[1]),
+    alignmentSourceRect(estimateSimilarity(g.landmarks, template), size[0], size[1]),
   );
   const left = Math.min(...rects.map((r) => r.left));
   const top = Math.min(...rects.map((r) => r.top));

@@ -1,14 +1,20 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { AnalyzeError } from './errors.ts';
 import { sniffImageFormat } from './imageSignature.ts';
+import { reduceByBlocks, resizeArea } from './resample.ts';
 
 /**
- * Decoding with sharp: EXIF orientation applied, 3-channel sRGB, a pixel limit against
- * decompression bombs (checked from the header before any pixel is decoded). A photo up to the
- * detection size is decoded once and serves both the detector and alignment. A larger one is
- * decoded straight to the detection copy (libvips shrinks JPEGs while decoding), and alignment
- * later reads only the full-resolution region around the faces: a 14 MP photo never sits in
- * memory as 40 MB of pixels, and a photo without faces is decoded once, small.
+ * Decoding with sharp, as the preprocessing contract says (models/README.md, "Preprocessing
+ * contract"): EXIF orientation applied; an embedded ICC profile converted to sRGB (a photo without
+ * one is taken as sRGB); alpha dropped; 3 channels. A pixel limit against decompression bombs is
+ * checked from the header before any pixel is decoded. A photo up to the detection size is decoded
+ * once and serves both the detector and alignment. A larger one is halved by 2×2 block means while
+ * it is at least twice the detection size (the first halving inside libvips, as it decodes), then
+ * area-averaged to the detection copy (`resizeArea`, OpenCV's INTER_AREA), and those pixels are let
+ * go at once; alignment later reads only the full-resolution region around the faces. The detection
+ * copy is not left to libvips' shrink-on-load and Lanczos: YuNet's landmarks on large faces move by
+ * pixels when the detection copy changes by a level here and there, so the copy must be one a
+ * Python pipeline can make identically.
  */
 
 export interface DecodeOptions {
@@ -196,11 +202,13 @@ function cropOf(image: RgbImage, r: PixelRect): RgbRegion {
 /**
  * Decodes a photo for analysis. `reserve`, when given, is asked for the photo's `pixelFootprint`
  * after the header checks and before any pixel is decoded; the photo's `release` gives it back.
+ * `copier` makes the detection copy of a photo larger than the detection size.
  */
 export async function decodePhoto(
   bytes: Buffer,
   options: Partial<DecodeOptions> = {},
   reserve?: Reserve,
+  copier: DetectionCopier = detectionCopyPixels,
 ): Promise<DecodedPhoto> {
   const opts = { ...DEFAULT_DECODE, ...options };
   if (bytes.length === 0) throw new AnalyzeError('EMPTY_FILE', 'file is empty (0 bytes)');
@@ -216,12 +224,101 @@ export async function decodePhoto(
   const { width, height } = orientedSize(meta);
   const release = reserve ? await reserve(pixelFootprint(width, height, opts.detectMaxSide)) : () => {};
   try {
-    return await decodePixels(bytes, opts, width, height, meta.format!, release);
+    return await decodePixels(bytes, opts, width, height, meta.format!, release, copier);
   } catch (err) {
     release();
     throw err;
   }
 }
+
+/**
+ * How many times the contract halves a `width`×`height` photo before area-averaging it to the
+ * detection copy: while it is at least twice the copy on both axes (each halving drops a partial
+ * last row or column).
+ */
+export function halvingsBefore(
+  width: number,
+  height: number,
+  small: { width: number; height: number },
+): number {
+  let n = 0;
+  for (let w = width, h = height; w >= 2 * small.width && h >= 2 * small.height; n++) {
+    w = Math.floor(w / 2);
+    h = Math.floor(h / 2);
+  }
+  return n;
+}
+
+/**
+ * The first halving inside libvips: an affine scale of ½ with bilinear sampling, its input shifted
+ * by half a pixel, samples every output pixel at the centre of a 2×2 block, which is the block's
+ * mean rounded half up (tested against the block mean); libvips streams it, so the full-resolution
+ * pixels never sit in memory. Its last row or column, a partial block, is cut off after.
+ */
+function halvedInDecode(image: Sharp): Sharp {
+  return image.affine([0.5, 0, 0, 0.5], { interpolator: 'bilinear', idx: -0.5, idy: -0.5 });
+}
+
+/** What a detection copy is made from: the photo's bytes, its oriented size and the copy's size. */
+export interface DetectionCopyTask {
+  bytes: Uint8Array;
+  opts: DecodeOptions;
+  width: number;
+  height: number;
+  small: { width: number; height: number };
+}
+
+/**
+ * Makes the detection copy of a photo larger than the detection size. The default runs here;
+ * the analyzer passes one that runs `detectionCopyPixels` in its worker pool, so the decode's
+ * full-resolution pixels and the JavaScript area filter stay off the main event loop.
+ */
+export type DetectionCopier = (task: DetectionCopyTask) => Promise<RgbImage>;
+
+/**
+ * The detection copy of a photo larger than the detection size (the contract's halvings, then
+ * the area average). The decoded pixels are local to this call: they are let go when it returns.
+ */
+export async function detectionCopyPixels(task: DetectionCopyTask): Promise<RgbImage> {
+  const { opts, width, height, small } = task;
+  const bytes = Buffer.isBuffer(task.bytes)
+    ? task.bytes
+    : Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
+  const halvings = halvingsBefore(width, height, small);
+  let image: RgbImage;
+  if (halvings === 0) {
+    image = await decodeRaw(bytes, opts);
+    checkSize(image, width, height);
+  } else {
+    const halved = await decodeRaw(bytes, opts, halvedInDecode);
+    checkSize(halved, Math.ceil(width / 2), Math.ceil(height / 2));
+    image = cropOf(halved, {
+      left: 0,
+      top: 0,
+      width: Math.floor(width / 2),
+      height: Math.floor(height / 2),
+    });
+    for (let i = 1; i < halvings; i++) image = reduceByBlocks(image, 2);
+  }
+  return { data: resizeArea(image, small.width, small.height), ...small };
+}
+
+/**
+ * One photo's detection copy at a time (the queue below), so that photos decoded side by side do
+ * not each hold their large pixels at once.
+ */
+async function detectionCopy(task: DetectionCopyTask, copier: DetectionCopier): Promise<RgbImage> {
+  const turn = fullDecodes.then(() => copier(task));
+  fullDecodes = turn.then(
+    () => undefined,
+    () => undefined,
+  );
+  const copy = await turn;
+  checkSize(copy, task.small.width, task.small.height);
+  return copy;
+}
+
+let fullDecodes: Promise<void> = Promise.resolve();
 
 async function decodePixels(
   bytes: Buffer,
@@ -230,6 +327,7 @@ async function decodePixels(
   height: number,
   format: string,
   release: () => void,
+  copier: DetectionCopier,
 ): Promise<DecodedPhoto> {
   const small = detectionSize(width, height, opts.detectMaxSide);
   if (small.width === width && small.height === height) {
@@ -245,10 +343,7 @@ async function decodePixels(
       release,
     };
   }
-  const detect = await decodeRaw(bytes, opts, (image) =>
-    image.resize(small.width, small.height, { fit: 'fill' }),
-  );
-  checkSize(detect, small.width, small.height);
+  const detect = await detectionCopy({ bytes, opts, width, height, small }, copier);
   return {
     width,
     height,

@@ -23,4 +23,5 @@ const worker = await import('./inferenceWorker.ts');
 export const describe = worker.describe;
 export const detect = worker.detect;
 export const embed = worker.embed;
+export const detectionCopy = worker.detectionCopy;
 export default worker.embed;

@@ -1,12 +1,16 @@
 import * as ort from 'onnxruntime-node';
+import { Piscina } from 'piscina';
+import { detectionCopyPixels, type DetectionCopyTask } from './decode.ts';
+import { AnalyzeError, type AnalyzeErrorCode } from './errors.ts';
 import { decodeYunet, padTo, type Detection } from './detect.ts';
 import { batchToNchw, writeNchw, type PixelTransform } from './preprocess.ts';
 import { openSession, type OpenedSession, type SessionSpec } from './session.ts';
 
 /**
  * Runs inside piscina worker threads (loaded through inferenceWorker.mjs): onnxruntime's run()
- * blocks its thread, so detection and embedding never run on the main event loop. Each worker
- * keeps its own sessions, opened on first use.
+ * blocks its thread, so detection and embedding never run on the main event loop; nor does the
+ * full-resolution decode and area filter of a large photo's detection copy. Each worker keeps its
+ * own sessions, opened on first use.
  */
 
 const sessions = new Map<string, Promise<OpenedSession>>();
@@ -106,4 +110,27 @@ export async function embed(task: EmbedTask): Promise<Float32Array> {
     [task.outputName],
   );
   return Float32Array.from(outputs[task.outputName]!.data as Float32Array);
+}
+
+/** Why a detection copy could not be made: an AnalyzeError's stable code, carried across threads. */
+export interface DetectionCopyFailure {
+  code: AnalyzeErrorCode;
+  message: string;
+}
+
+/**
+ * A large photo's detection copy (decode.ts `detectionCopyPixels`), made in this worker: its
+ * full-resolution pixels live and die here. The copy's bytes are moved to the caller, not cloned.
+ */
+export async function detectionCopy(task: DetectionCopyTask): Promise<Uint8Array | DetectionCopyFailure> {
+  let data: Uint8Array;
+  try {
+    data = (await detectionCopyPixels(task)).data;
+  } catch (err) {
+    if (err instanceof AnalyzeError) return { code: err.code, message: err.message };
+    throw err;
+  }
+  // a small Buffer may sit in Node's shared pool, which must not be moved away
+  const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+  return Piscina.move(own) as Uint8Array;
 }

@@ -11,6 +11,8 @@ export const PEER_PACKAGES = [
   'opencv-python-headless==5.0.0.93',
   'onnxruntime==1.32.0',
   'numpy==2.4.6',
+  // ICC profiles (ImageCms, littlecms): OpenCV decodes without applying them
+  'pillow==13.0.0',
   'hnswlib==0.8.0',
 ];
 
