@@ -50,6 +50,21 @@ OPSET = 13
 IR_VERSION = 7
 PRODUCER = 'facepipe-magface_to_onnx'
 
+# The bundled manifest (models/manifest.json) is where the preprocessing contract is written
+# (conventions.preprocessing: decode, detection copy, pre-shrink, warp): a converted model is run by
+# the same pipeline, so its manifest carries the same conventions, taken from there rather than
+# copied here, so the two cannot drift apart.
+BUNDLED_MANIFEST = Path(__file__).resolve().parent.parent / 'models' / 'manifest.json'
+ALIGNMENT_METHOD = ('least-squares similarity transform of the 5 detector landmarks onto the template; '
+                    'a face the warp shrinks 2x or more pre-shrunk by its k x k block mean '
+                    '(conventions.preprocessing.preShrink); bilinear warp')
+
+
+def bundled_conventions() -> dict:
+    """The bundled manifest's conventions (pixel transform, coordinates, preprocessing contract)."""
+    return dict(json.loads(BUNDLED_MANIFEST.read_text(encoding='utf-8'))['conventions'])
+
+
 # ArcFace 112×112 five-point template (the alignment every MagFace model was trained with).
 ARCFACE_TEMPLATE = [
     [38.2946, 51.6963],
@@ -337,7 +352,7 @@ def manifest_entry(name: str, onnx_path: str, checkpoint: str, info: dict, calib
             'std': [1, 1, 1],
         },
         'alignment': {
-            'method': 'least-squares similarity transform of the 5 detector landmarks onto the template, bilinear warp',
+            'method': ALIGNMENT_METHOD,
             'size': [INPUT_SIZE, INPUT_SIZE],
             'template': 'arcface-112',
             'templatePoints': ARCFACE_TEMPLATE,
@@ -362,10 +377,7 @@ def manifest_entry(name: str, onnx_path: str, checkpoint: str, info: dict, calib
 def write_manifest(entry: dict, path: str) -> None:
     doc = {
         'schemaVersion': 1,
-        'conventions': {
-            'pixelTransform': 'value = (pixel * scale - mean[c]) / std[c], pixel in 0..255, channels in colorOrder',
-            'paths': 'file names are relative to this folder',
-        },
+        'conventions': bundled_conventions(),
         'models': [entry],
     }
     with open(path, 'w', encoding='utf-8') as f:

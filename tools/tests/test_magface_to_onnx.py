@@ -114,6 +114,10 @@ def test_manifest_written_beside_the_model_with_the_magface_contract(tiny):
     fitted_later = {'measured', 'licenceFile', 'clustering', 'clusteringCalibration'}
     assert set(mobile) - fitted_later <= set(entry)
     assert entry['alignment']['templatePoints'] == mobile['alignment']['templatePoints']
+    # the same preprocessing contract as the bundled models: the pipeline runs both the same way
+    assert entry['alignment']['method'] == mobile['alignment']['method']
+    assert manifest['conventions'] == bundled['conventions']
+    assert {'decode', 'detectionCopy', 'preShrink', 'warp'} <= set(manifest['conventions']['preprocessing'])
 
 
 def test_calibration_overrides(tiny, tmp_path):
