@@ -1,8 +1,8 @@
-import { joinPenalty, mergeBar, type ClusterParams } from './params.ts';
+import { mergeBar, type ClusterParams } from './params.ts';
 import type { ClusterConstraints, ClusterFace, Clustering, UnassignedReason } from './types.ts';
 import { buildKnnGraph, type KnnGraph, type UnitIndex } from './knnGraph.ts';
 import { graphFromTable, parallelNeighbours } from './parallelKnn.ts';
-import { attachScore, linkScore, templateAgreement, templateCosine } from './linkScore.ts';
+import { attachRefusal, leftoverReason, linkScore, templateAgreement, templateCosine } from './linkScore.ts';
 import { UnionFind, denseLabels } from './unionFind.ts';
 import { addScaled } from './vec.ts';
 
@@ -136,11 +136,7 @@ function clusterOnGraph(
     leftovers = leftovers.filter((_, t) => targets[t] < 0);
   }
   for (const i of leftovers) {
-    if (roots[i] >= 0) reasons[i] = undefined;
-    else if (reasons[i] === 'ambiguous') continue;
-    // too weak to stand on its own and no identity took it: its quality is what keeps it out
-    else if (faces[i].quality < params.coreQuality) reasons[i] = 'low_quality';
-    else reasons[i] ??= 'no_match';
+    reasons[i] = roots[i] >= 0 ? undefined : leftoverReason(reasons[i], faces[i].quality, params);
   }
   for (let i = 0; i < n; i++) if (roots[i] >= 0) reasons[i] = undefined;
   progress?.(100, 100);
@@ -420,8 +416,6 @@ function attachTarget(
     } else if (c > secondCos) secondCos = c;
   }
   if (best < 0) return { root: -1, reason: 'no_match' };
-  if (attachScore(bestCos, face.quality, params) <= joinPenalty(params, groups.count(best)))
-    return { root: -1, reason: 'no_match' };
-  if (bestCos - secondCos < params.attachMargin) return { root: -1, reason: 'ambiguous' };
-  return { root: best };
+  const refused = attachRefusal(bestCos, secondCos, face.quality, groups.count(best), params);
+  return refused ? { root: -1, reason: refused } : { root: best };
 }

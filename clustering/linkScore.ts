@@ -1,4 +1,5 @@
-import type { ClusterParams } from './params.ts';
+import { joinPenalty, type ClusterParams } from './params.ts';
+import type { UnassignedReason } from './types.ts';
 import { dot, norm } from './vec.ts';
 
 /**
@@ -71,6 +72,39 @@ export function attachScore(
   p: Pick<ClusterParams, 'attachThreshold' | 'lowQualityMargin'>,
 ): number {
   return cos - p.attachThreshold - p.lowQualityMargin * (1 - quality);
+}
+
+/**
+ * The attach rules on a face's best and runner-up identity (template cosines; the best one holds
+ * `size` faces), as the batch and the online step apply them: null when the face joins the best,
+ * else why not — its score does not clear the bar an identity of that size sets (`no_match`), or
+ * the runner-up is within the attach margin (`ambiguous`).
+ */
+export function attachRefusal(
+  bestCos: number,
+  secondCos: number,
+  quality: number,
+  size: number,
+  p: Pick<ClusterParams, 'attachThreshold' | 'lowQualityMargin' | 'smallGroupPenalty' | 'attachMargin'>,
+): UnassignedReason | null {
+  if (attachScore(bestCos, quality, p) <= joinPenalty(p, size)) return 'no_match';
+  if (bestCos - secondCos < p.attachMargin) return 'ambiguous';
+  return null;
+}
+
+/**
+ * Why a face no identity took stays unassigned, given why the attach step refused it (undefined:
+ * it never had a candidate): two identities too close to call stay `ambiguous`; otherwise a face too
+ * weak to stand on its own is kept out by its quality (`low_quality`); else nothing was close enough.
+ */
+export function leftoverReason(
+  attach: UnassignedReason | undefined,
+  quality: number,
+  p: Pick<ClusterParams, 'coreQuality'>,
+): UnassignedReason {
+  if (attach === 'ambiguous') return 'ambiguous';
+  if (quality < p.coreQuality) return 'low_quality';
+  return attach ?? 'no_match';
 }
 
 /** Trust of a link: the quality of its weaker end. Links below `coreQuality` trust never bridge. */

@@ -1,7 +1,7 @@
 import type { ClusterParams } from './params.ts';
 import type { ClusterFace, UnassignedReason } from './types.ts';
-import { attachScore, linkScore, templateAgreement, templateCosine } from './linkScore.ts';
-import { joinPenalty, mergeBar } from './params.ts';
+import { attachRefusal, leftoverReason, linkScore, templateAgreement, templateCosine } from './linkScore.ts';
+import { mergeBar } from './params.ts';
 import { UnitIndex } from './knnGraph.ts';
 import { addScaled, dot } from './vec.ts';
 
@@ -85,9 +85,7 @@ export function decideOnline(face: ClusterFace, ctx: OnlineContext): OnlineDecis
   const attached = attachTo(face, nbrs, ctx, barred);
   if (!('reason' in attached))
     return { kind: 'join', identityId: attached.identityId, merge: [], via: 'attach' };
-  // as in the batch: too weak to stand on its own and no identity took it, unless two were close
-  if (!core && attached.reason !== 'ambiguous') return { kind: 'pending', reason: 'low_quality' };
-  return { kind: 'pending', reason: attached.reason };
+  return { kind: 'pending', reason: leftoverReason(attached.reason, face.quality, p) };
 }
 
 const NONE: ReadonlySet<string> = new Set();
@@ -181,10 +179,8 @@ function attachTo(
     } else if (c > secondCos) secondCos = c;
   }
   if (best === null) return { reason: 'no_match' };
-  const size = ctx.identity(best)?.faces ?? Infinity;
-  if (attachScore(bestCos, face.quality, p) <= joinPenalty(p, size)) return { reason: 'no_match' };
-  if (bestCos - secondCos < p.attachMargin) return { reason: 'ambiguous' };
-  return { identityId: best };
+  const refused = attachRefusal(bestCos, secondCos, face.quality, ctx.identity(best)?.faces ?? Infinity, p);
+  return refused ? { reason: refused } : { identityId: best };
 }
 
 /**
