@@ -1,8 +1,16 @@
 #!/usr/bin/env node
-// The `facepipe` command. TypeScript sources run through tsx's loader, so `npm ci` is the only
-// set-up step: there is no separate build to forget.
-import { register } from 'tsx/esm/api';
+// The `facepipe` command: the compiled programs in dist/ (bin/build.mjs, rebuilt here when a source
+// changed), else the TypeScript sources through tsx's loader. Either way `npm ci` is the only set-up
+// step.
+import { programEntry } from './build.mjs';
 
-register();
-const { main } = await import('../cli/main.ts');
+const compiled = await programEntry();
+let main;
+if (compiled) {
+  ({ main } = await import(compiled));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../cli/main.ts'));
+}
 await main(process.argv);

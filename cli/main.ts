@@ -10,6 +10,7 @@ import * as recluster from './recluster.ts';
 import * as evaluation from './eval.ts';
 import { loadConfig, type FacepipeConfig } from '../app/config.ts';
 import { log, setLogLevel } from '../core/log.ts';
+import { tuneMemory } from '../app/memoryTuning.ts';
 
 // Each area registers its own commands (their defaults from the one configuration, app/config.ts);
 // this file only assembles the program and decides how a failure reaches the user.
@@ -122,6 +123,8 @@ export function buildProgram(config: FacepipeConfig = loadConfig()): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // before any decode or inference thread exists: they inherit the allocator's limits
+  const memory = tuneMemory();
   // a failure outside the command's own promise (a listener, a timer) gets the same treatment
   const fail = (err: unknown): void => {
     process.exitCode = reportFailure(err);
@@ -134,7 +137,9 @@ export async function main(argv: string[]): Promise<void> {
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
   try {
-    await buildProgram().parseAsync(argv);
+    const program = buildProgram();
+    log.debug(memory, 'memory tuning');
+    await program.parseAsync(argv);
   } catch (err) {
     process.exitCode = reportFailure(err);
   }

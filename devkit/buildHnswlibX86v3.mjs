@@ -8,11 +8,10 @@
 // (clustering/hnswlibBuild.mjs). Usage: npm run build:hnswlib-x86-64-v3 (needs g++, make,
 // python3). `--if-possible` (the postinstall of `npm ci`): a failed build prints one line and exits
 // 0, leaving the portable build in use.
-import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gypRebuild as nodeGypRebuild, napiInclude } from './nodeGyp.mjs';
 
 const ifPossible = process.argv.includes('--if-possible');
 if (process.arch !== 'x64') {
@@ -20,7 +19,6 @@ if (process.arch !== 'x64') {
   process.exit(0);
 }
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(path.join(root, 'package.json'));
 const source = path.join(root, 'node_modules', 'hnswlib-node');
 const target = path.join(root, 'node_modules', '.facepipe', 'hnswlib-x86-64-v3');
 const work = path.join(target, 'src-build');
@@ -28,20 +26,7 @@ const CXXFLAGS = `${process.env.CXXFLAGS ?? ''} -O3 -march=x86-64-v3`.trim();
 
 /** node-gyp rebuild in `dir` with the x86-64-v3 flags */
 function gypRebuild(dir) {
-  const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js', {
-    paths: [path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules')],
-  });
-  // the headers of the running node where they are installed beside it (a distribution's node):
-  // node-gyp would otherwise download them, and only the package registries are reachable
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  const localHeaders = existsSync(path.join(prefix, 'include', 'node', 'common.gypi'));
-  const nodedir = process.env.npm_config_nodedir ?? (localHeaders ? prefix : undefined);
-  execFileSync(process.execPath, [nodeGyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])], {
-    cwd: dir,
-    // quiet under the postinstall: the compiler's output only when run by name
-    stdio: ifPossible ? ['ignore', 'ignore', 'pipe'] : 'inherit',
-    env: { ...process.env, CXXFLAGS },
-  });
+  nodeGypRebuild(dir, { cxxflags: CXXFLAGS, quiet: ifPossible });
 }
 
 /** hnswlib-node's own addon, from its sources */
@@ -65,7 +50,7 @@ function buildKernel() {
       {
         target_name: 'knngraph',
         sources: ['knnGraph.cc'],
-        include_dirs: [path.join(root, require('node-addon-api').include_dir), path.join(source, 'src')],
+        include_dirs: [napiInclude, path.join(source, 'src')],
         defines: ['NAPI_DISABLE_CPP_EXCEPTIONS'],
         'cflags!': ['-fno-exceptions'],
         'cflags_cc!': ['-fno-exceptions'],

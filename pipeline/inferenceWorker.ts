@@ -1,5 +1,7 @@
+import os from 'node:os';
+import process from 'node:process';
 import * as ort from 'onnxruntime-node';
-import { Piscina } from 'piscina';
+import { Piscina, workerData } from 'piscina';
 import { detectionCopyPixels, type DetectionCopyTask } from './decode.ts';
 import { AnalyzeError, type AnalyzeErrorCode } from './errors.ts';
 import { decodeYunet, padTo, type Detection } from './detect.ts';
@@ -7,11 +9,23 @@ import { batchToNchw, writeNchw, type PixelTransform } from './preprocess.ts';
 import { openSession, type OpenedSession, type SessionSpec } from './session.ts';
 
 /**
- * Runs inside piscina worker threads (loaded through inferenceWorker.mjs): onnxruntime's run()
- * blocks its thread, so detection and embedding never run on the main event loop; nor does the
- * full-resolution decode and area filter of a large photo's detection copy. Each worker keeps its
- * own sessions, opened on first use.
+ * Runs inside piscina worker threads (compiled to dist/inferenceWorker.mjs, or from source through
+ * the tsx bootstrap inferenceWorker.mjs): onnxruntime's run() blocks its thread, so detection and
+ * embedding never run on the main event loop; nor does the full-resolution decode and area filter
+ * of a large photo's detection copy. Each worker keeps its own sessions, opened on first use.
  */
+
+// Linux nice values are per thread: lowering this worker's priority before onnxruntime creates its
+// thread pools (at the first session; threads inherit it) keeps the main event loop responsive
+// while inference saturates the CPUs. The value comes from the analyzer (FACEPIPE_INFERENCE_NICE, 0
+// turns it off). (Elsewhere the value is per process: left alone.)
+if (process.platform === 'linux') {
+  try {
+    os.setPriority(0, Number((workerData as { nice?: number } | undefined)?.nice ?? 10));
+  } catch {
+    // not permitted here: run at normal priority
+  }
+}
 
 const sessions = new Map<string, Promise<OpenedSession>>();
 

@@ -1,16 +1,14 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { FacepipeError } from '../core/errors.ts';
+import { packageRoot as repoRoot } from '../core/paths.ts';
 
 /**
  * Model folders: a model is an ONNX file plus its entry in a JSON manifest. Every model-dependent
  * threshold (detector score/NMS, embedder magnitude calibration) is read from the manifest.
  */
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A missing or malformed model folder, manifest or model file; names the file and the field. */
 export class ModelConfigError extends FacepipeError {

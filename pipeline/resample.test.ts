@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { reduceByBlocks, resizeArea } from './resample.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { reduceByBlocks, resizeArea, useNative } from './resample.ts';
+import { nativeAddonReason } from '../core/nativeAddon.ts';
+import { rng } from '../core/random.ts';
 
 /** A w×h RGB image whose channels are three different functions of (x, y). */
 function pattern(width: number, height: number): Buffer {
@@ -116,5 +118,41 @@ describe('reduceByBlocks (the pre-shrink filter: k×k block mean, rounded half u
       for (let i = 0; i < 3; i++)
         for (let c = 0; c < 3; c++)
           expect(part.data[(j * 3 + i) * 3 + c]).toBe(whole.data[((j + 1) * 6 + i + 2) * 3 + c]);
+  });
+});
+
+describe('the compiled filters (pipeline/native/resample.cc)', () => {
+  afterEach(() => useNative(true));
+
+  it('are built by npm ci and loaded', () => {
+    // the postinstall builds them where a compiler is present, as on every machine this runs on
+    expect(nativeAddonReason('resample')).toBe('loaded');
+    expect(useNative()).toBe(true);
+  });
+
+  it('give the same bytes as the JavaScript specification', () => {
+    const random = rng(7);
+    const noise = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
+    for (const [w, h, ow, oh] of [
+      [2300, 1530, 1600, 1064], // a detection copy after one halving
+      [3199, 2100, 1600, 1050],
+      [47, 31, 20, 13],
+      [640, 480, 333, 250],
+      [9, 7, 9, 7],
+      [5, 5, 1, 1],
+    ] as const) {
+      // smooth images (many exact ties, as in enlarged photos) and, where small, noise
+      for (const data of w * h <= 640 * 480 ? [pattern(w, h), noise(w * h * 3)] : [pattern(w, h)]) {
+        const image = { data, width: w, height: h };
+        useNative(true);
+        const compiled = resizeArea(image, ow, oh);
+        const blocksC = reduceByBlocks(image, 3, { left: 1, top: 2, width: w - 1, height: h - 2 });
+        useNative(false);
+        expect(Buffer.compare(compiled, resizeArea(image, ow, oh)), `${w}×${h} → ${ow}×${oh}`).toBe(0);
+        const blocksJ = reduceByBlocks(image, 3, { left: 1, top: 2, width: w - 1, height: h - 2 });
+        expect([blocksC.width, blocksC.height]).toEqual([blocksJ.width, blocksJ.height]);
+        expect(Buffer.compare(blocksC.data, blocksJ.data)).toBe(0);
+      }
+    }
   });
 });

@@ -16,6 +16,7 @@ import type { UserActions } from '../../service/userActions.ts';
 import { eraseIdentity, erasePhotos } from '../../indexers/erasure.ts';
 import { refreshReport, removeThumbnails, thumbPath } from '../../pipeline/report.ts';
 import type { BrowserAccess } from '../auth.ts';
+import { packagePath } from '../../core/paths.ts';
 import { toErrorResponse } from '../errors.ts';
 import { searchByVector } from '../search.ts';
 import { reviewQueue } from '../routes/people.ts';
@@ -42,7 +43,7 @@ type WebRequest = FastifyRequest<WebRoute>;
 
 const PAGE_SIZE = 48;
 const REVIEW_PAGE = 30;
-const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets');
+const ASSETS_DIR = packagePath('api/web/assets');
 const ASSET_TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',

@@ -1,0 +1,122 @@
+// The programs compiled from the TypeScript sources into dist/ (git-ignored): one ES module for the
+// command line and one per worker-thread entry, npm packages left as imports. `npm ci` runs it
+// (postinstall), and bin/facepipe.mjs runs it again when a source changed since, so an edited
+// checkout never runs stale code and there is still no build step to forget.
+//
+// Why compile at all: under tsx every module of every thread is resolved and loaded through the
+// loader hooks' own thread, and each inference worker registers the loader again. That cost about
+// 0.7 CPU s and 50 MB per `facepipe analyze` (measured on the bundled examples: 2.6 → 1.9 CPU s),
+// which is most of what a short run spends outside the models.
+//
+// dist/ sits one level below the repository root like every source room, so the paths the code
+// derives from its own location (`..` to the models, node_modules/.facepipe, api/web/assets) are the
+// same from the bundle as from the sources.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const distDir = path.join(repoRoot, 'dist');
+const STAMP = path.join(distDir, 'sources.sha256');
+
+/** dist file → source entry. The worker files keep the names the code opens them by (`new URL`). */
+const ENTRIES = {
+  facepipe: 'cli/main.ts',
+  inferenceWorker: 'pipeline/inferenceWorker.ts',
+  knnShardWorker: 'clustering/knnShardWorker.mjs',
+};
+
+/** the rooms the programs are made of (bench, test and devkit run from source) */
+const PROGRAM_ROOMS = ['core', 'schemas', 'indexers', 'clustering', 'pipeline', 'service', 'api', 'app', 'cli'];
+const SOURCE = /\.(ts|mts|mjs|js|json)$/;
+const TEST = /\.test\.ts$/;
+
+function sourceFiles(dir, out) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) sourceFiles(file, out);
+    else if (SOURCE.test(entry.name) && !TEST.test(entry.name)) out.push(file);
+  }
+  return out;
+}
+
+/**
+ * What the build depends on: every program source's path, size and modification time, the lock
+ * file and this script. Stat calls only (about 2 ms), so every start can afford it.
+ */
+export function sourcesFingerprint() {
+  const files = PROGRAM_ROOMS.flatMap((room) => sourceFiles(path.join(repoRoot, room), []));
+  files.push(path.join(repoRoot, 'package-lock.json'), fileURLToPath(import.meta.url));
+  const hash = createHash('sha256');
+  for (const file of files.sort()) {
+    const st = statSync(file, { throwIfNoEntry: false });
+    hash.update(`${path.relative(repoRoot, file)}\0${st?.size ?? -1}\0${st?.mtimeMs ?? -1}\n`);
+  }
+  return hash.digest('hex');
+}
+
+function builtFingerprint() {
+  try {
+    return readFileSync(STAMP, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Compiles the entries. Written to a private folder first and moved in file by file (a rename is
+ * atomic), the stamp last: processes started at the same time on a stale dist/ may each build, and
+ * as they build the same sources, whichever file lands last is the same file.
+ */
+export async function build() {
+  const fingerprint = sourcesFingerprint();
+  const { build: esbuild } = await import('esbuild');
+  const staging = path.join(distDir, `.staging-${process.pid}-${Date.now()}`);
+  mkdirSync(staging, { recursive: true });
+  try {
+    await esbuild({
+      absWorkingDir: repoRoot,
+      entryPoints: Object.entries(ENTRIES).map(([out, src]) => ({ in: src, out })),
+      outdir: staging,
+      outExtension: { '.js': '.mjs' },
+      bundle: true,
+      packages: 'external',
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      sourcemap: 'linked',
+      logLevel: 'warning',
+    });
+    for (const file of readdirSync(staging)) renameSync(path.join(staging, file), path.join(distDir, file));
+    writeFileSync(STAMP, fingerprint + '\n');
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The compiled command line's module URL, built first when the sources changed; undefined when it
+ * cannot be built here (esbuild missing, a read-only checkout, a source that does not compile), in
+ * which case the caller runs the sources through tsx, which reports a source error in full.
+ */
+export async function programEntry() {
+  try {
+    const missing = Object.keys(ENTRIES).some((name) => !statSync(path.join(distDir, `${name}.mjs`), { throwIfNoEntry: false }));
+    if (missing || builtFingerprint() !== sourcesFingerprint()) await build();
+    return pathToFileURL(path.join(distDir, 'facepipe.mjs')).href;
+  } catch {
+    return undefined;
+  }
+}
+
+// `node bin/build.mjs [--if-possible]` (npm ci's postinstall): build now
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    await build();
+    process.stdout.write(`facepipe programs compiled: ${path.relative(repoRoot, distDir)}/\n`);
+  } catch (err) {
+    if (!process.argv.includes('--if-possible')) throw err;
+    process.stdout.write(`facepipe programs not compiled (${err.message}); they run through tsx\n`);
+  }
+}

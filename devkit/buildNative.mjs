@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Builds facepipe's own small native addons into node_modules/.facepipe/native/ with portable flags
+// (-O3, no CPU-specific instructions): resample.node, the contract's downscaling filters
+// (pipeline/native/resample.cc; pipeline/resample.ts falls back to its JavaScript versions without
+// it), and malloc.node, the allocator tuning of the programs (app/native/malloc.cc; without it
+// glibc's defaults stay). Usage: node devkit/buildNative.mjs (needs g++, make, python3).
+// `--if-possible` (the postinstall of `npm ci`): a failed build prints one line and exits 0.
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { gypRebuild, napiInclude, repoRoot } from './nodeGyp.mjs';
+
+const ifPossible = process.argv.includes('--if-possible');
+const target = path.join(repoRoot, 'node_modules', '.facepipe', 'native');
+const work = path.join(target, 'src-build');
+const CXXFLAGS = `${process.env.CXXFLAGS ?? ''} -O3`.trim();
+
+/** addon name → its source in the repository */
+const ADDONS = { resample: 'pipeline/native/resample.cc', malloc: 'app/native/malloc.cc' };
+
+function buildAddon(name, source) {
+  const dir = path.join(work, name);
+  mkdirSync(dir, { recursive: true });
+  cpSync(path.join(repoRoot, source), path.join(dir, path.basename(source)));
+  const gyp = {
+    targets: [
+      {
+        target_name: name,
+        sources: [path.basename(source)],
+        include_dirs: [napiInclude],
+        defines: ['NAPI_DISABLE_CPP_EXCEPTIONS'],
+        'cflags!': ['-fno-exceptions'],
+        'cflags_cc!': ['-fno-exceptions'],
+      },
+    ],
+  };
+  writeFileSync(path.join(dir, 'binding.gyp'), JSON.stringify(gyp, null, 2));
+  gypRebuild(dir, { cxxflags: CXXFLAGS, quiet: ifPossible });
+  cpSync(path.join(dir, 'build', 'Release', `${name}.node`), path.join(target, `${name}.node`));
+}
+
+let failed = false;
+for (const [name, source] of Object.entries(ADDONS)) {
+  try {
+    rmSync(work, { recursive: true, force: true });
+    buildAddon(name, source);
+  } catch (err) {
+    if (!ifPossible) throw err;
+    failed = true;
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    console.log(`native ${name} build failed, the JavaScript path stays in use: ${why}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+for (const name of Object.keys(ADDONS)) {
+  const built = path.join(target, `${name}.node`);
+  console.log(`native build: ${built}${existsSync(built) ? '' : ' MISSING'}`);
+}
+if (failed && !ifPossible) process.exit(1);
