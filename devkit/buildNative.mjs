@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // Builds facepipe's own small native addons into node_modules/.facepipe/native/ with portable flags
-// (-O3, no CPU-specific instructions): resample.node, the contract's downscaling filters
-// (pipeline/native/resample.cc; pipeline/resample.ts falls back to its JavaScript versions without
-// it), and malloc.node, the allocator tuning of the programs (app/native/malloc.cc; without it
-// glibc's defaults stay). Usage: node devkit/buildNative.mjs (needs g++, make, python3).
+// (-O3, no CPU-specific instructions):
+// - pixels.node, the per-pixel loops of a large photo (pipeline/native/pixels.cc: the contract's
+//   downscaling filters and the model input tensor; pipeline/resample.ts and preprocess.ts fall
+//   back to their JavaScript versions without it);
+// - malloc.node, the allocator tuning of the programs (app/native/malloc.cc; without it glibc's
+//   defaults stay).
+// Usage: node devkit/buildNative.mjs (needs g++, make, python3).
 // `--if-possible` (the postinstall of `npm ci`): a failed build prints one line and exits 0.
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,7 +18,7 @@ const work = path.join(target, 'src-build');
 const CXXFLAGS = `${process.env.CXXFLAGS ?? ''} -O3`.trim();
 
 /** addon name → its source in the repository */
-const ADDONS = { resample: 'pipeline/native/resample.cc', malloc: 'app/native/malloc.cc' };
+const ADDONS = { pixels: 'pipeline/native/pixels.cc', malloc: 'app/native/malloc.cc' };
 
 function buildAddon(name, source) {
   const dir = path.join(work, name);

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { EmbedderManifest, loadManifest } from './models.ts';
 import { batchToNchw, writeNchw } from './preprocess.ts';
+import { useNativePixels } from './nativePixels.ts';
 import { fixturesDir, modelsDir } from './testFixtures.ts';
 
 interface ToyReference {
@@ -69,5 +70,30 @@ describe('manifest-driven preprocessing', () => {
     expect(out[6]).toBeCloseTo((20 - 127.5) / 128, 6); // G plane
     const bgr = batchToNchw([rgb], 2, 1, { colorOrder: 'BGR', scale: 1, mean: [0, 0, 0], std: [1, 1, 1] });
     expect([...bgr]).toEqual([30, 60, 20, 50, 10, 40]);
+  });
+});
+
+describe('the compiled tensor loop (pipeline/native/pixels.cc)', () => {
+  afterEach(() => useNativePixels(true));
+
+  it('writes the same floats as the JavaScript version, padding untouched', () => {
+    expect(useNativePixels()).toBe(true);
+    const width = 37;
+    const height = 23;
+    const rgb = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 97 + (i >> 5)) % 256);
+    for (const t of [
+      { colorOrder: 'BGR' as const, scale: 1, mean: [0, 0, 0], std: [1, 1, 1] }, // YuNet's input
+      { colorOrder: 'RGB' as const, scale: 1 / 255, mean: [0.5, 0.4, 0.3], std: [0.5, 0.25, 0.2] },
+    ]) {
+      // into a padded 40×32 plane at an offset: the second sample of a batch
+      const plane = 40 * 32;
+      const run = (native: boolean) => {
+        useNativePixels(native);
+        const out = new Float32Array(2 * 3 * plane).fill(-7);
+        writeNchw(rgb, width, height, t, out, 3 * plane, 40, 32);
+        return out;
+      };
+      expect(run(true)).toEqual(run(false));
+    }
   });
 });

@@ -3,6 +3,8 @@
  * value = (pixel * scale - mean[c]) / std[c], channels in the manifest's colour order, NCHW.
  */
 
+import { nativePixels } from './nativePixels.ts';
+
 export interface PixelTransform {
   colorOrder: 'RGB' | 'BGR';
   scale: number;
@@ -31,6 +33,11 @@ export function writeNchw(
   const offR = planes[0]! * plane;
   const offG = planes[1]! * plane;
   const offB = planes[2]! * plane;
+  const native = nativePixels();
+  if (native) {
+    native.writeNchw(rgb, width, height, lutR, lutG, lutB, offR, offG, offB, out, offset, outWidth);
+    return;
+  }
   // One pass over the interleaved pixels with three planar writes each. The values come from
   // 256-entry tables (the formula in float64, rounded to float32 once: the same numbers as computing
   // it per pixel), so a 1600 px detector input costs one read per byte instead of three strided

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { reduceByBlocks, resizeArea, useNative } from './resample.ts';
+import { reduceByBlocks, resizeArea } from './resample.ts';
+import { useNativePixels as useNative } from './nativePixels.ts';
 import { nativeAddonReason } from '../core/nativeAddon.ts';
 import { rng } from '../core/random.ts';
 
@@ -121,12 +122,12 @@ describe('reduceByBlocks (the pre-shrink filter: k×k block mean, rounded half u
   });
 });
 
-describe('the compiled filters (pipeline/native/resample.cc)', () => {
+describe('the compiled filters (pipeline/native/pixels.cc)', () => {
   afterEach(() => useNative(true));
 
   it('are built by npm ci and loaded', () => {
     // the postinstall builds them where a compiler is present, as on every machine this runs on
-    expect(nativeAddonReason('resample')).toBe('loaded');
+    expect(nativeAddonReason('pixels')).toBe('loaded');
     expect(useNative()).toBe(true);
   });
 

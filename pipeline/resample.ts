@@ -12,35 +12,11 @@
  *   blocks anchored at the image's top-left pixel, rounded half up, integer arithmetic throughout.
  *
  * The JavaScript below is the specification and the fallback; where `npm ci` built
- * pipeline/native/resample.cc (the same integer arithmetic, so the same bytes: tested) both run
- * there, about ten times faster.
+ * pipeline/native/pixels.cc (the same integer arithmetic, so the same bytes: tested) both run
+ * there, about three times faster.
  */
 
-import { nativeAddon } from '../core/nativeAddon.ts';
-
-interface NativeResample {
-  resizeArea(src: Uint8Array, srcWidth: number, srcHeight: number, out: Uint8Array, width: number, height: number): void;
-  reduceByBlocks(
-    src: Uint8Array,
-    srcWidth: number,
-    srcHeight: number,
-    k: number,
-    left: number,
-    top: number,
-    blocksWide: number,
-    blocksHigh: number,
-    out: Uint8Array,
-  ): void;
-}
-
-/** the compiled filters, unless `useNative(false)` (tests compare both paths) */
-let native: NativeResample | undefined = nativeAddon<NativeResample>('resample');
-
-/** Whether the compiled filters are in use; `useNative(false)` takes the JavaScript ones (tests). */
-export function useNative(on?: boolean): boolean {
-  if (on !== undefined) native = on ? nativeAddon<NativeResample>('resample') : undefined;
-  return native !== undefined;
-}
+import { nativePixels } from './nativePixels.ts';
 
 export interface RgbPixels {
   /** interleaved RGB, width×height×3 */
@@ -102,6 +78,7 @@ export function resizeArea(src: RgbPixels, width: number, height: number): Buffe
   if (width > src.width || height > src.height || width < 1 || height < 1)
     throw new Error(`resizeArea: ${src.width}×${src.height} → ${width}×${height} is not a reduction`);
   const out = Buffer.allocUnsafe(width * height * 3);
+  const native = nativePixels();
   if (native) {
     native.resizeArea(src.data, src.width, src.height, out, width, height);
     return out;
@@ -190,6 +167,7 @@ export function reduceByBlocks(
   const height = Math.floor(within.height / k);
   const out = Buffer.alloc(width * height * 3);
   if (width === 0 || height === 0) return { data: out, width, height };
+  const native = nativePixels();
   if (native) {
     native.reduceByBlocks(src.data, src.width, src.height, k, within.left, within.top, width, height, out);
     return { data: out, width, height };

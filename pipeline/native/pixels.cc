@@ -1,12 +1,17 @@
-// The two downscaling filters of the preprocessing contract (pipeline/resample.ts, whose JavaScript
-// versions are the specification and the fallback), compiled: the same integer weights, the same
+// The per-pixel loops of a large photo's analysis, compiled; their JavaScript versions are the
+// specification and the fallback, and give the same bytes (tested).
+// - resizeArea, reduceByBlocks: the two downscaling filters of the preprocessing contract
+//   (pipeline/resample.ts), compiled: the same integer weights, the same
 // exact sums and the same rounding, so the bytes are identical (pipeline/resample.test.ts compares
 // them). The area filter of a large photo's detection copy was the largest cost of a large photo
 // outside the models in JavaScript (about 55 ms for 2300×1530 → 1600×1064); here it is a few ms.
+// - writeNchw: interleaved uint8 RGB into a model's planar float input through per-channel tables
+//   (pipeline/preprocess.ts): about 18 ms of JavaScript for a 1600 px detector input.
 // Built by `npm ci`'s postinstall (devkit/buildNative.mjs) with portable flags: any x86-64 or arm64.
 // Called from the inference worker thread: it blocks its caller until done.
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -43,13 +48,85 @@ AreaTable areaTable(int64_t sourceSize, int64_t destSize, int32_t sourceStep) {
   return t;
 }
 
+/**
+ * An axis table with the same number of entries for every destination pixel (the most any has;
+ * the missing ones weigh 0 and point at a pixel the footprint has), so the inner loop has a fixed
+ * length the compiler unrolls; adding 0·pixel changes no sum.
+ */
+struct PaddedTable {
+  int32_t per;
+  std::vector<int32_t> source;
+  std::vector<int32_t> weight;
+};
+
+PaddedTable padTable(const AreaTable& t, int64_t destSize) {
+  PaddedTable p{1, {}, {}};
+  for (int64_t d = 0; d < destSize; d++) p.per = std::max(p.per, t.first[d + 1] - t.first[d]);
+  p.source.resize(destSize * p.per);
+  p.weight.assign(destSize * p.per, 0);
+  for (int64_t d = 0; d < destSize; d++) {
+    const int32_t n = t.first[d + 1] - t.first[d];
+    for (int32_t e = 0; e < p.per; e++) {
+      p.source[d * p.per + e] = t.source[t.first[d] + std::min(e, n - 1)];
+      if (e < n) p.weight[d * p.per + e] = static_cast<int32_t>(t.weight[t.first[d] + e]);
+    }
+  }
+  return p;
+}
+
+template <int Per>
+void reduceRowFixed(const uint8_t* row, const PaddedTable& t, int32_t* red, int64_t w) {
+  const int32_t* source = t.source.data();
+  const int32_t* weight = t.weight.data();
+  for (int64_t dx = 0; dx < w; dx++, red += 3, source += Per, weight += Per) {
+    int32_t r = 0, g = 0, b = 0;
+    for (int e = 0; e < Per; e++) {
+      const uint8_t* p = row + source[e];
+      r += p[0] * weight[e];
+      g += p[1] * weight[e];
+      b += p[2] * weight[e];
+    }
+    red[0] = r;
+    red[1] = g;
+    red[2] = b;
+  }
+}
+
+/** one source row reduced horizontally into `red` (w×3 sums) */
+void reduceRow(const uint8_t* row, const PaddedTable& t, int32_t* red, int64_t w) {
+  switch (t.per) {
+    case 1: return reduceRowFixed<1>(row, t, red, w);
+    case 2: return reduceRowFixed<2>(row, t, red, w);
+    case 3: return reduceRowFixed<3>(row, t, red, w);
+    case 4: return reduceRowFixed<4>(row, t, red, w);
+    default: break;
+  }
+  const int32_t* source = t.source.data();
+  const int32_t* weight = t.weight.data();
+  for (int64_t dx = 0; dx < w; dx++, red += 3, source += t.per, weight += t.per) {
+    int32_t r = 0, g = 0, b = 0;
+    for (int32_t e = 0; e < t.per; e++) {
+      const uint8_t* p = row + source[e];
+      r += p[0] * weight[e];
+      g += p[1] * weight[e];
+      b += p[2] * weight[e];
+    }
+    red[0] = r;
+    red[1] = g;
+    red[2] = b;
+  }
+}
+
 void resizeArea(const uint8_t* src, int64_t sw, int64_t sh, uint8_t* out, int64_t w, int64_t h) {
   const AreaTable xs = areaTable(sw, w, 3);
   const AreaTable ys = areaTable(sh, h, 1);
   const int64_t area = sw * sh;
   const int64_t twoArea = 2 * area;
+  const double invTwoArea = 1.0 / static_cast<double>(twoArea);
   const int64_t rowBytes = w * 3;
-  std::vector<int64_t> reduced(rowBytes);
+  // a row's horizontal sums are at most 255·sw (int32); the vertical sums at most 255·sw·sh (int64)
+  const PaddedTable padded = padTable(xs, w);
+  std::vector<int32_t> reduced(rowBytes);
   std::vector<int64_t> sum(rowBytes);
   const int64_t stride = sw * 3;
   int64_t reducedRow = -1;
@@ -58,33 +135,25 @@ void resizeArea(const uint8_t* src, int64_t sw, int64_t sh, uint8_t* out, int64_
     for (int32_t j = ys.first[dy]; j < ys.first[dy + 1]; j++) {
       const int64_t sy = ys.source[j];
       if (sy != reducedRow) {
-        const uint8_t* row = src + sy * stride;
-        int32_t k = 0;
-        for (int64_t dx = 0, q = 0; dx < w; dx++, q += 3) {
-          int64_t r = 0, g = 0, b = 0;
-          for (const int32_t end = xs.first[dx + 1]; k < end; k++) {
-            const uint8_t* p = row + xs.source[k];
-            const int64_t alpha = xs.weight[k];
-            r += p[0] * alpha;
-            g += p[1] * alpha;
-            b += p[2] * alpha;
-          }
-          reduced[q] = r;
-          reduced[q + 1] = g;
-          reduced[q + 2] = b;
-        }
+        reduceRow(src + sy * stride, padded, reduced.data(), w);
         reducedRow = sy;
       }
       const int64_t beta = ys.weight[j];
+      const int32_t* red = reduced.data();
+      int64_t* acc = sum.data();
       if (j == ys.first[dy])
-        for (int64_t i = 0; i < rowBytes; i++) sum[i] = beta * reduced[i];
+        for (int64_t i = 0; i < rowBytes; i++) acc[i] = beta * red[i];
       else
-        for (int64_t i = 0; i < rowBytes; i++) sum[i] += beta * reduced[i];
+        for (int64_t i = 0; i < rowBytes; i++) acc[i] += beta * red[i];
     }
-    // the mean rounded to the nearest integer, a tie to the even one (OpenCV's cvRound)
+    // the mean rounded to the nearest integer, a tie to the even one (OpenCV's cvRound): the
+    // quotient from a double division, corrected to the exact integer one (a 64-bit integer
+    // division per value cost more than the rest of the filter)
     for (int64_t i = 0; i < rowBytes; i++) {
       const int64_t up = 2 * sum[i] + area;
-      int64_t q = up / twoArea;
+      int64_t q = static_cast<int64_t>(static_cast<double>(up) * invTwoArea);
+      if (q * twoArea > up) q -= 1;
+      else if ((q + 1) * twoArea <= up) q += 1;
       if (q * twoArea == up && (q & 1) == 1) q -= 1;
       *o++ = static_cast<uint8_t>(q);
     }
@@ -173,7 +242,57 @@ Napi::Value ReduceByBlocks(const Napi::CallbackInfo& info) {
   }
 }
 
+Napi::Float32Array floatsArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw std::invalid_argument(std::string(name) + " must be a Float32Array");
+  return info[i].As<Napi::Float32Array>();
+}
+
+/**
+ * writeNchw(rgb, width, height, lutR, lutG, lutB, offR, offG, offB, out, offset, outWidth): pixel
+ * (x, y)'s channel c becomes lutC[byte] at out[offset + offC + y·outWidth + x] (offC: the plane the
+ * channel fills, in floats)
+ */
+Napi::Value WriteNchw(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    auto rgb = bytesArg(info, 0, "rgb");
+    const int64_t width = sizeArg(info, 1, "width"), height = sizeArg(info, 2, "height");
+    const float* lut[3] = {floatsArg(info, 3, "lutR").Data(), floatsArg(info, 4, "lutG").Data(),
+                           floatsArg(info, 5, "lutB").Data()};
+    for (int c = 0; c < 3; c++)
+      if (floatsArg(info, 3 + c, "lut").ElementLength() < 256) throw std::invalid_argument("a table needs 256 entries");
+    const int64_t off[3] = {sizeArg(info, 6, "offR"), sizeArg(info, 7, "offG"), sizeArg(info, 8, "offB")};
+    auto out = floatsArg(info, 9, "out");
+    const int64_t offset = sizeArg(info, 10, "offset"), outWidth = sizeArg(info, 11, "outWidth");
+    if (outWidth < width) throw std::invalid_argument("outWidth below width");
+    if (static_cast<int64_t>(rgb.ElementLength()) < width * height * 3) throw std::invalid_argument("rgb too short");
+    const int64_t last = height == 0 ? 0 : offset + (height - 1) * outWidth + width;
+    for (int c = 0; c < 3; c++)
+      if (height > 0 && last + off[c] > static_cast<int64_t>(out.ElementLength()))
+        throw std::invalid_argument("out too short");
+    const uint8_t* p = rgb.Data();
+    float* planes[3] = {out.Data() + off[0], out.Data() + off[1], out.Data() + off[2]};
+    for (int64_t y = 0; y < height; y++) {
+      const int64_t row = offset + y * outWidth;
+      float* r = planes[0] + row;
+      float* g = planes[1] + row;
+      float* b = planes[2] + row;
+      for (int64_t x = 0; x < width; x++, p += 3) {
+        r[x] = lut[0][p[0]];
+        g[x] = lut[1][p[1]];
+        b[x] = lut[2][p[2]];
+      }
+    }
+    return env.Undefined();
+  } catch (const std::exception& e) {
+    Napi::Error::New(env, std::string("writeNchw: ") + e.what()).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("writeNchw", Napi::Function::New(env, WriteNchw));
   exports.Set("resizeArea", Napi::Function::New(env, ResizeArea));
   exports.Set("reduceByBlocks", Napi::Function::New(env, ReduceByBlocks));
   return exports;
@@ -181,4 +300,4 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace
 
-NODE_API_MODULE(resample, Init)
+NODE_API_MODULE(pixels, Init)
