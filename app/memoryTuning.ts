@@ -20,6 +20,8 @@ export function tuneMemory(): { applied: boolean; reason: string } {
   const applied = addon.mmapThreshold(MMAP_THRESHOLD_BYTES);
   return {
     applied,
-    reason: applied ? `malloc maps blocks of ${MMAP_THRESHOLD_BYTES / 2 ** 20} MB and more on their own` : 'not glibc',
+    reason: applied
+      ? `malloc maps blocks of ${MMAP_THRESHOLD_BYTES / 2 ** 20} MB and more on their own`
+      : 'not glibc',
   };
 }

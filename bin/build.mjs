@@ -28,7 +28,17 @@ const ENTRIES = {
 };
 
 /** the rooms the programs are made of (bench, test and devkit run from source) */
-const PROGRAM_ROOMS = ['core', 'schemas', 'indexers', 'clustering', 'pipeline', 'service', 'api', 'app', 'cli'];
+const PROGRAM_ROOMS = [
+  'core',
+  'schemas',
+  'indexers',
+  'clustering',
+  'pipeline',
+  'service',
+  'api',
+  'app',
+  'cli',
+];
 const SOURCE = /\.(ts|mts|mjs|js|json)$/;
 const TEST = /\.test\.ts$/;
 
@@ -102,7 +112,9 @@ export async function build() {
  */
 export async function programEntry() {
   try {
-    const missing = Object.keys(ENTRIES).some((name) => !statSync(path.join(distDir, `${name}.mjs`), { throwIfNoEntry: false }));
+    const missing = Object.keys(ENTRIES).some(
+      (name) => !statSync(path.join(distDir, `${name}.mjs`), { throwIfNoEntry: false }),
+    );
     if (missing || builtFingerprint() !== sourcesFingerprint()) await build();
     return pathToFileURL(path.join(distDir, 'facepipe.mjs')).href;
   } catch {

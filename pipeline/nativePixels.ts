@@ -6,7 +6,14 @@ import { nativeAddon } from '../core/nativeAddon.ts';
  * fallback (resample.ts, preprocess.ts), with the same bytes out (tested).
  */
 export interface NativePixels {
-  resizeArea(src: Uint8Array, srcWidth: number, srcHeight: number, out: Uint8Array, width: number, height: number): void;
+  resizeArea(
+    src: Uint8Array,
+    srcWidth: number,
+    srcHeight: number,
+    out: Uint8Array,
+    width: number,
+    height: number,
+  ): void;
   reduceByBlocks(
     src: Uint8Array,
     srcWidth: number,

@@ -47,7 +47,10 @@ describe('the compiled programs', () => {
   }, 60_000);
 
   it('find the same faces and embeddings as the TypeScript sources', async () => {
-    const photos = [path.join(examplesDir, 'faceapi-groups', 'bbt1.jpg'), path.join(examplesDir, 'faceapi-crops')];
+    const photos = [
+      path.join(examplesDir, 'faceapi-groups', 'bbt1.jpg'),
+      path.join(examplesDir, 'faceapi-crops'),
+    ];
     const compiled = await runCli(['analyze', '--embeddings', ...photos]);
     const fromSource = await runFromSource(['analyze', '--embeddings', ...photos]);
     expect(compiled.code, compiled.stderr).toBe(0);
