@@ -25,6 +25,7 @@ import { qualityFromScore } from '../pipeline/qualityGate.ts';
 import { rng } from '../core/random.ts';
 import { buildCache, cacheFile, readCache } from './realphotos/analysisCache.ts';
 import { buildFaceSet, toCollection, type DetectionConfig } from './realphotos/faceSet.ts';
+import { leftoverStudy, type LeftoverStudy } from './realphotos/leftovers.ts';
 
 /**
  * Real labelled photos (`npm run bench -- --only=realphotos [--photos DIR ...]`, default the two
@@ -268,9 +269,10 @@ export async function rulesAndStability(
     magnitude: qualityRejectCurve(shipped, byMagnitude),
     shippedMapping: qualityRejectCurve(shipped, byCues),
   };
+  const leftovers = shipped.map((c) => leftoverStudy(c, clusterBatch(c.faces, params)));
   const detection = detectionFigures(caches, dirs, shippedDetection);
   const stability = calibrationStability(shipped, params, byCues);
-  return { variants, rejectCurves, detection, stability };
+  return { variants, rejectCurves, detection, leftovers, stability };
 }
 
 /** Boxes per photo, duplicate boxes, small faces at a few detector thresholds (no box truth here). */
@@ -411,6 +413,8 @@ export function readmeTables(f: Record<string, unknown>): string {
       `| rank-1 error, ${name} | ${c.map((p) => `${(100 * p.rankOneError).toFixed(2)}%`).join(' | ')} |`,
     );
   lines.push('');
+  lines.push(...leftoverTable(f.leftovers as LeftoverStudy[]));
+  lines.push('');
   const st = f.stability as Record<
     string,
     | {
@@ -432,6 +436,25 @@ export function readmeTables(f: Record<string, unknown>): string {
       `| ${x.fittedOn.join(' + ')} | ${x.fitted.mergeThreshold} / ${x.fitted.smallGroupPenalty} / ${x.fitted.attachThreshold} / ${x.fitted.lowQualityMargin} | ${x.scoredOn.map((s) => `${s.folder}: ${prf(s)}`).join('; ')} |`,
     );
   return lines.join('\n') + '\n';
+}
+
+/** the unassigned labelled faces per reason, by where their nearest identity would put them */
+function leftoverTable(studies: readonly LeftoverStudy[]): string[] {
+  const outcomes = ['ownPerson', 'otherPerson', 'unlabelledIdentity', 'noIdentity', 'seenOnce'] as const;
+  const lines = [
+    `| unassigned labelled faces, nearest identity is: | ${outcomes.join(' | ')} |`,
+    `| --- | ${outcomes.map(() => '---').join(' | ')} |`,
+  ];
+  for (const s of studies) {
+    for (const [reason, row] of Object.entries(s.byReason).sort())
+      lines.push(`| ${s.folder}, ${reason} | ${outcomes.map((o) => row[o] ?? 0).join(' | ')} |`);
+    const cos = outcomes.map((o) => {
+      const c = s.nearestCosine[o];
+      return c ? `${c.p50.toFixed(3)} / ${c.p90.toFixed(3)}` : '—';
+    });
+    lines.push(`| ${s.folder}, its template cosine p50 / p90 | ${cos.join(' | ')} |`);
+  }
+  return lines;
 }
 
 function round(x: number, digits = 4): number {
