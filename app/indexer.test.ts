@@ -1,8 +1,7 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openFaceDatabase, type EmbeddedFaceDatabase } from '../indexers/database.ts';
-import { faceRecord, photoResult, tempDataDir } from '../indexers/testUtil.ts';
+import { faceRecord, photoResult, tempDatabases } from '../indexers/testUtil.ts';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
 import { fixturesDir, uncalibratedEmbedderManifest } from '../clustering/testUtil.ts';
 import { IdentityService } from '../service/identityService.ts';
@@ -20,17 +19,11 @@ const embeddings = (
   }
 ).faces.map((f) => f.embedding);
 
-let db: EmbeddedFaceDatabase | undefined;
-let dir: string | undefined;
-afterEach(() => {
-  db?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  db = undefined;
-});
+const databases = tempDatabases('facepipe-indexer-');
+afterEach(() => databases.cleanUp());
 
 function target(): IngestTarget {
-  dir = tempDataDir('facepipe-indexer-');
-  db = openFaceDatabase(dir, { modelId: manifest.name, dim: manifest.embeddingDim });
+  const { db, dir } = databases.open({ modelId: manifest.name, dim: manifest.embeddingDim });
   const letters: DeadLetter[] = [];
   return {
     db,

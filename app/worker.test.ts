@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -8,7 +7,7 @@ import { createAnalyzer, type Analyzer } from '../pipeline/analyze.ts';
 import { DEFAULT_FETCH_POLICY } from '../pipeline/fetchPhoto.ts';
 import { kafkaSettings } from '../pipeline/kafka/config.ts';
 import { openFaceDatabase, type EmbeddedFaceDatabase } from '../indexers/database.ts';
-import { erasePhotos } from '../indexers/erasure.ts';
+import { eraseFileAsUser } from '../indexers/testUtil.ts';
 import { photoIdForFile } from '../schemas/face.ts';
 import { handlePhotoMessage, type PhotoHandlerDeps } from './worker.ts';
 
@@ -29,18 +28,7 @@ describe('worker and erased photos', () => {
       modelId: analyzer.modelId,
       dim: analyzer.dim,
     });
-    const photoId = photoIdForFile(erasedFile);
-    db.upsertPhoto({
-      photoId,
-      uri: pathToFileURL(erasedFile).href,
-      library: null,
-      width: 112,
-      height: 112,
-      contentHash: createHash('sha256').update(readFileSync(erasedFile)).digest('hex'),
-      status: 'done',
-      error: null,
-    });
-    erasePhotos(db, [photoId], 'user');
+    eraseFileAsUser(db, erasedFile);
     deps = {
       analyzer,
       fetchPolicy: { ...DEFAULT_FETCH_POLICY, fileRoots: [crops, tmp] },

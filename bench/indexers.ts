@@ -9,6 +9,7 @@ import { DEFAULT_HNSW, HnswIndex } from '../indexers/hnswIndex.ts';
 import { STORE_FILE } from '../indexers/store.ts';
 import { gaussian, rng } from '../indexers/testUtil.ts';
 import type { FaceRecord } from '../schemas/face.ts';
+import { syntheticFaceRecord } from './syntheticFaces.ts';
 
 /**
  * The vector database on synthetic 512-d embeddings: insert rate (store + index), k=10 query rate
@@ -90,27 +91,14 @@ export function exactTopK(data: Float32Array[], q: Float32Array, k: number): num
 
 function record(i: number, v: Float32Array): FaceRecord {
   const magnitude = 20 + (i % 10);
-  const bbox: [number, number, number, number] = [0, 0, 100, 100];
-  return {
-    v: 1,
+  return syntheticFaceRecord({
     faceId: `f${i}`,
     photoId: `p${i}`,
-    faceIndex: 0,
-    bbox,
-    landmarks: [
-      [30, 40],
-      [70, 40],
-      [50, 60],
-      [35, 80],
-      [65, 80],
-    ],
-    score: 0.9,
     embedding: Array.from(v, (x) => x * magnitude),
     magnitude,
     quality: 0.8,
-    kept: true,
     modelId: MODEL,
-  };
+  });
 }
 
 function median(xs: number[]): number {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openFaceDatabase } from '../indexers/database.ts';
 import type { FaceRecord } from '../schemas/face.ts';
+import { syntheticFaceRecord } from './syntheticFaces.ts';
 import { IdentityService } from '../service/identityService.ts';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
 import { buildServer } from '../api/server.ts';
@@ -108,26 +109,14 @@ export function syntheticRecord(
   calibration: EmbedderManifest['quality'],
 ): FaceRecord {
   const magnitude = Math.hypot(...raw);
-  return {
-    v: 1,
+  return syntheticFaceRecord({
     faceId: `f_${i}`,
     photoId: `p_${i}`,
-    faceIndex: 0,
-    bbox: [0, 0, 100, 100],
-    landmarks: [
-      [30, 40],
-      [70, 40],
-      [50, 60],
-      [35, 80],
-      [65, 80],
-    ],
-    score: 0.9,
     embedding: Array.from(raw),
     magnitude,
     quality: qualityFromMagnitude(calibration, magnitude),
-    kept: true,
     modelId: 'synthetic-192',
-  };
+  });
 }
 
 /** A raw feature near `centre`: direction noise like a real same-identity spread (cosine ≈ 0.7), magnitude 45..85. */

@@ -104,7 +104,7 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
       landmarks: d.landmarks.map(([x, y]) => [(x + 0.5) / sx - 0.5, (y + 0.5) / sx - 0.5] as Point),
     })),
   );
-  const alignRate = await medianRate(reps, faces.length, () =>
+  const alignAll = () =>
     faces.map((f) =>
       alignFace(
         f.p.full!.data,
@@ -114,19 +114,9 @@ async function measure(opts: { full: boolean }): Promise<Record<string, unknown>
         template,
         embedder.alignment.size,
       ),
-    ),
-  );
-  const aligned = faces.map(
-    (f) =>
-      alignFace(
-        f.p.full!.data,
-        f.p.full!.width,
-        f.p.full!.height,
-        f.landmarks,
-        template,
-        embedder.alignment.size,
-      ).rgb,
-  );
+    );
+  const alignRate = await medianRate(reps, faces.length, alignAll);
+  const aligned = alignAll().map((a) => a.rgb);
   const pool = Array.from({ length: faceCount }, (_, i) => aligned[i % aligned.length]!);
 
   // embed on a bare onnxruntime session with pre-built tensors, and inside the analyze path

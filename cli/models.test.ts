@@ -176,21 +176,27 @@ describe('calibration computations', () => {
   });
 });
 
+/** `facepipe models calibrate --model mobilefacenet --json` on these photos with these models. */
+async function calibrate(photos: string, models: string, extra: string[] = []): Promise<CalibrationReport> {
+  const out = await facepipe([
+    'models',
+    'calibrate',
+    '--model',
+    'mobilefacenet',
+    '--photos',
+    photos,
+    '--models',
+    models,
+    ...extra,
+    '--json',
+  ]);
+  return JSON.parse(out) as CalibrationReport;
+}
+
 describe('models calibrate on the face-api crops (MobileFaceNet)', () => {
   let report: CalibrationReport;
   beforeAll(async () => {
-    const out = await facepipe([
-      'models',
-      'calibrate',
-      '--model',
-      'mobilefacenet',
-      '--photos',
-      crops,
-      '--models',
-      bundledModels,
-      '--json',
-    ]);
-    report = JSON.parse(out) as CalibrationReport;
+    report = await calibrate(crops, bundledModels);
   });
 
   it('reports the magnitude distribution of the 40 faces (maintainers: min 46.5, median 66.0, max 84.7)', () => {
@@ -273,19 +279,7 @@ describe('models calibrate --write, then run', () => {
     models = path.join(work, 'models');
     cpSync(path.join(repoRoot, 'examples', 'faceapi-crops'), photos, { recursive: true });
     cpSync(path.join(repoRoot, 'models'), models, { recursive: true });
-    const out = await facepipe([
-      'models',
-      'calibrate',
-      '--model',
-      'mobilefacenet',
-      '--photos',
-      photos,
-      '--models',
-      models,
-      '--write',
-      '--json',
-    ]);
-    round = JSON.parse(out) as CalibrationReport;
+    round = await calibrate(photos, models, ['--write']);
   }, 120_000);
 
   afterAll(() => rmSync(work, { recursive: true, force: true }));

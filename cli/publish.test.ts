@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openFaceDatabase } from '../indexers/database.ts';
-import { erasePhotos } from '../indexers/erasure.ts';
-import { photoIdForFile } from '../schemas/face.ts';
+import { eraseFileAsUser } from '../indexers/testUtil.ts';
 import { imageFiles, withoutErased } from './stream.ts';
 
 // `facepipe publish --data DIR` leaves out the photos a user erased in that data dir.
@@ -20,18 +18,7 @@ describe('publish and erased photos', () => {
     const data = path.join(tmp, 'data');
     const db = openFaceDatabase(data, { modelId: 'm', dim: 4 });
     const erased = path.join(amy, '1.png');
-    const photoId = photoIdForFile(erased);
-    db.upsertPhoto({
-      photoId,
-      uri: pathToFileURL(erased).href,
-      library: null,
-      width: 1,
-      height: 1,
-      contentHash: createHash('sha256').update(readFileSync(erased)).digest('hex'),
-      status: 'done',
-      error: null,
-    });
-    erasePhotos(db, [photoId], 'user');
+    eraseFileAsUser(db, erased);
     db.close();
     const files = imageFiles([amy]);
     expect(withoutErased(files, data)).toEqual(files.filter((f) => f !== erased));

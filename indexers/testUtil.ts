@@ -1,7 +1,12 @@
-import { mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { faceIdFor, type FaceRecord } from '../schemas/face.ts';
+import { pathToFileURL } from 'node:url';
+import { faceIdFor, photoIdForFile, type FaceRecord } from '../schemas/face.ts';
+import { openFaceDatabase, type EmbeddedFaceDatabase, type OpenOptions } from './database.ts';
+import { erasePhotos } from './erasure.ts';
+import type { FaceDatabase } from './types.ts';
 import type { PhotoResult } from '../schemas/photoEvent.ts';
 
 /** Deterministic pseudo-random generator, so test data is the same on every run. */
@@ -75,6 +80,52 @@ export function photoResult(
 
 export function tempDataDir(prefix = 'facepipe-index-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Databases in fresh temp data dirs, one or more per test: `cleanUp` (the test file's afterEach)
+ * closes each and removes its dir.
+ */
+export function tempDatabases(prefix: string): {
+  open(options: OpenOptions): { db: EmbeddedFaceDatabase; dir: string };
+  cleanUp(): void;
+} {
+  let opened: { db: EmbeddedFaceDatabase; dir: string }[] = [];
+  return {
+    open(options) {
+      const dir = tempDataDir(prefix);
+      const one = { db: openFaceDatabase(dir, options), dir };
+      opened.push(one);
+      return one;
+    },
+    cleanUp() {
+      for (const { db, dir } of opened) {
+        db.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+      opened = [];
+    },
+  };
+}
+
+/**
+ * Stores a done photo of this file and erases it as a user would: its tombstone then names the
+ * photo by id, by path and by content (what the worker and `publish` check).
+ */
+export function eraseFileAsUser(db: FaceDatabase, file: string): string {
+  const photoId = photoIdForFile(file);
+  db.upsertPhoto({
+    photoId,
+    uri: pathToFileURL(file).href,
+    library: null,
+    width: null,
+    height: null,
+    contentHash: createHash('sha256').update(readFileSync(file)).digest('hex'),
+    status: 'done',
+    error: null,
+  });
+  erasePhotos(db, [photoId], 'user');
+  return photoId;
 }
 
 /** A logger that records its lines (the database's log lines are part of its contract). */

@@ -70,7 +70,7 @@ export class IdentityService {
         }
         const face = this.toClusterFace(stored);
         const decision = decideOnline(face, ctx);
-        this.applyDecision(face, decision, 'online', events);
+        this.applyDecision(face, stored.unassignedReason, decision, 'online', events);
         if (decision.kind !== 'pending') this.retryPendingNear(face, ctx, events);
       }
       this.db.appendIdentityEvents(events);
@@ -510,11 +510,17 @@ export class IdentityService {
     return { template: identity.template, magSum, faces: identity.faceCount };
   }
 
-  private applyDecision(face: ClusterFace, d: OnlineDecision, cause: Cause, events: IdentityEvent[]): void {
+  /** `storedReason`: the face's unassigned reason as loaded with it (nothing writes it in between). */
+  private applyDecision(
+    face: ClusterFace,
+    storedReason: UnassignedReason | null,
+    d: OnlineDecision,
+    cause: Cause,
+    events: IdentityEvent[],
+  ): void {
     if (d.kind === 'pending') {
       // a face a user took out stays "removed by user" until a recluster decides it again
-      if (this.db.getFace(face.id)?.unassignedReason !== 'removed_by_user')
-        this.db.setUnassignedReason(face.id, d.reason);
+      if (storedReason !== 'removed_by_user') this.db.setUnassignedReason(face.id, d.reason);
       return;
     }
     if (d.kind === 'create') {
@@ -582,7 +588,7 @@ export class IdentityService {
       if (!stored || stored.identityId !== null) continue;
       const pending = this.toClusterFace(stored);
       const d = decideOnline(pending, ctx);
-      this.applyDecision(pending, d, 'online', events);
+      this.applyDecision(pending, stored.unassignedReason, d, 'online', events);
     }
   }
 

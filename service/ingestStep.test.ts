@@ -1,9 +1,9 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openFaceDatabase, type EmbeddedFaceDatabase } from '../indexers/database.ts';
-import { faceRecord, photoResult, tempDataDir } from '../indexers/testUtil.ts';
+import type { EmbeddedFaceDatabase } from '../indexers/database.ts';
+import { faceRecord, photoResult, tempDatabases } from '../indexers/testUtil.ts';
 import { IdentityService } from './identityService.ts';
 import { clusterParamsFromManifest } from '../clustering/params.ts';
 import { loadManifest } from '../pipeline/models.ts';
@@ -35,17 +35,11 @@ function cropRecords(): { record: FaceRecord; person: string }[] {
   }));
 }
 
-let db: EmbeddedFaceDatabase | undefined;
-let dir: string | undefined;
-afterEach(() => {
-  db?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  db = undefined;
-});
+const databases = tempDatabases('facepipe-stage-');
+afterEach(() => databases.cleanUp());
 
 function open(): { db: EmbeddedFaceDatabase; identities: IdentityService } {
-  dir = tempDataDir('facepipe-stage-');
-  db = openFaceDatabase(dir, { modelId: embedder.name, dim: embedder.embeddingDim });
+  const { db } = databases.open({ modelId: embedder.name, dim: embedder.embeddingDim });
   return { db, identities: new IdentityService(db, clusterParamsFromManifest(embedder)) };
 }
 

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { StoredFace } from '../../indexers/types.ts';
-import { notFound } from '../errors.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
+import { requireFace, requirePhoto } from './lookups.ts';
+import { arrayOf, objectOf } from './responses.ts';
 import {
   FaceParams,
   jsonSchema,
@@ -14,22 +15,19 @@ import {
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
 import { erasePhotos } from '../../indexers/erasure.ts';
 
-const face = {
-  type: 'object',
-  properties: {
-    faceId: { type: 'string' },
-    photoId: { type: 'string' },
-    faceIndex: { type: 'integer' },
-    bbox: { type: 'array', items: { type: 'number' } },
-    score: { type: 'number' },
-    magnitude: { type: 'number' },
-    quality: { type: 'number' },
-    kept: { type: 'boolean' },
-    reason: { type: 'string', nullable: true, description: 'why a dropped face was not kept' },
-    identityId: { type: 'string', nullable: true },
-    unassignedReason: unassignedReasonProperty,
-  },
-};
+const face = objectOf({
+  faceId: { type: 'string' },
+  photoId: { type: 'string' },
+  faceIndex: { type: 'integer' },
+  bbox: arrayOf({ type: 'number' }),
+  score: { type: 'number' },
+  magnitude: { type: 'number' },
+  quality: { type: 'number' },
+  kept: { type: 'boolean' },
+  reason: { type: 'string', nullable: true, description: 'why a dropped face was not kept' },
+  identityId: { type: 'string', nullable: true },
+  unassignedReason: unassignedReasonProperty,
+});
 
 export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { db } = ctx;
@@ -46,9 +44,7 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
     },
     async (request) => {
       const { faceId } = request.params;
-      const f = db.getFace(faceId);
-      if (!f) throw notFound('face', faceId);
-      return faceView(f);
+      return faceView(requireFace(db, faceId));
     },
   );
 
@@ -81,27 +77,22 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
         summary: 'One photo and its faces',
         params: jsonSchema(PhotoParams),
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              photoId: { type: 'string' },
-              uri: { type: 'string' },
-              width: { type: 'integer', nullable: true },
-              height: { type: 'integer', nullable: true },
-              status: { type: 'string' },
-              error: { type: 'string', nullable: true },
-              faces: { type: 'array', items: face },
-            },
-          },
+          200: objectOf({
+            photoId: { type: 'string' },
+            uri: { type: 'string' },
+            width: { type: 'integer', nullable: true },
+            height: { type: 'integer', nullable: true },
+            status: { type: 'string' },
+            error: { type: 'string', nullable: true },
+            faces: arrayOf(face),
+          }),
           ...errorResponses(401, 404),
         },
       },
     },
     async (request) => {
       const { photoId } = request.params;
-      const p = db.getPhoto(photoId);
-      if (!p) throw notFound('photo', photoId);
-      return { ...p, faces: db.facesOfPhoto(photoId).map(faceView) };
+      return { ...requirePhoto(db, photoId), faces: db.facesOfPhoto(photoId).map(faceView) };
     },
   );
 
@@ -114,17 +105,14 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: RouteContext): voi
           'Erase a photo: the photo record and its faces (records and vectors) go, and a tombstone keeps run, worker and publish from analysing it again',
         params: jsonSchema(PhotoParams),
         response: {
-          200: {
-            type: 'object',
-            properties: { photoId: { type: 'string' }, facesForgotten: { type: 'integer' } },
-          },
+          200: objectOf({ photoId: { type: 'string' }, facesForgotten: { type: 'integer' } }),
           ...errorResponses(401, 404),
         },
       },
     },
     async (request) => {
       const { photoId } = request.params;
-      if (!db.getPhoto(photoId)) throw notFound('photo', photoId);
+      requirePhoto(db, photoId);
       const { faceIds } = erasePhotos(db, [photoId], 'user');
       removeThumbnails(db.dataDir, faceIds);
       refreshReport(db, db.dataDir);

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { FaceDatabase, StoredFace, StoredIdentity } from '../../indexers/types.ts';
-import { notFound } from '../errors.ts';
 import { refreshReport, removeThumbnails } from '../../pipeline/report.ts';
 import { eraseIdentity } from '../../indexers/erasure.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
+import { requireIdentity } from './lookups.ts';
+import { arrayOf, objectOf } from './responses.ts';
 import {
   IdentityParams,
   jsonSchema,
@@ -18,51 +19,49 @@ import {
 const idParams = jsonSchema(IdentityParams);
 type IdParams = Out<typeof IdentityParams>;
 
-const identitySummary = {
-  type: 'object',
-  properties: {
-    identityId: { type: 'string' },
-    name: { type: 'string', nullable: true },
-    faceCount: { type: 'integer' },
-    photoCount: { type: 'integer' },
-    createdAt: { type: 'string' },
-    updatedAt: { type: 'string' },
-  },
-};
+const identitySummary = objectOf({
+  identityId: { type: 'string' },
+  name: { type: 'string', nullable: true },
+  faceCount: { type: 'integer' },
+  photoCount: { type: 'integer' },
+  createdAt: { type: 'string' },
+  updatedAt: { type: 'string' },
+});
 
-const identityDetail = {
-  type: 'object',
-  properties: {
-    ...identitySummary.properties,
-    faces: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          faceId: { type: 'string' },
-          photoId: { type: 'string' },
-          photo: { type: 'string', nullable: true },
-          faceIndex: { type: 'integer' },
-          bbox: { type: 'array', items: { type: 'number' } },
-          magnitude: { type: 'number' },
-          quality: { type: 'number' },
-        },
-      },
-    },
-    photos: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: { photoId: { type: 'string' }, uri: { type: 'string', nullable: true } },
-      },
-    },
-  },
-};
+const identityDetail = objectOf({
+  ...identitySummary.properties,
+  faces: arrayOf(
+    objectOf({
+      faceId: { type: 'string' },
+      photoId: { type: 'string' },
+      photo: { type: 'string', nullable: true },
+      faceIndex: { type: 'integer' },
+      bbox: arrayOf({ type: 'number' }),
+      magnitude: { type: 'number' },
+      quality: { type: 'number' },
+    }),
+  ),
+  photos: arrayOf(objectOf({ photoId: { type: 'string' }, uri: { type: 'string', nullable: true } })),
+});
 
 const otherIdentityBody = jsonSchema(OtherIdentityBody);
 
+/** The options of a route on one identity that answers with its detail (as it is after the route). */
+function identityDetailRoute(summary: string, body: object | undefined, errors: number[]) {
+  return {
+    schema: {
+      tags: ['identities'],
+      summary,
+      params: idParams,
+      ...(body ? { body } : {}),
+      response: { 200: identityDetail, ...errorResponses(...errors) },
+    },
+  };
+}
+
 export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { db } = ctx;
+  const currentDetail = (identityId: string) => detail(db, requireIdentity(db, identityId));
 
   app.get<Typed<unknown, Out<typeof ListIdentitiesQuery>>>(
     '/identities',
@@ -72,10 +71,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
         summary: 'List identities, largest first',
         querystring: jsonSchema(ListIdentitiesQuery),
         response: {
-          200: {
-            type: 'object',
-            properties: { total: { type: 'integer' }, identities: { type: 'array', items: identitySummary } },
-          },
+          200: objectOf({ total: { type: 'integer' }, identities: arrayOf(identitySummary) }),
           ...errorResponses(400, 401),
         },
       },
@@ -97,53 +93,38 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
 
   app.get<Typed<IdParams>>(
     '/identities/:identityId',
-    {
-      schema: {
-        tags: ['identities'],
-        summary: 'One identity with its faces and photos',
-        params: idParams,
-        response: { 200: identityDetail, ...errorResponses(401, 404) },
-      },
-    },
-    async (request) => detail(db, requireIdentity(db, request.params.identityId)),
+    identityDetailRoute('One identity with its faces and photos', undefined, [401, 404]),
+    async (request) => currentDetail(request.params.identityId),
   );
 
   app.patch<Typed<IdParams, unknown, Out<typeof RenameBody>>>(
     '/identities/:identityId',
-    {
-      schema: {
-        tags: ['identities'],
-        summary: 'Rename an identity (null clears the name); names survive reclustering',
-        params: idParams,
-        body: jsonSchema(RenameBody),
-        response: { 200: identityDetail, ...errorResponses(400, 401, 404) },
-      },
-    },
+    identityDetailRoute(
+      'Rename an identity (null clears the name); names survive reclustering',
+      jsonSchema(RenameBody),
+      [400, 401, 404],
+    ),
     async (request) => {
       const { identityId } = request.params;
       const { name } = request.body;
       requireIdentity(db, identityId);
       ctx.actions.rename(identityId, name);
-      return detail(db, requireIdentity(db, identityId));
+      return currentDetail(identityId);
     },
   );
 
   app.post<Typed<IdParams, unknown, Out<typeof OtherIdentityBody>>>(
     '/identities/:identityId/merge',
-    {
-      schema: {
-        tags: ['identities'],
-        summary: 'Merge identity `other` into this one (its faces move here; `other` is removed)',
-        params: idParams,
-        body: otherIdentityBody,
-        response: { 200: identityDetail, ...errorResponses(400, 401, 404, 409) },
-      },
-    },
+    identityDetailRoute(
+      'Merge identity `other` into this one (its faces move here; `other` is removed)',
+      otherIdentityBody,
+      [400, 401, 404, 409],
+    ),
     async (request) => {
       const { identityId } = request.params;
       const { other } = request.body;
       ctx.actions.merge(identityId, other);
-      return detail(db, requireIdentity(db, identityId));
+      return currentDetail(identityId);
     },
   );
 
@@ -156,14 +137,11 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
         params: idParams,
         body: otherIdentityBody,
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              identityId: { type: 'string' },
-              other: { type: 'string' },
-              different: { type: 'boolean' },
-            },
-          },
+          200: objectOf({
+            identityId: { type: 'string' },
+            other: { type: 'string' },
+            different: { type: 'boolean' },
+          }),
           ...errorResponses(400, 401, 404, 409),
         },
       },
@@ -186,14 +164,11 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
         params: idParams,
         querystring: jsonSchema(EraseIdentityQuery),
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              identityId: { type: 'string' },
-              facesForgotten: { type: 'integer' },
-              photosErased: { type: 'integer' },
-            },
-          },
+          200: objectOf({
+            identityId: { type: 'string' },
+            facesForgotten: { type: 'integer' },
+            photosErased: { type: 'integer' },
+          }),
           ...errorResponses(401, 404),
         },
       },
@@ -208,12 +183,6 @@ export function registerIdentityRoutes(app: FastifyInstance, ctx: RouteContext):
       return { identityId, facesForgotten: erased.faceIds.length, photosErased: erased.photos.length };
     },
   );
-}
-
-function requireIdentity(db: FaceDatabase, identityId: string): StoredIdentity {
-  const identity = db.getIdentity(identityId);
-  if (!identity) throw notFound('identity', identityId);
-  return identity;
 }
 
 function photoSetsByIdentity(faces: StoredFace[]): Map<string, Set<string>> {

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { FaceDatabase } from '../../indexers/types.ts';
 import { similarIdentities, suggestionsFor } from '../../clustering/suggestions.ts';
 import type { UserActions } from '../../service/userActions.ts';
-import { ApiError, notFound } from '../errors.ts';
+import { errorResponses } from '../context.ts';
+import { requireIdentity, requireKeptFace } from './lookups.ts';
+import { arrayOf, objectOf } from './responses.ts';
 import {
   ActionParams,
   CorrectionsQuery,
@@ -26,26 +28,21 @@ export interface PeopleRouteContext {
   actions: UserActions;
 }
 
-const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, { $ref: 'Error#' }]));
-const suggestion = {
-  type: 'object',
-  properties: {
-    identityId: { type: 'string' },
-    name: { type: 'string', nullable: true },
-    score: { type: 'number', description: 'cosine to the identity template' },
-  },
-};
-const action = {
-  type: 'object',
-  properties: {
-    id: { type: 'integer' },
-    kind: { type: 'string' },
-    summary: { type: 'string' },
-    undoes: { type: 'integer', nullable: true },
-    undoneBy: { type: 'integer', nullable: true },
-    createdAt: { type: 'string' },
-  },
-};
+const suggestion = objectOf({
+  identityId: { type: 'string' },
+  name: { type: 'string', nullable: true },
+  score: { type: 'number', description: 'cosine to the identity template' },
+});
+const action = objectOf({
+  id: { type: 'integer' },
+  kind: { type: 'string' },
+  summary: { type: 'string' },
+  undoes: { type: 'integer', nullable: true },
+  undoneBy: { type: 'integer', nullable: true },
+  createdAt: { type: 'string' },
+});
+/** what every correction answers: the id of its entry in the user-action log */
+const actionIdResponse = objectOf({ actionId: { type: 'integer' } });
 
 /**
  * The people view's API: new person from faces (split), suggestions for a face, the review queue,
@@ -63,11 +60,8 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
         summary: 'New person from these faces (split): they leave their identities and stay together',
         body: jsonSchema(SplitBody),
         response: {
-          201: {
-            type: 'object',
-            properties: { identityId: { type: 'string' }, actionId: { type: 'integer' } },
-          },
-          ...errors(400, 401, 404, 409),
+          201: objectOf({ identityId: { type: 'string' }, actionId: { type: 'integer' } }),
+          ...errorResponses(400, 401, 404, 409),
         },
       },
     },
@@ -87,16 +81,13 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
         summary: 'Identities this face may belong to, best first, and why it is unassigned',
         params: jsonSchema(FaceParams),
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              faceId: { type: 'string' },
-              identityId: { type: 'string', nullable: true },
-              reason: unassignedReasonProperty,
-              suggestions: { type: 'array', items: suggestion },
-            },
-          },
-          ...errors(401, 404),
+          200: objectOf({
+            faceId: { type: 'string' },
+            identityId: { type: 'string', nullable: true },
+            reason: unassignedReasonProperty,
+            suggestions: arrayOf(suggestion),
+          }),
+          ...errorResponses(401, 404),
         },
       },
     },
@@ -120,26 +111,19 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
         summary: 'Kept faces no identity holds (best quality first), with reason and suggestion',
         querystring: jsonSchema(PageQuery(500, 50)),
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              total: { type: 'integer' },
-              faces: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    faceId: { type: 'string' },
-                    photoId: { type: 'string' },
-                    quality: { type: 'number' },
-                    reason: unassignedReasonProperty,
-                    suggestion: { ...suggestion, nullable: true },
-                  },
-                },
-              },
-            },
-          },
-          ...errors(400, 401),
+          200: objectOf({
+            total: { type: 'integer' },
+            faces: arrayOf(
+              objectOf({
+                faceId: { type: 'string' },
+                photoId: { type: 'string' },
+                quality: { type: 'number' },
+                reason: unassignedReasonProperty,
+                suggestion: { ...suggestion, nullable: true },
+              }),
+            ),
+          }),
+          ...errorResponses(400, 401),
         },
       },
     },
@@ -158,8 +142,8 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
         params: jsonSchema(FaceParams),
         body: jsonSchema(RejectBody),
         response: {
-          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
-          ...errors(400, 401, 404),
+          200: actionIdResponse,
+          ...errorResponses(400, 401, 404),
         },
       },
     },
@@ -181,8 +165,8 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
         params: jsonSchema(IdentityParams),
         querystring: jsonSchema(SimilarQuery),
         response: {
-          200: { type: 'object', properties: { similar: { type: 'array', items: suggestion } } },
-          ...errors(401, 404),
+          200: objectOf({ similar: arrayOf(suggestion) }),
+          ...errorResponses(401, 404),
         },
       },
     },
@@ -203,8 +187,8 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
         params: jsonSchema(IdentityParams),
         body: jsonSchema(CoverBody),
         response: {
-          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
-          ...errors(400, 401, 404, 409),
+          200: actionIdResponse,
+          ...errorResponses(400, 401, 404, 409),
         },
       },
     },
@@ -226,8 +210,8 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
         params: jsonSchema(IdentityParams),
         body: jsonSchema(HiddenBody),
         response: {
-          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
-          ...errors(400, 401, 404),
+          200: actionIdResponse,
+          ...errorResponses(400, 401, 404),
         },
       },
     },
@@ -247,8 +231,8 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
         summary: 'The latest user corrections, newest first',
         querystring: jsonSchema(CorrectionsQuery),
         response: {
-          200: { type: 'object', properties: { corrections: { type: 'array', items: action } } },
-          ...errors(400, 401),
+          200: objectOf({ corrections: arrayOf(action) }),
+          ...errorResponses(400, 401),
         },
       },
     },
@@ -266,8 +250,8 @@ export function registerPeopleRoutes(app: FastifyInstance, ctx: PeopleRouteConte
         summary: 'Undo a correction: its inverse is appended (the log is never rewritten)',
         params: jsonSchema(ActionParams),
         response: {
-          200: { type: 'object', properties: { actionId: { type: 'integer' } } },
-          ...errors(400, 401, 404, 409),
+          200: actionIdResponse,
+          ...errorResponses(400, 401, 404, 409),
         },
       },
     },
@@ -295,18 +279,4 @@ export function reviewQueue(db: FaceDatabase, limit: number, offset: number) {
     };
   });
   return { total, faces };
-}
-
-function requireKeptFace(db: FaceDatabase, faceId: string) {
-  const f = db.getFace(faceId);
-  if (!f) throw notFound('face', faceId);
-  if (!f.kept)
-    throw new ApiError(409, 'FACE_DROPPED', 'a dropped low-quality face cannot belong to an identity');
-  return f;
-}
-
-function requireIdentity(db: FaceDatabase, identityId: string) {
-  const i = db.getIdentity(identityId);
-  if (!i) throw notFound('identity', identityId);
-  return i;
 }

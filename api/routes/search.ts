@@ -2,42 +2,35 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { sniffImageFormat } from '../../pipeline/imageSignature.ts';
-import { ApiError, notFound, toErrorResponse } from '../errors.ts';
+import { ApiError, toErrorResponse } from '../errors.ts';
 import { searchByVector, type SearchResult } from '../search.ts';
 import { errorResponses, type RouteContext } from '../context.ts';
+import { requireFace } from './lookups.ts';
+import { arrayOf, objectOf } from './responses.ts';
 import { EmbeddingBody, FaceParams, jsonSchema, kQuery, type Out, type Typed } from '../schemas.ts';
 
-const faceHit = {
-  type: 'object',
-  properties: {
-    faceId: { type: 'string' },
-    photoId: { type: 'string' },
-    photo: { type: 'string', nullable: true },
-    faceIndex: { type: 'integer' },
-    identityId: { type: 'string', nullable: true },
-    similarity: { type: 'number' },
-    quality: { type: 'number' },
-  },
-};
-const identityHit = {
-  type: 'object',
-  properties: {
-    identityId: { type: 'string' },
-    name: { type: 'string', nullable: true },
-    faceCount: { type: 'integer' },
-    score: { type: 'number', description: 'cosine to the identity template' },
-    bestFaceSimilarity: { type: 'number' },
-  },
-};
-const searchResult = {
-  type: 'object',
-  properties: {
-    magnitude: { type: 'number', description: 'L2 norm of the raw query feature' },
-    quality: { type: 'number', description: 'magnitude mapped to 0..1 by the model calibration' },
-    identities: { type: 'array', items: identityHit },
-    faces: { type: 'array', items: faceHit },
-  },
-};
+const faceHit = objectOf({
+  faceId: { type: 'string' },
+  photoId: { type: 'string' },
+  photo: { type: 'string', nullable: true },
+  faceIndex: { type: 'integer' },
+  identityId: { type: 'string', nullable: true },
+  similarity: { type: 'number' },
+  quality: { type: 'number' },
+});
+const identityHit = objectOf({
+  identityId: { type: 'string' },
+  name: { type: 'string', nullable: true },
+  faceCount: { type: 'integer' },
+  score: { type: 'number', description: 'cosine to the identity template' },
+  bestFaceSimilarity: { type: 'number' },
+});
+const searchResult = objectOf({
+  magnitude: { type: 'number', description: 'L2 norm of the raw query feature' },
+  quality: { type: 'number', description: 'magnitude mapped to 0..1 by the model calibration' },
+  identities: arrayOf(identityHit),
+  faces: arrayOf(faceHit),
+});
 
 /** The shapes of the search requests, for the route types (the limits only set the numbers). */
 type EmbeddingRequest = Out<ReturnType<typeof EmbeddingBody>>;
@@ -93,8 +86,7 @@ export function registerSearchRoutes(app: FastifyInstance, ctx: RouteContext): v
     async (request) => {
       const { faceId } = request.params;
       const { k } = request.query;
-      const face = db.getFace(faceId);
-      if (!face) throw notFound('face', faceId);
+      const face = requireFace(db, faceId);
       metrics.searches.inc({ kind: 'face' });
       return searchByVector(db, face.embedding, k, range, faceId);
     },
@@ -114,27 +106,20 @@ export function registerSearchRoutes(app: FastifyInstance, ctx: RouteContext): v
           properties: { image: { type: 'string', format: 'binary' } },
         },
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              width: { type: 'integer' },
-              height: { type: 'integer' },
-              faces: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    faceIndex: { type: 'integer' },
-                    bbox: { type: 'array', items: { type: 'number' } },
-                    score: { type: 'number' },
-                    kept: { type: 'boolean', description: 'false when below the quality gate' },
-                    reason: { type: 'string' },
-                    ...searchResult.properties,
-                  },
-                },
-              },
-            },
-          },
+          200: objectOf({
+            width: { type: 'integer' },
+            height: { type: 'integer' },
+            faces: arrayOf(
+              objectOf({
+                faceIndex: { type: 'integer' },
+                bbox: arrayOf({ type: 'number' }),
+                score: { type: 'number' },
+                kept: { type: 'boolean', description: 'false when below the quality gate' },
+                reason: { type: 'string' },
+                ...searchResult.properties,
+              }),
+            ),
+          }),
           ...errorResponses(400, 401, 413, 415, 422, 503),
         },
       },

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../context.ts';
 import { followOtherWriters } from '../search.ts';
+import { objectOf } from './responses.ts';
 
 export function registerSystemRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get(
@@ -11,16 +12,13 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: RouteContext): v
         summary: 'Liveness: the store and index answer (no token needed)',
         security: [],
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              status: { type: 'string' },
-              modelId: { type: 'string' },
-              indexSize: { type: 'integer' },
-              identities: { type: 'integer' },
-              searchByImage: { type: 'boolean' },
-            },
-          },
+          200: objectOf({
+            status: { type: 'string' },
+            modelId: { type: 'string' },
+            indexSize: { type: 'integer' },
+            identities: { type: 'integer' },
+            searchByImage: { type: 'boolean' },
+          }),
         },
       },
     },

@@ -6,12 +6,12 @@ import {
   CROP_IDENTITIES,
   cropsDir,
   examplesDir,
-  pngBomb,
   referenceCropEmbeddings,
   runCliJson,
   startServe,
   type ServeProcess,
 } from './helpers.ts';
+import { pixelBombPng } from '../../pipeline/testFixtures.ts';
 
 // The lookup service as a real process over real HTTP, on a store filled by `facepipe run` on the 40 crops.
 const TOKEN = 'test-token-123';
@@ -185,7 +185,7 @@ describe('facepipe serve', () => {
       'FILE_TOO_LARGE',
     );
     expectError(
-      await call('POST', '/search/image', { form: upload(pngBomb(30000, 30000), 'bomb.png') }),
+      await call('POST', '/search/image', { form: upload(pixelBombPng(30000, 30000), 'bomb.png') }),
       413,
       'PIXEL_LIMIT',
     );

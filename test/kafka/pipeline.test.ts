@@ -156,6 +156,38 @@ async function expectEventsMatchStore(
   }
 }
 
+/** The photo events on the run's photos topic (their expected face counts stay with the test). */
+async function producePhotos(
+  kafka: ReturnType<typeof kafkaClient>,
+  run: Run,
+  photos: { key: string; value: string }[],
+): Promise<void> {
+  await produce(
+    kafka,
+    run.settings.topics.photos,
+    photos.map(({ key, value }) => ({ key, value })),
+  );
+}
+
+/** Waits until the run's store holds this many photos (the indexers may still be committing). */
+async function waitAllIndexed(run: Run, photos: number): Promise<void> {
+  await waitFor('all photos indexed', () => (storeCounts(run.dataDir)?.photos ?? 0) >= photos, 240_000, 1000);
+}
+
+/** The run's dead letters as published. */
+async function readDeadLetters(kafka: ReturnType<typeof kafkaClient>, run: Run): Promise<DeadLetter[]> {
+  return (await readTopic(kafka, run.settings.topics.deadLetters)).map((m) =>
+    DeadLetter.parse(JSON.parse(m.value!.toString())),
+  );
+}
+
+/** The workers' per-photo results on the faces topic (the face records beside them left out). */
+async function readPhotoResults(kafka: ReturnType<typeof kafkaClient>, run: Run) {
+  return (await readTopic(kafka, run.settings.topics.faces)).filter(
+    (m) => m.headers?.[FACES_TOPIC_TYPE_HEADER]?.toString() === 'photo',
+  );
+}
+
 describe('streaming pipeline on a real Kafka broker', () => {
   it('stores every face exactly once, publishes identity events, dead-letters bad input with its code', async () => {
     const run = await newRun('flow');
@@ -239,9 +271,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
     expect(status.identities).toBeGreaterThan(0);
 
     // dead letters: the right code per message, with the original message inside
-    const letters = (await readTopic(kafka, run.settings.topics.deadLetters)).map((m) =>
-      DeadLetter.parse(JSON.parse(m.value!.toString())),
-    );
+    const letters = await readDeadLetters(kafka, run);
     const codeOf = new Map(letters.map((d) => [d.original?.key, d.code]));
     for (const b of bad) expect(codeOf.get(b.key), b.key).toBe(b.code);
     const unreachable = letters.find((d) => d.original?.key === 'bad-unreachable')!;
@@ -258,11 +288,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
     const run = await newRun('wkill');
     const photos = groupPhotoEvents(`${run.prefix}p-`, 8); // 40 photos, 184 faces
     const kafka = kafkaClient(bed.broker.brokers);
-    await produce(
-      kafka,
-      run.settings.topics.photos,
-      photos.map(({ key, value }) => ({ key, value })),
-    );
+    await producePhotos(kafka, run, photos);
     const indexer = run.indexer('indexer');
     const a = run.worker('worker-a');
     const b = run.worker('worker-b');
@@ -275,12 +301,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
     );
     await kill9(a);
     const a2 = run.worker('worker-a2');
-    await waitFor(
-      'all photos indexed',
-      () => (storeCounts(run.dataDir)?.photos ?? 0) >= photos.length,
-      240_000,
-      1000,
-    );
+    await waitAllIndexed(run, photos.length);
     expect(await terminate(b)).toBe(0);
     expect(await terminate(a2)).toBe(0);
     expect(await terminate(indexer)).toBe(0);
@@ -294,11 +315,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
     const run = await newRun('ikill');
     const photos = groupPhotoEvents(`${run.prefix}p-`, 8);
     const kafka = kafkaClient(bed.broker.brokers);
-    await produce(
-      kafka,
-      run.settings.topics.photos,
-      photos.map(({ key, value }) => ({ key, value })),
-    );
+    await producePhotos(kafka, run, photos);
     const worker = run.worker('worker');
     const i1 = run.indexer('indexer-1');
     await waitFor('some photos indexed', () => (storeCounts(run.dataDir)?.photos ?? 0) >= 3, 180_000, 100);
@@ -306,12 +323,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
     const before = storeCounts(run.dataDir)!;
     expect(before.photos).toBeLessThan(photos.length);
     const i2 = run.indexer('indexer-2');
-    await waitFor(
-      'all photos indexed',
-      () => (storeCounts(run.dataDir)?.photos ?? 0) >= photos.length,
-      240_000,
-      1000,
-    );
+    await waitAllIndexed(run, photos.length);
     expect(await terminate(worker)).toBe(0);
     expect(await terminate(i2)).toBe(0);
     expectStoreExact(run.dataDir, photos);
@@ -323,11 +335,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
     const run = await newRun('drain');
     const photos = groupPhotoEvents(`${run.prefix}p-`, 4); // 20 photos
     const kafka = kafkaClient(bed.broker.brokers);
-    await produce(
-      kafka,
-      run.settings.topics.photos,
-      photos.map(({ key, value }) => ({ key, value })),
-    );
+    await producePhotos(kafka, run, photos);
     const worker = run.worker('worker');
     await waitFor(
       'the first results',
@@ -337,9 +345,7 @@ describe('streaming pipeline on a real Kafka broker', () => {
     );
     expect(await terminate(worker)).toBe(0);
     expect(worker.log()).toContain('draining in-flight photos');
-    const results = (await readTopic(kafka, run.settings.topics.faces)).filter(
-      (m) => m.headers?.[FACES_TOPIC_TYPE_HEADER]?.toString() === 'photo',
-    );
+    const results = await readPhotoResults(kafka, run);
     const admin = kafka.admin();
     await admin.connect();
     const [committed] = await admin.fetchOffsets({
@@ -370,31 +376,22 @@ describe('streaming pipeline on a real Kafka broker', () => {
     }));
     const good = groupPhotoEvents(`${run.prefix}g-`, 1);
     const kafka = kafkaClient(bed.broker.brokers);
-    await produce(kafka, run.settings.topics.photos, [
-      ...fifoEvents,
-      ...good.map(({ key, value }) => ({ key, value })),
-    ]);
+    await producePhotos(kafka, run, [...fifoEvents, ...good]);
     // a fetch deadline longer than the test: only refusing the FIFO up front lets it pass
     const worker = run.worker('worker', ['--fetch-timeout-ms', '3600000']);
-    const photoResults = async () =>
-      (await readTopic(kafka, run.settings.topics.faces)).filter(
-        (m) => m.headers?.[FACES_TOPIC_TYPE_HEADER]?.toString() === 'photo',
-      );
     await waitFor(
       'every good photo analysed and every FIFO event dead-lettered',
       async () =>
         (await topicSize(kafka, run.settings.topics.deadLetters)) >= fifoEvents.length &&
-        (await photoResults()).length >= good.length,
+        (await readPhotoResults(kafka, run)).length >= good.length,
       240_000,
       1000,
     );
     expect(await terminate(worker, 60_000)).toBe(0);
-    const letters = (await readTopic(kafka, run.settings.topics.deadLetters)).map((m) =>
-      DeadLetter.parse(JSON.parse(m.value!.toString())),
-    );
+    const letters = await readDeadLetters(kafka, run);
     expect(new Set(letters.map((d) => d.original?.key))).toEqual(new Set(fifoEvents.map((e) => e.key)));
     for (const d of letters) expect([d.code, d.attempts]).toEqual(['NOT_A_FILE', 1]);
-    expect(new Set((await photoResults()).map((m) => m.key!.toString()))).toEqual(
+    expect(new Set((await readPhotoResults(kafka, run)).map((m) => m.key!.toString()))).toEqual(
       new Set(good.map((g) => g.key)),
     );
   }, 300_000);
