@@ -122,13 +122,18 @@ export async function programEntry() {
   }
 }
 
-// `node bin/build.mjs [--if-possible]` (npm ci's postinstall): build now
+// `node bin/build.mjs [--if-possible]` (npm ci's postinstall): build now;
+// `node bin/build.mjs --fingerprint`: print the sources' fingerprint (what a fresh build's stamp holds)
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    await build();
-    process.stdout.write(`facepipe programs compiled: ${path.relative(repoRoot, distDir)}/\n`);
-  } catch (err) {
-    if (!process.argv.includes('--if-possible')) throw err;
-    process.stdout.write(`facepipe programs not compiled (${err.message}); they run through tsx\n`);
+  if (process.argv.includes('--fingerprint')) {
+    process.stdout.write(sourcesFingerprint() + '\n');
+  } else {
+    try {
+      await build();
+      process.stdout.write(`facepipe programs compiled: ${path.relative(repoRoot, distDir)}/\n`);
+    } catch (err) {
+      if (!process.argv.includes('--if-possible')) throw err;
+      process.stdout.write(`facepipe programs not compiled (${err.message}); they run through tsx\n`);
+    }
   }
 }
