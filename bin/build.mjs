@@ -27,43 +27,32 @@ const ENTRIES = {
   knnShardWorker: 'clustering/knnShardWorker.mjs',
 };
 
-/** the rooms the programs are made of (bench, test and devkit run from source) */
-const PROGRAM_ROOMS = [
-  'core',
-  'schemas',
-  'indexers',
-  'clustering',
-  'pipeline',
-  'service',
-  'api',
-  'app',
-  'cli',
-];
-const SOURCE = /\.(ts|mts|mjs|js|json)$/;
-const TEST = /\.test\.ts$/;
-
-function sourceFiles(dir, out) {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const file = path.join(dir, entry.name);
-    if (entry.isDirectory()) sourceFiles(file, out);
-    else if (SOURCE.test(entry.name) && !TEST.test(entry.name)) out.push(file);
-  }
-  return out;
-}
+/** the source files the last build read (esbuild's metafile), beside its stamp */
+const INPUTS = path.join(distDir, 'inputs.json');
 
 /**
- * What the build depends on: every program source's path, size and modification time, the lock
- * file and this script. Stat calls only (about 2 ms), so every start can afford it.
+ * What a build depends on: each of its `inputs`' path, size and modification time (the repository
+ * files esbuild read for it), the lock file and this script. Stat calls only (about 2 ms), so every
+ * start can afford it. A source that no program imports is not an input: changing it rebuilds
+ * nothing, and a new import changes the file that makes it.
  */
-export function sourcesFingerprint() {
-  const files = PROGRAM_ROOMS.flatMap((room) => sourceFiles(path.join(repoRoot, room), []));
-  files.push(path.join(repoRoot, 'package-lock.json'), fileURLToPath(import.meta.url));
+export function sourcesFingerprint(inputs) {
+  const files = [...inputs, 'package-lock.json', path.relative(repoRoot, fileURLToPath(import.meta.url))];
   const hash = createHash('sha256');
   for (const file of files.sort()) {
-    const st = statSync(file, { throwIfNoEntry: false });
-    hash.update(`${path.relative(repoRoot, file)}\0${st?.size ?? -1}\0${st?.mtimeMs ?? -1}\n`);
+    const st = statSync(path.join(repoRoot, file), { throwIfNoEntry: false });
+    hash.update(`${file}\0${st?.size ?? -1}\0${st?.mtimeMs ?? -1}\n`);
   }
   return hash.digest('hex');
+}
+
+/** the inputs of the build in dist/, or undefined where there is none */
+export function builtInputs() {
+  try {
+    return JSON.parse(readFileSync(INPUTS, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
 function builtFingerprint() {
@@ -80,12 +69,12 @@ function builtFingerprint() {
  * as they build the same sources, whichever file lands last is the same file.
  */
 export async function build() {
-  const fingerprint = sourcesFingerprint();
   const { build: esbuild } = await import('esbuild');
-  const staging = path.join(distDir, `.staging-${process.pid}-${Date.now()}`);
+  const started = Date.now();
+  const staging = path.join(distDir, `.staging-${process.pid}-${started}`);
   mkdirSync(staging, { recursive: true });
   try {
-    await esbuild({
+    const { metafile } = await esbuild({
       absWorkingDir: repoRoot,
       entryPoints: Object.entries(ENTRIES).map(([out, src]) => ({ in: src, out })),
       outdir: staging,
@@ -96,10 +85,21 @@ export async function build() {
       format: 'esm',
       target: 'node20',
       sourcemap: 'linked',
+      metafile: true,
       logLevel: 'warning',
     });
+    const inputs = Object.keys(metafile.inputs)
+      .filter((file) => !file.startsWith('node_modules/'))
+      .sort();
     for (const file of readdirSync(staging)) renameSync(path.join(staging, file), path.join(distDir, file));
-    writeFileSync(STAMP, fingerprint + '\n');
+    writeFileSync(INPUTS, JSON.stringify(inputs, null, 1) + '\n');
+    // a source saved while esbuild read them may be in the bundle in its old form: no stamp then,
+    // so the next start builds again
+    const savedDuring = inputs.some(
+      (f) => (statSync(path.join(repoRoot, f), { throwIfNoEntry: false })?.mtimeMs ?? 0) >= started - 1000,
+    );
+    if (savedDuring) rmSync(STAMP, { force: true });
+    else writeFileSync(STAMP, sourcesFingerprint(inputs) + '\n');
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
@@ -112,10 +112,13 @@ export async function build() {
  */
 export async function programEntry() {
   try {
-    const missing = Object.keys(ENTRIES).some(
-      (name) => !statSync(path.join(distDir, `${name}.mjs`), { throwIfNoEntry: false }),
-    );
-    if (missing || builtFingerprint() !== sourcesFingerprint()) await build();
+    const inputs = builtInputs();
+    const missing =
+      !inputs ||
+      Object.keys(ENTRIES).some(
+        (name) => !statSync(path.join(distDir, `${name}.mjs`), { throwIfNoEntry: false }),
+      );
+    if (missing || builtFingerprint() !== sourcesFingerprint(inputs)) await build();
     return pathToFileURL(path.join(distDir, 'facepipe.mjs')).href;
   } catch {
     return undefined;
@@ -123,10 +126,11 @@ export async function programEntry() {
 }
 
 // `node bin/build.mjs [--if-possible]` (npm ci's postinstall): build now;
-// `node bin/build.mjs --fingerprint`: print the sources' fingerprint (what a fresh build's stamp holds)
+// `node bin/build.mjs --fingerprint`: print the fingerprint of the last build's inputs as they are now
+// (what its stamp holds while they are unchanged)
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   if (process.argv.includes('--fingerprint')) {
-    process.stdout.write(sourcesFingerprint() + '\n');
+    process.stdout.write(sourcesFingerprint(builtInputs() ?? []) + '\n');
   } else {
     try {
       await build();

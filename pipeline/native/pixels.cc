@@ -74,13 +74,15 @@ PaddedTable padTable(const AreaTable& t, int64_t destSize) {
   return p;
 }
 
+// Per > 0: that many entries, a constant the compiler unrolls; Per == 0: the table's own count
 template <int Per>
 void reduceRowFixed(const uint8_t* row, const PaddedTable& t, int32_t* red, int64_t w) {
+  const int32_t per = Per > 0 ? Per : t.per;
   const int32_t* source = t.source.data();
   const int32_t* weight = t.weight.data();
-  for (int64_t dx = 0; dx < w; dx++, red += 3, source += Per, weight += Per) {
+  for (int64_t dx = 0; dx < w; dx++, red += 3, source += per, weight += per) {
     int32_t r = 0, g = 0, b = 0;
-    for (int e = 0; e < Per; e++) {
+    for (int32_t e = 0; e < per; e++) {
       const uint8_t* p = row + source[e];
       r += p[0] * weight[e];
       g += p[1] * weight[e];
@@ -99,21 +101,7 @@ void reduceRow(const uint8_t* row, const PaddedTable& t, int32_t* red, int64_t w
     case 2: return reduceRowFixed<2>(row, t, red, w);
     case 3: return reduceRowFixed<3>(row, t, red, w);
     case 4: return reduceRowFixed<4>(row, t, red, w);
-    default: break;
-  }
-  const int32_t* source = t.source.data();
-  const int32_t* weight = t.weight.data();
-  for (int64_t dx = 0; dx < w; dx++, red += 3, source += t.per, weight += t.per) {
-    int32_t r = 0, g = 0, b = 0;
-    for (int32_t e = 0; e < t.per; e++) {
-      const uint8_t* p = row + source[e];
-      r += p[0] * weight[e];
-      g += p[1] * weight[e];
-      b += p[2] * weight[e];
-    }
-    red[0] = r;
-    red[1] = g;
-    red[2] = b;
+    default: return reduceRowFixed<0>(row, t, red, w);
   }
 }
 

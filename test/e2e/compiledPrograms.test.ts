@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import {
   cpSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -33,24 +34,17 @@ function runFromSource(args: string[]): Promise<CliResult> {
   });
 }
 
-/** the programs' rooms, bin/ and the lock file copied to a fresh folder, node_modules linked */
+/**
+ * The programs' sources (the files the repository's last build read), bin/ and the lock file,
+ * copied with their modification times to a fresh folder, node_modules linked.
+ */
 function copyOfThePrograms(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-build-'));
-  for (const room of [
-    'bin',
-    'core',
-    'schemas',
-    'indexers',
-    'clustering',
-    'pipeline',
-    'service',
-    'api',
-    'app',
-    'cli',
-  ])
-    cpSync(path.join(repoRoot, room), path.join(dir, room), { recursive: true });
-  for (const file of ['package.json', 'package-lock.json'])
-    cpSync(path.join(repoRoot, file), path.join(dir, file));
+  const inputs = JSON.parse(readFileSync(path.join(repoRoot, 'dist', 'inputs.json'), 'utf8')) as string[];
+  for (const file of [...inputs, 'bin', 'package.json', 'package-lock.json']) {
+    mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    cpSync(path.join(repoRoot, file), path.join(dir, file), { recursive: true, preserveTimestamps: true });
+  }
   symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
   return dir;
 }
@@ -58,6 +52,9 @@ function copyOfThePrograms(): string {
 describe('the compiled programs', () => {
   it('are built on first use and rebuilt when a source changed since', () => {
     // in a copy, so that the facepipe processes other tests start meanwhile see none of it
+    expect(
+      execFileSync(process.execPath, ['bin/facepipe.mjs', '--version'], { cwd: repoRoot, encoding: 'utf8' }),
+    ).toMatch(/0\.1\.0/);
     const dir = copyOfThePrograms();
     try {
       const inCopy = (...args: string[]) =>
