@@ -8,17 +8,15 @@
 // (clustering/hnswlibBuild.mjs). Usage: npm run build:hnswlib-x86-64-v3 (needs g++, make,
 // python3). `--if-possible` (the postinstall of `npm ci`): a failed build prints one line and exits
 // 0, leaving the portable build in use.
-import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { gypRebuild as nodeGypRebuild, napiInclude } from './nodeGyp.mjs';
+import { buildNapiAddon, gypRebuild as nodeGypRebuild, repoRoot as root } from './nodeGyp.mjs';
 
 const ifPossible = process.argv.includes('--if-possible');
 if (process.arch !== 'x64') {
   console.log(`hnswlib x86-64-v3 build: not an x86-64 machine (${process.arch}): nothing to build`);
   process.exit(0);
 }
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const source = path.join(root, 'node_modules', 'hnswlib-node');
 const target = path.join(root, 'node_modules', '.facepipe', 'hnswlib-x86-64-v3');
 const work = path.join(target, 'src-build');
@@ -40,26 +38,17 @@ function buildAddon() {
   cpSync(path.join(dir, 'build', 'Release', 'addon.node'), path.join(target, 'addon.node'));
 }
 
-/** the kNN kernel: a small gyp project over clustering/native/knnGraph.cc and hnswlib-node's headers */
+/** the kNN kernel: clustering/native/knnGraph.cc over hnswlib-node's headers */
 function buildKernel() {
-  const dir = path.join(work, 'knngraph');
-  mkdirSync(dir, { recursive: true });
-  cpSync(path.join(root, 'clustering', 'native', 'knnGraph.cc'), path.join(dir, 'knnGraph.cc'));
-  const gyp = {
-    targets: [
-      {
-        target_name: 'knngraph',
-        sources: ['knnGraph.cc'],
-        include_dirs: [napiInclude, path.join(source, 'src')],
-        defines: ['NAPI_DISABLE_CPP_EXCEPTIONS'],
-        'cflags!': ['-fno-exceptions'],
-        'cflags_cc!': ['-fno-exceptions'],
-      },
-    ],
-  };
-  writeFileSync(path.join(dir, 'binding.gyp'), JSON.stringify(gyp, null, 2));
-  gypRebuild(dir);
-  cpSync(path.join(dir, 'build', 'Release', 'knngraph.node'), path.join(target, 'knngraph.node'));
+  buildNapiAddon({
+    name: 'knngraph',
+    source: 'clustering/native/knnGraph.cc',
+    includeDirs: [path.join(source, 'src')],
+    work,
+    target,
+    cxxflags: CXXFLAGS,
+    quiet: ifPossible,
+  });
 }
 
 try {

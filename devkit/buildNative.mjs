@@ -8,9 +8,9 @@
 //   defaults stay).
 // Usage: node devkit/buildNative.mjs (needs g++, make, python3).
 // `--if-possible` (the postinstall of `npm ci`): a failed build prints one line and exits 0.
-import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { gypRebuild, napiInclude, repoRoot } from './nodeGyp.mjs';
+import { buildNapiAddon, repoRoot } from './nodeGyp.mjs';
 
 const ifPossible = process.argv.includes('--if-possible');
 const target = path.join(repoRoot, 'node_modules', '.facepipe', 'native');
@@ -20,32 +20,11 @@ const CXXFLAGS = `${process.env.CXXFLAGS ?? ''} -O3`.trim();
 /** addon name → its source in the repository */
 const ADDONS = { pixels: 'pipeline/native/pixels.cc', malloc: 'app/native/malloc.cc' };
 
-function buildAddon(name, source) {
-  const dir = path.join(work, name);
-  mkdirSync(dir, { recursive: true });
-  cpSync(path.join(repoRoot, source), path.join(dir, path.basename(source)));
-  const gyp = {
-    targets: [
-      {
-        target_name: name,
-        sources: [path.basename(source)],
-        include_dirs: [napiInclude],
-        defines: ['NAPI_DISABLE_CPP_EXCEPTIONS'],
-        'cflags!': ['-fno-exceptions'],
-        'cflags_cc!': ['-fno-exceptions'],
-      },
-    ],
-  };
-  writeFileSync(path.join(dir, 'binding.gyp'), JSON.stringify(gyp, null, 2));
-  gypRebuild(dir, { cxxflags: CXXFLAGS, quiet: ifPossible });
-  cpSync(path.join(dir, 'build', 'Release', `${name}.node`), path.join(target, `${name}.node`));
-}
-
 let failed = false;
 for (const [name, source] of Object.entries(ADDONS)) {
   try {
     rmSync(work, { recursive: true, force: true });
-    buildAddon(name, source);
+    buildNapiAddon({ name, source, work, target, cxxflags: CXXFLAGS, quiet: ifPossible });
   } catch (err) {
     if (!ifPossible) throw err;
     failed = true;

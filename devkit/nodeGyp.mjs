@@ -3,7 +3,7 @@
 // installed beside it (node-gyp would otherwise download them, and only the package registries are
 // reachable), quiet under the postinstall.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,4 +27,30 @@ export function gypRebuild(dir, { cxxflags, quiet }) {
 }
 
 /** node-addon-api's include folder */
-export const napiInclude = path.join(repoRoot, require('node-addon-api').include_dir);
+const napiInclude = path.join(repoRoot, require('node-addon-api').include_dir);
+
+/**
+ * One N-API addon from one C++ file of the repository: a small gyp project in `work/<name>` over
+ * `source` (node-addon-api, C++ exceptions on, plus `includeDirs`), built and copied to
+ * `target/<name>.node`.
+ */
+export function buildNapiAddon({ name, source, includeDirs = [], work, target, cxxflags, quiet }) {
+  const dir = path.join(work, name);
+  mkdirSync(dir, { recursive: true });
+  cpSync(path.join(repoRoot, source), path.join(dir, path.basename(source)));
+  const gyp = {
+    targets: [
+      {
+        target_name: name,
+        sources: [path.basename(source)],
+        include_dirs: [napiInclude, ...includeDirs],
+        defines: ['NAPI_DISABLE_CPP_EXCEPTIONS'],
+        'cflags!': ['-fno-exceptions'],
+        'cflags_cc!': ['-fno-exceptions'],
+      },
+    ],
+  };
+  writeFileSync(path.join(dir, 'binding.gyp'), JSON.stringify(gyp, null, 2));
+  gypRebuild(dir, { cxxflags, quiet });
+  cpSync(path.join(dir, 'build', 'Release', `${name}.node`), path.join(target, `${name}.node`));
+}
