@@ -31,33 +31,44 @@ const ENTRIES = {
 const INPUTS = path.join(distDir, 'inputs.json');
 
 /**
- * What a build depends on: each of its `inputs`' path, size and modification time (the repository
- * files esbuild read for it), the lock file and this script. Stat calls only (about 2 ms), so every
- * start can afford it. A source that no program imports is not an input: changing it rebuilds
- * nothing, and a new import changes the file that makes it.
+ * What a build depends on: each of its `inputs` (the repository files esbuild read for it), the
+ * lock file and this script, with its size and modification time. Stat calls only (about 2 ms), so
+ * every start can afford it. A source that no program imports is not an input: changing it
+ * rebuilds nothing, and a new import changes the file that makes it.
  */
-export function sourcesFingerprint(inputs) {
+function dependencies(inputs) {
   const files = [...inputs, 'package-lock.json', path.relative(repoRoot, fileURLToPath(import.meta.url))];
-  const hash = createHash('sha256');
-  for (const file of files.sort()) {
+  return files.sort().map((file) => {
     const st = statSync(path.join(repoRoot, file), { throwIfNoEntry: false });
-    hash.update(`${file}\0${st?.size ?? -1}\0${st?.mtimeMs ?? -1}\n`);
-  }
+    return { file, size: st?.size ?? -1, mtimeMs: st?.mtimeMs ?? -1 };
+  });
+}
+
+function fingerprintOf(deps) {
+  const hash = createHash('sha256');
+  for (const d of deps) hash.update(`${d.file}\0${d.size}\0${d.mtimeMs}\n`);
   return hash.digest('hex');
 }
 
-/** the inputs of the build in dist/, or undefined where there is none */
-export function builtInputs() {
+/** the fingerprint of a build over `inputs`, from the files as they are now */
+export function sourcesFingerprint(inputs) {
+  return fingerprintOf(dependencies(inputs));
+}
+
+/** a file's text, or undefined where it cannot be read */
+function readIfThere(file) {
   try {
-    return JSON.parse(readFileSync(INPUTS, 'utf8'));
+    return readFileSync(file, 'utf8');
   } catch {
     return undefined;
   }
 }
 
-function builtFingerprint() {
+/** the inputs of the build in dist/, or undefined where there is none (or it is not a list) */
+export function builtInputs() {
   try {
-    return readFileSync(STAMP, 'utf8').trim();
+    const inputs = JSON.parse(readIfThere(INPUTS) ?? 'null');
+    return Array.isArray(inputs) ? inputs : undefined;
   } catch {
     return undefined;
   }
@@ -95,11 +106,9 @@ export async function build() {
     writeFileSync(INPUTS, JSON.stringify(inputs, null, 1) + '\n');
     // a source saved while esbuild read them may be in the bundle in its old form: no stamp then,
     // so the next start builds again
-    const savedDuring = inputs.some(
-      (f) => (statSync(path.join(repoRoot, f), { throwIfNoEntry: false })?.mtimeMs ?? 0) >= started - 1000,
-    );
-    if (savedDuring) rmSync(STAMP, { force: true });
-    else writeFileSync(STAMP, sourcesFingerprint(inputs) + '\n');
+    const deps = dependencies(inputs);
+    if (deps.some((d) => d.mtimeMs >= started - 1000)) rmSync(STAMP, { force: true });
+    else writeFileSync(STAMP, fingerprintOf(deps) + '\n');
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
@@ -118,7 +127,7 @@ export async function programEntry() {
       Object.keys(ENTRIES).some(
         (name) => !statSync(path.join(distDir, `${name}.mjs`), { throwIfNoEntry: false }),
       );
-    if (missing || builtFingerprint() !== sourcesFingerprint(inputs)) await build();
+    if (missing || readIfThere(STAMP)?.trim() !== sourcesFingerprint(inputs)) await build();
     return pathToFileURL(path.join(distDir, 'facepipe.mjs')).href;
   } catch {
     return undefined;
