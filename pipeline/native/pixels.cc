@@ -23,7 +23,7 @@ namespace {
 /** One axis of the area filter: per destination pixel, its source offsets and integer weights. */
 struct AreaTable {
   std::vector<int32_t> source;
-  std::vector<int64_t> weight;
+  std::vector<int32_t> weight;
   std::vector<int32_t> first;
 };
 
@@ -41,67 +41,28 @@ AreaTable areaTable(int64_t sourceSize, int64_t destSize, int32_t sourceStep) {
       const int64_t share = std::min(to, (s + 1) * destSize) - std::max(from, s * destSize);
       if (share < destSize && static_cast<double>(share) <= sliver) continue;
       t.source.push_back(static_cast<int32_t>(s * sourceStep));
-      t.weight.push_back(share);
+      t.weight.push_back(static_cast<int32_t>(share));
     }
   }
   t.first[destSize] = static_cast<int32_t>(t.source.size());
   return t;
 }
 
-/**
- * An axis table with the same number of entries for every destination pixel (the most any has;
- * the missing ones weigh 0 and point at a pixel the footprint has), so the inner loop has a fixed
- * length the compiler unrolls; adding 0·pixel changes no sum.
- */
-struct PaddedTable {
-  int32_t per;
-  std::vector<int32_t> source;
-  std::vector<int32_t> weight;
-};
-
-PaddedTable padTable(const AreaTable& t, int64_t destSize) {
-  PaddedTable p{1, {}, {}};
-  for (int64_t d = 0; d < destSize; d++) p.per = std::max(p.per, t.first[d + 1] - t.first[d]);
-  p.source.resize(destSize * p.per);
-  p.weight.assign(destSize * p.per, 0);
-  for (int64_t d = 0; d < destSize; d++) {
-    const int32_t n = t.first[d + 1] - t.first[d];
-    for (int32_t e = 0; e < p.per; e++) {
-      p.source[d * p.per + e] = t.source[t.first[d] + std::min(e, n - 1)];
-      if (e < n) p.weight[d * p.per + e] = static_cast<int32_t>(t.weight[t.first[d] + e]);
-    }
-  }
-  return p;
-}
-
-// Per > 0: that many entries, a constant the compiler unrolls; Per == 0: the table's own count
-template <int Per>
-void reduceRowFixed(const uint8_t* row, const PaddedTable& t, int32_t* red, int64_t w) {
-  const int32_t per = Per > 0 ? Per : t.per;
-  const int32_t* source = t.source.data();
-  const int32_t* weight = t.weight.data();
-  for (int64_t dx = 0; dx < w; dx++, red += 3, source += per, weight += per) {
+/** one source row reduced horizontally into `red` (w×3 sums, each at most 255·sourceWidth: int32) */
+void reduceRow(const uint8_t* row, const AreaTable& xs, int32_t* red, int64_t w) {
+  int32_t k = 0;
+  for (int64_t dx = 0; dx < w; dx++, red += 3) {
     int32_t r = 0, g = 0, b = 0;
-    for (int32_t e = 0; e < per; e++) {
-      const uint8_t* p = row + source[e];
-      r += p[0] * weight[e];
-      g += p[1] * weight[e];
-      b += p[2] * weight[e];
+    for (const int32_t end = xs.first[dx + 1]; k < end; k++) {
+      const uint8_t* p = row + xs.source[k];
+      const int32_t alpha = xs.weight[k];
+      r += p[0] * alpha;
+      g += p[1] * alpha;
+      b += p[2] * alpha;
     }
     red[0] = r;
     red[1] = g;
     red[2] = b;
-  }
-}
-
-/** one source row reduced horizontally into `red` (w×3 sums) */
-void reduceRow(const uint8_t* row, const PaddedTable& t, int32_t* red, int64_t w) {
-  switch (t.per) {
-    case 1: return reduceRowFixed<1>(row, t, red, w);
-    case 2: return reduceRowFixed<2>(row, t, red, w);
-    case 3: return reduceRowFixed<3>(row, t, red, w);
-    case 4: return reduceRowFixed<4>(row, t, red, w);
-    default: return reduceRowFixed<0>(row, t, red, w);
   }
 }
 
@@ -112,8 +73,7 @@ void resizeArea(const uint8_t* src, int64_t sw, int64_t sh, uint8_t* out, int64_
   const int64_t twoArea = 2 * area;
   const double invTwoArea = 1.0 / static_cast<double>(twoArea);
   const int64_t rowBytes = w * 3;
-  // a row's horizontal sums are at most 255·sw (int32); the vertical sums at most 255·sw·sh (int64)
-  const PaddedTable padded = padTable(xs, w);
+  // the vertical sums are at most 255·sw·sh: int64
   std::vector<int32_t> reduced(rowBytes);
   std::vector<int64_t> sum(rowBytes);
   const int64_t stride = sw * 3;
@@ -123,7 +83,7 @@ void resizeArea(const uint8_t* src, int64_t sw, int64_t sh, uint8_t* out, int64_
     for (int32_t j = ys.first[dy]; j < ys.first[dy + 1]; j++) {
       const int64_t sy = ys.source[j];
       if (sy != reducedRow) {
-        reduceRow(src + sy * stride, padded, reduced.data(), w);
+        reduceRow(src + sy * stride, xs, reduced.data(), w);
         reducedRow = sy;
       }
       const int64_t beta = ys.weight[j];
