@@ -13,6 +13,7 @@ import { keptGraph, runBaselineOnGraph } from '../clustering/methods.ts';
 import { OnlineClusterer } from '../clustering/online.ts';
 import { clusterParamsFromManifest, withLinkThreshold, type ClusterParams } from '../clustering/params.ts';
 import { syntheticOfSize, type SyntheticOptions, type SyntheticSet } from '../clustering/synthetic.ts';
+import { median as medianOf } from '../core/stats.ts';
 
 /**
  * Clustering benchmark on synthetic MagFace-like data (clustering/synthetic.ts):
@@ -282,11 +283,6 @@ function parseNpyInt64(buf: Buffer): number[] {
   const out: number[] = [];
   for (let i = 0; i + 8 <= body.length; i += 8) out.push(Number(body.readBigInt64LE(i)));
   return out;
-}
-
-function medianOf(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 /** log-log slope of wall time against faces between consecutive sizes. */

@@ -10,6 +10,7 @@ import { STORE_FILE } from '../indexers/store.ts';
 import { gaussian, rng } from '../indexers/testUtil.ts';
 import type { FaceRecord } from '../schemas/face.ts';
 import { syntheticFaceRecord } from './syntheticFaces.ts';
+import { median } from '../core/stats.ts';
 
 /**
  * The vector database on synthetic 512-d embeddings: insert rate (store + index), k=10 query rate
@@ -99,11 +100,6 @@ function record(i: number, v: Float32Array): FaceRecord {
     quality: 0.8,
     modelId: MODEL,
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 function measureQueries(

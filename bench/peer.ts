@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { walkImages } from '../pipeline/imageFiles.ts';
 import { resolveModelsDir } from '../pipeline/models.ts';
 import { benchDir, ensurePeerVenv, measured, peerDir, type ProcessCost } from './peer/venv.ts';
+import { median } from '../core/stats.ts';
 
 /**
  * facepipe's analysis against the plain Python pipeline a practitioner would write
@@ -33,10 +34,6 @@ interface FaceLine {
   embedding: number[];
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** The large-photo set: upscaled copies (long side 2000..4600 px) written to `dir`. */

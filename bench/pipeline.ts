@@ -16,6 +16,7 @@ import {
   type DetectorManifest,
 } from '../pipeline/models.ts';
 import { batchToNchw } from '../pipeline/preprocess.ts';
+import { median } from '../core/stats.ts';
 
 /**
  * Pipeline benchmark: per-stage throughput on the fixture photos (decode, detect, align, embed at
@@ -26,11 +27,6 @@ import { batchToNchw } from '../pipeline/preprocess.ts';
 
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../examples');
 const BATCHES = [1, 4, 8, 32];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 async function timedRate(items: number, fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();

@@ -30,6 +30,7 @@ import {
   waitFor,
   type Proc,
 } from '../devkit/kafkaHarness.ts';
+import { median } from '../core/stats.ts';
 
 const PARTITIONS = 4;
 
@@ -55,14 +56,9 @@ interface KafkaRunFigures {
   };
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0
-    ? 0
-    : s.length % 2
-      ? s[(s.length - 1) / 2]
-      : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
+/** no samples: 0 (a run that measured nothing) */
+const medianOrZero = (xs: number[]): number => (xs.length === 0 ? 0 : median(xs));
+
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
 /** `copies` copies of the five group photos as files, so the embedded path sees the same set. */
@@ -175,9 +171,9 @@ async function kafkaRun(
       facesPerSecond: round(faces / seconds),
       lag: {
         maxPhotos: Math.max(0, ...ok.map((s) => s.photosLag)),
-        medianPhotos: median(ok.map((s) => s.photosLag)),
+        medianPhotos: medianOrZero(ok.map((s) => s.photosLag)),
         maxFaces: Math.max(0, ...ok.map((s) => s.facesLag)),
-        medianFaces: median(ok.map((s) => s.facesLag)),
+        medianFaces: medianOrZero(ok.map((s) => s.facesLag)),
         samples: ok.filter((_, i) => i % step === 0),
       },
     };
@@ -215,7 +211,7 @@ export async function run(opts: { full: boolean }): Promise<Record<string, unkno
       runs.sort((a, b) => a.photosPerSecond - b.photosPerSecond);
       byWorkers[String(workers)] = runs[Math.floor(runs.length / 2)];
     }
-    const embedded = median(embeddedRates);
+    const embedded = medianOrZero(embeddedRates);
     return {
       photos: files.length,
       faces,

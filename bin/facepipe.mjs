@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The `facepipe` command: the compiled programs in dist/ (bin/build.mjs, rebuilt here when a source
 // changed), else the TypeScript sources through tsx's loader. Either way `npm ci` is the only set-up
-// step.
+// step. FACEPIPE_FROM_SOURCE=1 skips the compiled programs (what the tests compare them with).
 import { programEntry } from './build.mjs';
 
-const compiled = await programEntry();
+const compiled = process.env.FACEPIPE_FROM_SOURCE === '1' ? null : await programEntry();
 let main;
 if (compiled) {
   ({ main } = await import(compiled));

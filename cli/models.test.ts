@@ -13,7 +13,6 @@ import {
   errorRejectCurve,
   formatReport,
   magnitudeStats,
-  quantile,
   register,
   runList,
   suggestDropThreshold,
@@ -126,11 +125,6 @@ const synthetic: LabelledFace[] = [
 ];
 
 describe('calibration computations', () => {
-  it('quantiles interpolate', () => {
-    expect(quantile([1, 2, 3, 4, 5], 0.5)).toBe(3);
-    expect(quantile([10, 20], 0.05)).toBeCloseTo(10.5);
-  });
-
   it('magnitude statistics and histogram cover every face', () => {
     const s = magnitudeStats(
       synthetic.map((f) => f.magnitude),

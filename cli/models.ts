@@ -32,6 +32,7 @@ import {
   type RejectPoint as QualityRejectPoint,
 } from '../clustering/calibration.ts';
 import { clusterParamsFromManifest, qualityOf } from '../clustering/params.ts';
+import { quantile } from '../core/stats.ts';
 
 type CueRecord = Record<QualityCue, number>;
 
@@ -196,15 +197,6 @@ export function runList(
 // ---------------------------------------------------------------------------------------------
 // calibrate: pure computations
 // ---------------------------------------------------------------------------------------------
-
-/** Linear-interpolated quantile (q in 0..1) of an ascending array. */
-export function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
 
 export interface MagnitudeStats {
   count: number;

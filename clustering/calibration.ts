@@ -3,6 +3,7 @@ import { buildKnnGraph } from './knnGraph.ts';
 import { evaluate, type Evaluation } from './metrics.ts';
 import type { ClusterParams } from './params.ts';
 import type { ClusterFace } from './types.ts';
+import { quantile } from '../core/stats.ts';
 
 /**
  * Fitting a model's clustering operating point and quality mapping on labelled photos (one folder
@@ -146,7 +147,7 @@ export function fitQualityMapping(
   for (const c of collections)
     for (const v of c.cues) all.push(cueNames.reduce((s, n) => s + weights[n]! * v[n]!, 0));
   all.sort((a, b) => a - b);
-  const range: [number, number] = [round6(quantileSorted(all, 0.05)), round6(quantileSorted(all, 0.95))];
+  const range: [number, number] = [round6(quantile(all, 0.05)), round6(quantile(all, 0.95))];
   if (!(range[1] > range[0]))
     return { mapping: null, report: { auc: {}, combinedAuc: 0.5, faces: rows.length, errors: errorCount } };
   const auc: Record<string, number> = {};
@@ -340,14 +341,6 @@ export function fitClusterParams(
   }
   if (!best) throw new Error('no labelled collection to calibrate on');
   return { ...best, settingsTried: tried };
-}
-
-function quantileSorted(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
 const round3 = (x: number) => Math.round(x * 1e3) / 1e3;

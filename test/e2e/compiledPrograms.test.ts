@@ -21,9 +21,9 @@ import { examplesDir, repoRoot, runCli, type CliResult } from './helpers.ts';
 /** the same command line run from the TypeScript sources through tsx, as before compiling */
 function runFromSource(args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['test/e2e/facepipeFromSource.mjs', ...args], {
+    const child = spawn(process.execPath, ['bin/facepipe.mjs', ...args], {
       cwd: repoRoot,
-      env: { ...process.env, FACEPIPE_LOG_LEVEL: 'warn' },
+      env: { ...process.env, FACEPIPE_LOG_LEVEL: 'warn', FACEPIPE_FROM_SOURCE: '1' },
     });
     let stdout = '';
     let stderr = '';
