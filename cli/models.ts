@@ -30,6 +30,7 @@ import {
   type LabelledCollection,
   type QualityMapping,
   type RejectPoint as QualityRejectPoint,
+  DEFAULT_MIN_PRECISION,
 } from '../clustering/calibration.ts';
 import { clusterParamsFromManifest, qualityOf } from '../clustering/params.ts';
 import { quantile } from '../core/stats.ts';
@@ -619,7 +620,7 @@ export async function calibrate(opts: CalibrateOptions): Promise<CalibrationRepo
       });
       report.clustering = calibrateClustering(collections, m, {
         beta: opts.beta ?? 0.5,
-        minPrecision: opts.minPrecision ?? 0.985,
+        minPrecision: opts.minPrecision ?? DEFAULT_MIN_PRECISION,
       });
       if (opts.write)
         report.clustering.written = writeCalibration(analyzer.modelsDir, m.name, report.clustering);
@@ -790,7 +791,7 @@ export function register(program: Command, config: FacepipeConfig): void {
       '--min-precision <p>',
       'BCubed precision the fit must reach on each folder',
       positiveNumber,
-      0.985,
+      DEFAULT_MIN_PRECISION,
     )
     .option('--models <dir>', 'models folder (default: FACEPIPE_MODELS, then the bundled models/)')
     .option('--detector <name>', 'detector name in the manifest (default: the first)')

@@ -263,6 +263,12 @@ export interface FitResult {
 }
 
 /**
+ * The BCubed precision a fitted setting must reach on every labelled collection: a false merge
+ * costs a user more than a split, so the fit buys recall only above this floor.
+ */
+export const DEFAULT_MIN_PRECISION = 0.985;
+
+/**
  * Grid search: the setting with the highest mean F_β over the collections among those whose BCubed
  * precision reaches `minPrecision` on each (if none does, the highest mean F_β overall).
  */
@@ -279,7 +285,7 @@ export function fitClusterParams(
 ): FitResult {
   const grid = opts.grid ?? DEFAULT_GRID;
   const beta = opts.beta ?? 0.5;
-  const minPrecision = opts.minPrecision ?? 0.985;
+  const minPrecision = opts.minPrecision ?? DEFAULT_MIN_PRECISION;
   let best: FitResult | null = null;
   let tried = 0;
   for (const coreQuality of grid.coreQuality) {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { calibrateClustering, writeCalibration } from '../../cli/models.ts';
 import { loadManifest, resolveModelsDir } from '../../pipeline/models.ts';
+import { DEFAULT_MIN_PRECISION } from '../../clustering/calibration.ts';
 import { readCache } from './analysisCache.ts';
 import { buildFaceSet, toCollection } from './faceSet.ts';
 
@@ -23,7 +24,10 @@ export async function calibrateFromCache(dirs: string[]): Promise<string> {
   };
   const collections = [];
   for (const dir of dirs) collections.push(toCollection(dir, buildFaceSet(await readCache(dir), detection)));
-  const result = calibrateClustering(collections, embedder, { beta: 0.5, minPrecision: 0.985 });
+  const result = calibrateClustering(collections, embedder, {
+    beta: 0.5,
+    minPrecision: DEFAULT_MIN_PRECISION,
+  });
   const file = writeCalibration(modelsDir, embedder.name, result);
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   return file;
