@@ -113,10 +113,18 @@ interface SweepPoint extends Scored {
   minFaces?: number;
 }
 
-/** the highest BCubed F among the points (the first of equals), null for none */
-function bestOf(points: readonly SweepPoint[]): SweepPoint | null {
-  return points.reduce<SweepPoint | null>((a, b) => (!a || b.bcubed.f > a.bcubed.f ? b : a), null);
+/** the item with the highest score (the first of equals), null for none */
+function highest<T>(items: readonly T[], score: (item: T) => number): T | null {
+  let best: T | null = null;
+  let bestScore = -Infinity;
+  for (const item of items) {
+    const s = score(item);
+    if (best === null || s > bestScore) [best, bestScore] = [item, s];
+  }
+  return best;
 }
+
+const bcubedF = (x: SweepPoint) => x.bcubed.f;
 
 /**
  * Each baseline at ONE setting for every collection, as facepipe ships one manifest: the setting
@@ -128,6 +136,8 @@ export function baselinesAtOneSetting(
 ): Record<string, { any: SharedSetting | null; atPrecisionFloor: SharedSetting | null }> {
   const out: Record<string, { any: SharedSetting | null; atPrecisionFloor: SharedSetting | null }> = {};
   for (const method of BASELINES) {
+    // every collection's sweep runs the same settings in the same order (mainJob), so the k-th
+    // points of all of them are one shared setting
     const sweeps = sets.map((s) => s.baselineSweeps[method] ?? []);
     const shared: SharedSetting[] = (sweeps[0] ?? []).map((point, k) => {
       const per = sweeps.map((sw, j) => ({ folder: sets[j]!.folder, ...sw[k]!.bcubed }));
@@ -139,11 +149,13 @@ export function baselinesAtOneSetting(
         per,
       };
     });
-    const best = (xs: SharedSetting[]) =>
-      xs.reduce<SharedSetting | null>((a, b) => (!a || b.meanF > a.meanF ? b : a), null);
+    const meanF = (x: SharedSetting) => x.meanF;
     out[method] = {
-      any: best(shared),
-      atPrecisionFloor: best(shared.filter((x) => x.per.every((c) => c.p >= DEFAULT_MIN_PRECISION))),
+      any: highest(shared, meanF),
+      atPrecisionFloor: highest(
+        shared.filter((x) => x.per.every((c) => c.p >= DEFAULT_MIN_PRECISION)),
+        meanF,
+      ),
     };
   }
   return out;
@@ -175,7 +187,6 @@ function scored(e: Evaluation, truth: readonly string[]): Scored {
   };
 }
 
-/** `facepipe run` on the folder in a fresh data dir, scored from its store; baselines on its embeddings. */
 interface MainJobFigures {
   folder: string;
   photos: number;
@@ -187,6 +198,7 @@ interface MainJobFigures {
   marginOverBestBaselinePoints: number;
 }
 
+/** `facepipe run` on the folder in a fresh data dir, scored from its store; baselines on its embeddings. */
 async function mainJob(dir: string, params: ClusterParams, dim: number): Promise<MainJobFigures> {
   const { photos } = collectPhotos(dir);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'facepipe-realphotos-'));
@@ -242,8 +254,11 @@ async function mainJob(dir: string, params: ClusterParams, dim: number): Promise
         }
       }
       baselineSweeps[method] = sweep;
-      baselines[method] = bestOf(sweep)!;
-      baselinesAtPrecisionFloor[method] = bestOf(sweep.filter((x) => x.bcubed.p >= DEFAULT_MIN_PRECISION));
+      baselines[method] = highest(sweep, bcubedF)!;
+      baselinesAtPrecisionFloor[method] = highest(
+        sweep.filter((x) => x.bcubed.p >= DEFAULT_MIN_PRECISION),
+        bcubedF,
+      );
     }
     const bestBaseline = Math.max(...Object.values(baselines).map((b) => b.bcubed.f));
     return {
@@ -467,10 +482,11 @@ function operatingPointTables(
     `| collection | facepipe, shipped defaults | best truth-tuned baseline per collection | the same with BCubed P ≥ ${floor} |`,
     '| --- | --- | --- | --- |',
   ];
+  /** the method whose point has the highest BCubed F */
   const bestBy = (r: Record<string, SweepPoint | null>) =>
-    Object.entries(r).reduce<[string, SweepPoint] | null>(
-      (a, [m, x]) => (x && (!a || x.bcubed.f > a[1].bcubed.f) ? [m, x] : a),
-      null,
+    highest(
+      Object.entries(r).filter((e): e is [string, SweepPoint] => e[1] !== null),
+      ([, x]) => x.bcubed.f,
     );
   for (const s of sets) {
     const any = bestBy(s.baselines);
