@@ -14,6 +14,7 @@ import { keptGraph, runBaselineOnGraph } from '../clustering/methods.ts';
 import {
   fitClusterParams,
   fitQualityMapping,
+  DEFAULT_GRID,
   qualityRejectCurve,
   scoreCollection,
   DEFAULT_MIN_PRECISION,
@@ -27,6 +28,7 @@ import { rng } from '../core/random.ts';
 import { buildCache, cacheFile, readCache } from './realphotos/analysisCache.ts';
 import { buildFaceSet, toCollection, type DetectionConfig } from './realphotos/faceSet.ts';
 import { leftoverStudy, type LeftoverStudy } from './realphotos/leftovers.ts';
+import { impostorCheck, type ImpostorCheck } from './realphotos/impostorCheck.ts';
 
 /**
  * Real labelled photos (`npm run bench -- --only=realphotos [--photos DIR ...]`, default the two
@@ -98,6 +100,9 @@ function shippedSettings(embedder: EmbedderManifest, params: ClusterParams): Rec
       mergeThreshold: params.mergeThreshold,
       smallGroupPenalty: params.smallGroupPenalty,
       attachThreshold: params.attachThreshold,
+      attachFalseRate: params.attachFalseRate,
+      impostorCosineMean: params.impostorCosineMean,
+      impostorCosineSd: params.impostorCosineSd,
       attachMargin: params.attachMargin,
       coreQuality: params.coreQuality,
       lowQualityMargin: params.lowQualityMargin,
@@ -327,7 +332,19 @@ export async function rulesAndStability(
   off('missing quality costs no extra cosine (μ 0)', { ...params, lowQualityMargin: 0 });
   off('low-quality faces may create/merge (coreQuality 0)', { ...params, coreQuality: 0 });
   off('two faces of one photo may be one person', { ...params, samePhotoCannotLink: false });
-  off('only clustered faces, nothing attached (attachThreshold 2)', { ...params, attachThreshold: 2 });
+  off('only clustered faces, nothing attached (attachThreshold 2)', {
+    ...params,
+    attachFalseRate: 0,
+    attachThreshold: 2,
+  });
+  // the attach bar fixed, as before it followed the number of identities: the best such calibration
+  const fixedBar = fitClusterParams(shipped, params, {
+    grid: { ...DEFAULT_GRID, attach: DEFAULT_GRID.attach.filter((a) => !a.falseRate) },
+  });
+  off(
+    `attach bar fixed, not by the number of identities (best fixed-bar fit: merge ${fixedBar.params.mergeThreshold}, ω ${fixedBar.params.smallGroupPenalty}, attach ${fixedBar.params.attachThreshold}, margin ${fixedBar.params.attachMargin})`,
+    { ...params, ...fixedBar.params },
+  );
   variants['quality = magnitude only (issue-time mapping)'] = cluster(
     withQuality(collectionsFor(shippedDetection), byMagnitude),
     params,
@@ -360,10 +377,12 @@ export async function rulesAndStability(
     magnitude: qualityRejectCurve(shipped, byMagnitude),
     shippedMapping: qualityRejectCurve(shipped, byCues),
   };
-  const leftovers = shipped.map((c) => leftoverStudy(c, clusterBatch(c.faces, params)));
+  const shippedClusterings = shipped.map((c) => clusterBatch(c.faces, params));
+  const leftovers = shipped.map((c, k) => leftoverStudy(c, shippedClusterings[k]!));
+  const impostorChecks = shipped.map((c, k) => impostorCheck(c, shippedClusterings[k]!.labels, params));
   const detection = detectionFigures(caches, dirs, shippedDetection);
   const stability = calibrationStability(shipped, params, byCues);
-  return { variants, rejectCurves, detection, leftovers, stability };
+  return { variants, rejectCurves, detection, leftovers, impostorChecks, stability };
 }
 
 /** Boxes per photo, duplicate boxes, small faces at a few detector thresholds (no box truth here). */
@@ -560,6 +579,15 @@ export function readmeTables(f: Record<string, unknown>): string {
   lines.push('');
   lines.push(...leftoverTable(f.leftovers as LeftoverStudy[]));
   lines.push('');
+  lines.push(
+    '| collection | identities | labelled faces | best cosine to another person’s identity, p50 / p90 | the impostor model predicts |',
+  );
+  lines.push('| --- | --- | --- | --- | --- |');
+  for (const x of f.impostorChecks as ImpostorCheck[])
+    lines.push(
+      `| ${x.folder} | ${x.identities} | ${x.faces} | ${x.observed.p50.toFixed(3)} / ${x.observed.p90.toFixed(3)} | ${x.predicted.p50.toFixed(3)} / ${x.predicted.p90.toFixed(3)} |`,
+    );
+  lines.push('');
   const st = f.stability as Record<
     string,
     | {
@@ -578,10 +606,14 @@ export function readmeTables(f: Record<string, unknown>): string {
   }[];
   for (const x of fits)
     lines.push(
-      `| ${x.fittedOn.join(' + ')} | ${x.fitted.mergeThreshold} / ${x.fitted.smallGroupPenalty} / ${x.fitted.attachThreshold} / ${x.fitted.lowQualityMargin} | ${x.scoredOn.map((s) => `${s.folder}: ${prf(s)}`).join('; ')} |`,
+      `| ${x.fittedOn.join(' + ')} | ${x.fitted.mergeThreshold} / ${x.fitted.smallGroupPenalty} / ${attachCell(x.fitted)} / ${x.fitted.lowQualityMargin} | ${x.scoredOn.map((s) => `${s.folder}: ${prf(s)}`).join('; ')} |`,
     );
   return lines.join('\n') + '\n';
 }
+
+/** the fitted attach step: its false rate α when the bar follows the number of identities, else the bar */
+const attachCell = (p: Record<string, number>) =>
+  p.attachFalseRate! > 0 ? `α ${p.attachFalseRate}` : `${p.attachThreshold} (fixed)`;
 
 /** the unassigned labelled faces per reason, by where their nearest identity would put them */
 function leftoverTable(studies: readonly LeftoverStudy[]): string[] {

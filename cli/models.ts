@@ -707,7 +707,17 @@ function formatClustering(c: ClusteringCalibration): string[] {
   const p = c.fit.params;
   lines.push(
     `clustering (BCubed F_${c.beta}, precision ≥ ${c.minPrecision} on each folder${c.fit.meetsPrecisionFloor ? '' : ': NOT reached'}, ${c.fit.settingsTried} settings): ` +
-      `linkThreshold ${p.linkThreshold}, mergeThreshold ${p.mergeThreshold}, smallGroupPenalty ${p.smallGroupPenalty}, attachThreshold ${p.attachThreshold}, attachMargin ${p.attachMargin}, coreQuality ${p.coreQuality}, lowQualityMargin ${p.lowQualityMargin}`,
+      `linkThreshold ${p.linkThreshold}, mergeThreshold ${p.mergeThreshold}, smallGroupPenalty ${p.smallGroupPenalty}, ` +
+      (p.attachFalseRate > 0
+        ? `attach bar by the number of identities (attachFalseRate ${p.attachFalseRate})`
+        : `attachThreshold ${p.attachThreshold}`) +
+      `, attachMargin ${p.attachMargin}, coreQuality ${p.coreQuality}, lowQualityMargin ${p.lowQualityMargin}`,
+  );
+  const imp = c.fit.impostor;
+  lines.push(
+    imp
+      ? `  impostor cosine (a face to another person's template): mean ${imp.mean}, sd ${imp.sd} over ${imp.pairs} pairs`
+      : '  impostor cosine: not measured (fewer than two people with two faces): the attach bar stays fixed',
   );
   for (const f of c.fit.perCollection)
     lines.push(`  ${path.basename(f.name)}: precision ${f.p}, recall ${f.r}, F ${f.f}`);

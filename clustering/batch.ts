@@ -24,7 +24,8 @@ export interface BatchOptions {
  *    `mergeThreshold` and no correction forbids it (average linkage, so one edge cannot chain);
  * 3. groups of at least `minClusterSize` faces become clusters;
  * 4. every other face (non-core, or core left in a too-small group) is attached to its best cluster
- *    by template direction, if the link is positive and beats the runner-up by `attachMargin`. This
+ *    by template direction, if the link is positive (against a bar that, with `attachFalseRate`,
+ *    follows the number of clusters) and beats the runner-up by `attachMargin`. This
  *    runs in rounds: all decisions of a round use the templates as they were at its start (order
  *    independent), then the attached faces are added to their templates (as the database and the
  *    online step do), and the still unattached faces try again. An attached face joins exactly one
@@ -113,11 +114,17 @@ function clusterOnGraph(
       isClustered[i] = 1;
     }
   }
+  // every leftover is compared with all of them: with attachFalseRate the bar follows their number
+  const identities = new Set(
+    Array.from(coreIdx)
+      .filter((i) => isClustered[i])
+      .map((i) => roots[i]),
+  ).size;
   let leftovers = Int32Array.from(faces.keys()).filter((i) => !isClustered[i] && kept(i));
   const reasons: (UnassignedReason | undefined)[] = new Array(n);
   for (let round = 0; round < ATTACH_ROUNDS && leftovers.length > 0; round++) {
     const targets = leftovers.map((i) => {
-      const t = attachTarget(faces[i], i, neighbours(i).labels, isClustered, groups, params);
+      const t = attachTarget(faces[i], i, neighbours(i).labels, isClustered, groups, identities, params);
       reasons[i] = t.reason;
       return t.root;
     });
@@ -396,6 +403,7 @@ function attachTarget(
   nearestCore: readonly number[],
   isClustered: Uint8Array,
   groups: TemplateGroups,
+  identities: number,
   params: ClusterParams,
 ): { root: number; reason?: UnassignedReason } {
   const seen = new Set<number>();
@@ -416,6 +424,6 @@ function attachTarget(
     } else if (c > secondCos) secondCos = c;
   }
   if (best < 0) return { root: -1, reason: 'no_match' };
-  const refused = attachRefusal(bestCos, secondCos, face.quality, groups.count(best), params);
+  const refused = attachRefusal(bestCos, secondCos, face.quality, groups.count(best), identities, params);
   return refused ? { root: -1, reason: refused } : { root: best };
 }

@@ -3,6 +3,7 @@ import { buildKnnGraph } from './knnGraph.ts';
 import { evaluate, type Evaluation } from './metrics.ts';
 import type { ClusterParams } from './params.ts';
 import type { ClusterFace } from './types.ts';
+import { addScaled, dot, norm } from './vec.ts';
 import { quantile } from '../core/stats.ts';
 
 /**
@@ -208,9 +209,79 @@ export function scoreCollection(c: LabelledCollection, labels: ArrayLike<number>
   return evaluate(c.truth, pred);
 }
 
+export interface ImpostorCosine {
+  mean: number;
+  sd: number;
+  /** face–template pairs measured, over all collections */
+  pairs: number;
+}
+
+/**
+ * The model's impostor distribution for the attach step: the cosine between a labelled face and
+ * the template (Σ a·u of their labelled faces, as an identity's) of each other person with at
+ * least `minFaces` kept faces, over every collection. Each collection's mean and standard
+ * deviation count equally, so a collection of thousands of people does not speak for the model
+ * alone; faces below `dropBelowMagnitude` are left out, as clustering leaves them. Null when no
+ * collection has two such people.
+ */
+export function fitImpostorCosine(
+  collections: readonly LabelledCollection[],
+  opts: { dropBelowMagnitude: number; minFaces?: number },
+): ImpostorCosine | null {
+  const minFaces = opts.minFaces ?? 2;
+  const per = collections.flatMap((c) => {
+    const byPerson = new Map<string, number[]>();
+    c.largest.forEach((i, photo) => {
+      if (i < 0 || c.faces[i]!.magnitude < opts.dropBelowMagnitude) return;
+      const list = byPerson.get(c.truth[photo]!) ?? [];
+      list.push(i);
+      byPerson.set(c.truth[photo]!, list);
+    });
+    const templates: { person: string; direction: Float32Array }[] = [];
+    for (const [person, members] of byPerson) {
+      if (members.length < minFaces) continue;
+      const t = new Float32Array(c.faces[members[0]!]!.unit.length);
+      for (const i of members) addScaled(t, c.faces[i]!.unit, c.faces[i]!.magnitude);
+      const n = norm(t);
+      if (n > 0) templates.push({ person, direction: t.map((x) => x / n) });
+    }
+    let count = 0;
+    let sum = 0;
+    let sumSq = 0;
+    for (const [person, members] of byPerson)
+      for (const i of members)
+        for (const t of templates) {
+          if (t.person === person) continue;
+          const cos = dot(c.faces[i]!.unit, t.direction);
+          count++;
+          sum += cos;
+          sumSq += cos * cos;
+        }
+    if (count < 2) return [];
+    const mean = sum / count;
+    return [{ mean, sd: Math.sqrt(Math.max(0, sumSq / count - mean * mean)), count }];
+  });
+  if (per.length === 0) return null;
+  return {
+    mean: round4(per.reduce((s, x) => s + x.mean, 0) / per.length),
+    sd: round4(per.reduce((s, x) => s + x.sd, 0) / per.length),
+    pairs: per.reduce((s, x) => s + x.count, 0),
+  };
+}
+
 export function fBeta(p: number, r: number, beta: number): number {
   const b2 = beta * beta;
   return p + r > 0 ? ((1 + b2) * p * r) / (b2 * p + r) : 0;
+}
+
+/** One way of deciding the attach step: a fixed bar, or one that follows the number of identities. */
+export interface AttachSetting {
+  /** attachThreshold as a ratio of linkThreshold (used when falseRate is 0) */
+  ratio?: number;
+  /** attachFalseRate α (needs the impostor distribution, measured on the same collections) */
+  falseRate?: number;
+  /** attachMargin over the runner-up identity */
+  margin: number;
 }
 
 export interface ParamGrid {
@@ -218,9 +289,7 @@ export interface ParamGrid {
   /** mergeThreshold as a ratio of linkThreshold */
   mergeRatio: number[];
   smallGroupPenalty: number[];
-  attachMargin: number[];
-  /** attachThreshold as a ratio of linkThreshold */
-  attachRatio: number[];
+  attach: AttachSetting[];
   /** lowQualityMargin μ as a ratio of linkThreshold */
   lowQualityRatio: number[];
   coreQuality: number[];
@@ -232,14 +301,21 @@ export interface ParamGrid {
  * a merge that clears mergeThreshold + ω·√((1/a + 1/b)/2), so τ only orders the edges (measured on
  * both development sets: τ 0.40 and 0.46 give the same clustering). What is searched is the bar a
  * pair of well-estimated templates must clear (mergeThreshold), how much more a small group must
- * show (ω), the attach bar for a single face, and how much a missing unit of quality costs (μ).
+ * show (ω), the attach step — a fixed bar with a runner-up margin, or the bar that follows the
+ * number of identities at a few false-attach rates α with a small runner-up margin (0.02 or 0.04:
+ * a margin is kept so that a face two identities want about equally goes to the user as
+ * `ambiguous`; BCubed alone cannot value that, and 0.08 cost celeba-dev 0.7 points of F) — and how
+ * much a missing unit of quality costs (μ).
  */
 export const DEFAULT_GRID: ParamGrid = {
   linkThreshold: [0.46],
   mergeRatio: [0.74, 0.78, 0.82],
   smallGroupPenalty: [0.25, 0.3, 0.35],
-  attachMargin: [0.08],
-  attachRatio: [0.91, 0.96],
+  attach: [
+    { ratio: 0.91, margin: 0.08 },
+    { ratio: 0.96, margin: 0.08 },
+    ...[0.15, 0.25, 0.4].flatMap((falseRate) => [0.02, 0.04].map((margin) => ({ falseRate, margin }))),
+  ],
   lowQualityRatio: [0.1, 0.25],
   coreQuality: [0.2],
 };
@@ -252,6 +328,9 @@ export interface FitResult {
     | 'smallGroupPenalty'
     | 'attachMargin'
     | 'attachThreshold'
+    | 'attachFalseRate'
+    | 'impostorCosineMean'
+    | 'impostorCosineSd'
     | 'coreQuality'
     | 'lowQualityMargin'
   >;
@@ -260,6 +339,8 @@ export interface FitResult {
   /** whether every collection reached the precision floor */
   meetsPrecisionFloor: boolean;
   settingsTried: number;
+  /** the impostor distribution measured on the collections (null: too few people to measure) */
+  impostor: ImpostorCosine | null;
 }
 
 /**
@@ -286,67 +367,74 @@ export function fitClusterParams(
   const grid = opts.grid ?? DEFAULT_GRID;
   const beta = opts.beta ?? 0.5;
   const minPrecision = opts.minPrecision ?? DEFAULT_MIN_PRECISION;
-  let best: FitResult | null = null;
+  // the bar that follows the number of identities needs the model's impostor cosines, measured here
+  const impostor = fitImpostorCosine(collections, { dropBelowMagnitude: base.dropBelowMagnitude });
+  const attachSettings = grid.attach.filter((a) => !(a.falseRate && a.falseRate > 0) || impostor);
+  let best: Omit<FitResult, 'settingsTried' | 'impostor'> | null = null;
   let tried = 0;
   for (const coreQuality of grid.coreQuality) {
     const graphs = collections.map((c) => buildCoreGraph(c.faces, { ...base, coreQuality }));
     for (const tau of grid.linkThreshold)
       for (const ratio of grid.mergeRatio)
         for (const penalty of grid.smallGroupPenalty)
-          for (const margin of grid.attachMargin)
-            for (const attachRatio of grid.attachRatio)
-              for (const lowQualityRatio of grid.lowQualityRatio) {
-                const params: ClusterParams = {
-                  ...base,
-                  coreQuality,
-                  linkThreshold: tau,
-                  mergeThreshold: round6(tau * ratio),
-                  lowQualityMargin: round6(lowQualityRatio * tau),
-                  smallGroupPenalty: penalty,
-                  attachMargin: margin,
-                  attachThreshold: round6(tau * attachRatio),
+          for (const attach of attachSettings)
+            for (const lowQualityRatio of grid.lowQualityRatio) {
+              const params: ClusterParams = {
+                ...base,
+                coreQuality,
+                linkThreshold: tau,
+                mergeThreshold: round6(tau * ratio),
+                lowQualityMargin: round6(lowQualityRatio * tau),
+                smallGroupPenalty: penalty,
+                attachMargin: attach.margin,
+                attachThreshold: round6(tau * (attach.ratio ?? 1)),
+                attachFalseRate: attach.falseRate ?? 0,
+                impostorCosineMean: impostor?.mean ?? base.impostorCosineMean,
+                impostorCosineSd: impostor?.sd ?? base.impostorCosineSd,
+              };
+              const per = collections.map((c, k) => {
+                const e = scoreCollection(
+                  c,
+                  clusterBatch(c.faces, params, { coreGraph: graphs[k] }).labels,
+                ).bcubed;
+                return {
+                  name: c.name,
+                  p: round4(e.p),
+                  r: round4(e.r),
+                  f: round4(e.f),
+                  fBeta: round4(fBeta(e.p, e.r, beta)),
                 };
-                const per = collections.map((c, k) => {
-                  const e = scoreCollection(
-                    c,
-                    clusterBatch(c.faces, params, { coreGraph: graphs[k] }).labels,
-                  ).bcubed;
-                  return {
-                    name: c.name,
-                    p: round4(e.p),
-                    r: round4(e.r),
-                    f: round4(e.f),
-                    fBeta: round4(fBeta(e.p, e.r, beta)),
-                  };
-                });
-                tried++;
-                opts.onSetting?.(params, per);
-                const objective = per.reduce((s, x) => s + x.fBeta, 0) / per.length;
-                const meets = per.every((x) => x.p >= minPrecision);
-                const better =
-                  !best ||
-                  (meets && !best.meetsPrecisionFloor) ||
-                  (meets === best.meetsPrecisionFloor && objective > best.objective);
-                if (better)
-                  best = {
-                    params: {
-                      linkThreshold: params.linkThreshold,
-                      mergeThreshold: params.mergeThreshold,
-                      smallGroupPenalty: params.smallGroupPenalty,
-                      attachMargin: params.attachMargin,
-                      attachThreshold: params.attachThreshold,
-                      coreQuality: params.coreQuality,
-                      lowQualityMargin: params.lowQualityMargin,
-                    },
-                    objective: round4(objective),
-                    perCollection: per,
-                    meetsPrecisionFloor: meets,
-                    settingsTried: 0,
-                  };
-              }
+              });
+              tried++;
+              opts.onSetting?.(params, per);
+              const objective = per.reduce((s, x) => s + x.fBeta, 0) / per.length;
+              const meets = per.every((x) => x.p >= minPrecision);
+              const better =
+                !best ||
+                (meets && !best.meetsPrecisionFloor) ||
+                (meets === best.meetsPrecisionFloor && objective > best.objective);
+              if (better)
+                best = {
+                  params: {
+                    linkThreshold: params.linkThreshold,
+                    mergeThreshold: params.mergeThreshold,
+                    smallGroupPenalty: params.smallGroupPenalty,
+                    attachMargin: params.attachMargin,
+                    attachThreshold: params.attachThreshold,
+                    attachFalseRate: params.attachFalseRate,
+                    impostorCosineMean: params.impostorCosineMean,
+                    impostorCosineSd: params.impostorCosineSd,
+                    coreQuality: params.coreQuality,
+                    lowQualityMargin: params.lowQualityMargin,
+                  },
+                  objective: round4(objective),
+                  perCollection: per,
+                  meetsPrecisionFloor: meets,
+                };
+            }
   }
   if (!best) throw new Error('no labelled collection to calibrate on');
-  return { ...best, settingsTried: tried };
+  return { ...best, settingsTried: tried, impostor };
 }
 
 const round3 = (x: number) => Math.round(x * 1e3) / 1e3;

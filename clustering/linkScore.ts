@@ -1,4 +1,4 @@
-import { joinPenalty, type ClusterParams } from './params.ts';
+import { attachBar, joinPenalty, type ClusterParams } from './params.ts';
 import type { UnassignedReason } from './types.ts';
 import { dot, norm } from './vec.ts';
 
@@ -37,7 +37,10 @@ import { dot, norm } from './vec.ts';
  *   average.
  * - A non-core face attaches to the identity whose template direction T/|T| gives it the best link
  *   score link(face, template) with the template taken as quality 1, if that score is > 0 and beats
- *   the runner-up identity by `attachMargin` (default τ/10); otherwise it stays unassigned.
+ *   the runner-up identity by `attachMargin` (default τ/10); otherwise it stays unassigned. With
+ *   `attachFalseRate` α set, the bar of that score follows the number N of identities the face is
+ *   compared with (params.ts `attachBar`: the cosine the best of N impostors stays under with
+ *   probability 1 − α), since a stranger's best impostor cosine grows with N.
  *
  * - Two faces of one photo are two people (`samePhotoCannotLink`, default true): detected in one
  *   picture, they are almost always different persons (a mirror or a photo in the photo are the
@@ -60,34 +63,44 @@ export function linkScore(
   return cos - p.linkThreshold - p.lowQualityMargin * (1 - Math.min(qa, qb));
 }
 
+type AttachParams = Pick<
+  ClusterParams,
+  | 'attachThreshold'
+  | 'attachFalseRate'
+  | 'impostorCosineMean'
+  | 'impostorCosineSd'
+  | 'lowQualityMargin'
+  | 'smallGroupPenalty'
+  | 'attachMargin'
+>;
+
 /**
- * Evidence that a face belongs to an identity from its cosine to the identity's template:
- * cos − attachThreshold − μ·(1 − q). A template averages many faces, so a genuine face lies closer
- * to it than to a single face while an impostor does not: the bar can sit below τ for a large
- * identity (callers add ω/√n for a small one).
+ * Evidence that a face belongs to an identity from its cosine to the identity's template, when the
+ * face is compared with `identities` identities: cos − attachBar − μ·(1 − q). A template averages
+ * many faces, so a genuine face lies closer to it than to a single face while an impostor does not:
+ * the bar can sit below τ for a large identity (callers add ω/√n for a small one). With
+ * `attachFalseRate` set the bar rises with the number of identities (params.ts `attachBar`).
  */
-export function attachScore(
-  cos: number,
-  quality: number,
-  p: Pick<ClusterParams, 'attachThreshold' | 'lowQualityMargin'>,
-): number {
-  return cos - p.attachThreshold - p.lowQualityMargin * (1 - quality);
+export function attachScore(cos: number, quality: number, identities: number, p: AttachParams): number {
+  return cos - attachBar(p, identities) - p.lowQualityMargin * (1 - quality);
 }
 
 /**
  * The attach rules on a face's best and runner-up identity (template cosines; the best one holds
- * `size` faces), as the batch and the online step apply them: null when the face joins the best,
- * else why not — its score does not clear the bar an identity of that size sets (`no_match`), or
- * the runner-up is within the attach margin (`ambiguous`).
+ * `size` faces; the face is compared with `identities` identities in all), as the batch and the
+ * online step apply them: null when the face joins the best, else why not — its score does not
+ * clear the bar an identity of that size sets (`no_match`), or the runner-up is within the attach
+ * margin (`ambiguous`).
  */
 export function attachRefusal(
   bestCos: number,
   secondCos: number,
   quality: number,
   size: number,
-  p: Pick<ClusterParams, 'attachThreshold' | 'lowQualityMargin' | 'smallGroupPenalty' | 'attachMargin'>,
+  identities: number,
+  p: AttachParams,
 ): UnassignedReason | null {
-  if (attachScore(bestCos, quality, p) <= joinPenalty(p, size)) return 'no_match';
+  if (attachScore(bestCos, quality, identities, p) <= joinPenalty(p, size)) return 'no_match';
   if (bestCos - secondCos < p.attachMargin) return 'ambiguous';
   return null;
 }

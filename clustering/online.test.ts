@@ -92,6 +92,7 @@ describe('online assignment', () => {
       params,
       neighbours: () => nbrs,
       identity: (id) => identities.get(id),
+      identityCount: () => identities.size,
       excluded: () => excluded,
       cannotLink: () => cannot,
       face: () => undefined,

@@ -31,6 +31,8 @@ export interface OnlineContext {
   /** up to k nearest other faces already seen, best first */
   neighbours(face: ClusterFace, k: number): OnlineNeighbour[];
   identity(identityId: string): IdentityStats | undefined;
+  /** how many identities there are: a new face is compared with all of them (`attachBar`) */
+  identityCount(): number;
   /** the user moved this face out of this identity: never put it back */
   excluded(faceId: string, identityId: string): boolean;
   /** the two identities must never merge (cannot-link, or two different user-given names) */
@@ -179,7 +181,8 @@ function attachTo(
     } else if (c > secondCos) secondCos = c;
   }
   if (best === null) return { reason: 'no_match' };
-  const refused = attachRefusal(bestCos, secondCos, face.quality, ctx.identity(best)?.faces ?? Infinity, p);
+  const size = ctx.identity(best)?.faces ?? Infinity;
+  const refused = attachRefusal(bestCos, secondCos, face.quality, size, ctx.identityCount(), p);
   return refused ? { reason: refused } : { identityId: best };
 }
 
@@ -219,6 +222,7 @@ export class OnlineClusterer {
         const s = this.identities.get(id);
         return s && { template: s.template, magSum: s.magSum, faces: s.members.size };
       },
+      identityCount: () => this.identities.size,
       excluded: () => false,
       cannotLink: () => false,
       face: (id) => {

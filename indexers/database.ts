@@ -555,6 +555,10 @@ class EmbeddedDatabase implements EmbeddedFaceDatabase {
     return this.store.identities.listIdentities();
   }
 
+  identityCount(): number {
+    return this.store.identities.countIdentities();
+  }
+
   setFaceIdentity(faceId: string, identityId: string | null, reason: UnassignedReason | null = null): void {
     this.transaction(() => this.store.faces.setFaceIdentity(faceId, identityId, reason));
   }

@@ -131,6 +131,8 @@ export interface FaceDatabase extends Indexer {
   createIdentity(identityId: string, name?: string | null): StoredIdentity;
   getIdentity(identityId: string): StoredIdentity | undefined;
   listIdentities(): StoredIdentity[];
+  /** How many identities there are (the online attach bar follows it). */
+  identityCount(): number;
   /**
    * Assign (or with null, unassign) a face; keeps both identities' templates and counts current.
    * Assigning clears the face's unassigned reason; unassigning stores `reason` (why it has none).

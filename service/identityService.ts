@@ -441,6 +441,7 @@ export class IdentityService {
       params: this.params,
       neighbours: (face, k) => this.neighbours(face, k),
       identity: (id) => this.stats(id),
+      identityCount: () => this.db.identityCount(),
       excluded: (faceId, identityId) => corrections.excluded(faceId, identityId),
       cannotLink: (a, b) => {
         const nameOf = (id: string) => this.db.getIdentity(id)?.name ?? null;

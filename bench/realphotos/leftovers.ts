@@ -66,7 +66,7 @@ export function leftoverStudy(c: LabelledCollection, result: Clustering): Leftov
 }
 
 /** identity → unit template direction (Σ magnitude · unit over its faces, attached ones included) */
-function identityTemplates(c: LabelledCollection, labels: Int32Array): Map<number, Float32Array> {
+export function identityTemplates(c: LabelledCollection, labels: Int32Array): Map<number, Float32Array> {
   const sums = new Map<number, Float32Array>();
   labels.forEach((l, i) => {
     if (l < 0) return;
@@ -83,7 +83,10 @@ function identityTemplates(c: LabelledCollection, labels: Int32Array): Map<numbe
 }
 
 /** identity → the person most of its labelled faces show (identities without labelled faces absent) */
-function identityOwners(labels: Int32Array, truthOf: ReadonlyMap<number, string>): Map<number, string> {
+export function identityOwners(
+  labels: Int32Array,
+  truthOf: ReadonlyMap<number, string>,
+): Map<number, string> {
   const votes = new Map<number, Map<string, number>>();
   for (const [i, person] of truthOf) {
     const l = labels[i]!;

@@ -35,6 +35,10 @@ export class IdentityTable {
     return row && toIdentity(row);
   }
 
+  countIdentities(): number {
+    return (this.s.sql('SELECT count(*) AS n FROM identities').get() as { n: number }).n;
+  }
+
   listIdentities(): StoredIdentity[] {
     return (this.s.sql('SELECT * FROM identities ORDER BY rowid').all() as IdentityRow[]).map(toIdentity);
   }
