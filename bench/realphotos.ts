@@ -15,6 +15,8 @@ import {
   fitClusterParams,
   fitQualityMapping,
   DEFAULT_GRID,
+  fittedParams,
+  followsIdentities,
   qualityRejectCurve,
   scoreCollection,
   DEFAULT_MIN_PRECISION,
@@ -95,18 +97,7 @@ function shippedSettings(embedder: EmbedderManifest, params: ClusterParams): Rec
   return {
     model: embedder.name,
     quality: embedder.quality,
-    clustering: {
-      linkThreshold: params.linkThreshold,
-      mergeThreshold: params.mergeThreshold,
-      smallGroupPenalty: params.smallGroupPenalty,
-      attachThreshold: params.attachThreshold,
-      attachFalseRate: params.attachFalseRate,
-      impostorCosineMean: params.impostorCosineMean,
-      impostorCosineSd: params.impostorCosineSd,
-      attachMargin: params.attachMargin,
-      coreQuality: params.coreQuality,
-      lowQualityMargin: params.lowQualityMargin,
-    },
+    clustering: fittedParams(params),
   };
 }
 
@@ -339,7 +330,7 @@ export async function rulesAndStability(
   });
   // the attach bar fixed, as before it followed the number of identities: the best such calibration
   const fixedBar = fitClusterParams(shipped, params, {
-    grid: { ...DEFAULT_GRID, attach: DEFAULT_GRID.attach.filter((a) => !a.falseRate) },
+    grid: { ...DEFAULT_GRID, attach: DEFAULT_GRID.attach.filter((a) => !followsIdentities(a)) },
   });
   off(
     `attach bar fixed, not by the number of identities (best fixed-bar fit: merge ${fixedBar.params.mergeThreshold}, ω ${fixedBar.params.smallGroupPenalty}, attach ${fixedBar.params.attachThreshold}, margin ${fixedBar.params.attachMargin})`,

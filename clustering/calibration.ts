@@ -284,6 +284,9 @@ export interface AttachSetting {
   margin: number;
 }
 
+/** whether the setting's bar follows the number of identities (it needs the impostor cosines) */
+export const followsIdentities = (a: AttachSetting): boolean => (a.falseRate ?? 0) > 0;
+
 export interface ParamGrid {
   linkThreshold: number[];
   /** mergeThreshold as a ratio of linkThreshold */
@@ -320,20 +323,29 @@ export const DEFAULT_GRID: ParamGrid = {
   coreQuality: [0.2],
 };
 
+/** The parameters `models calibrate` fits and writes into the manifest's `clustering` block. */
+export const FITTED_PARAMS = [
+  'linkThreshold',
+  'mergeThreshold',
+  'smallGroupPenalty',
+  'attachMargin',
+  'attachThreshold',
+  'attachFalseRate',
+  'impostorCosineMean',
+  'impostorCosineSd',
+  'coreQuality',
+  'lowQualityMargin',
+] as const satisfies readonly (keyof ClusterParams)[];
+
+export type FittedParams = Pick<ClusterParams, (typeof FITTED_PARAMS)[number]>;
+
+/** The fitted parameters of a setting, in `FITTED_PARAMS` order. */
+export function fittedParams(p: ClusterParams): FittedParams {
+  return Object.fromEntries(FITTED_PARAMS.map((k) => [k, p[k]])) as FittedParams;
+}
+
 export interface FitResult {
-  params: Pick<
-    ClusterParams,
-    | 'linkThreshold'
-    | 'mergeThreshold'
-    | 'smallGroupPenalty'
-    | 'attachMargin'
-    | 'attachThreshold'
-    | 'attachFalseRate'
-    | 'impostorCosineMean'
-    | 'impostorCosineSd'
-    | 'coreQuality'
-    | 'lowQualityMargin'
-  >;
+  params: FittedParams;
   objective: number;
   perCollection: { name: string; p: number; r: number; f: number; fBeta: number }[];
   /** whether every collection reached the precision floor */
@@ -369,7 +381,7 @@ export function fitClusterParams(
   const minPrecision = opts.minPrecision ?? DEFAULT_MIN_PRECISION;
   // the bar that follows the number of identities needs the model's impostor cosines, measured here
   const impostor = fitImpostorCosine(collections, { dropBelowMagnitude: base.dropBelowMagnitude });
-  const attachSettings = grid.attach.filter((a) => !(a.falseRate && a.falseRate > 0) || impostor);
+  const attachSettings = grid.attach.filter((a) => !followsIdentities(a) || impostor);
   let best: Omit<FitResult, 'settingsTried' | 'impostor'> | null = null;
   let tried = 0;
   for (const coreQuality of grid.coreQuality) {
@@ -415,18 +427,7 @@ export function fitClusterParams(
                 (meets === best.meetsPrecisionFloor && objective > best.objective);
               if (better)
                 best = {
-                  params: {
-                    linkThreshold: params.linkThreshold,
-                    mergeThreshold: params.mergeThreshold,
-                    smallGroupPenalty: params.smallGroupPenalty,
-                    attachMargin: params.attachMargin,
-                    attachThreshold: params.attachThreshold,
-                    attachFalseRate: params.attachFalseRate,
-                    impostorCosineMean: params.impostorCosineMean,
-                    impostorCosineSd: params.impostorCosineSd,
-                    coreQuality: params.coreQuality,
-                    lowQualityMargin: params.lowQualityMargin,
-                  },
+                  params: fittedParams(params),
                   objective: round4(objective),
                   perCollection: per,
                   meetsPrecisionFloor: meets,

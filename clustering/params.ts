@@ -210,6 +210,19 @@ export function attachBar(
   identities: number,
 ): number {
   if (!(p.attachFalseRate > 0)) return p.attachThreshold;
-  const upperTail = -Math.expm1(Math.log1p(-p.attachFalseRate) / Math.max(1, identities));
+  return bestImpostorQuantile(p, p.attachFalseRate, identities);
+}
+
+/**
+ * The cosine the best of N normal impostor cosines exceeds with probability `exceed`: its
+ * (1 − exceed) quantile, mean + sd · Φ⁻¹((1 − exceed)^(1/N)), with the upper tail computed as
+ * −expm1(log1p(−exceed)/N).
+ */
+export function bestImpostorQuantile(
+  p: Pick<ClusterParams, 'impostorCosineMean' | 'impostorCosineSd'>,
+  exceed: number,
+  identities: number,
+): number {
+  const upperTail = -Math.expm1(Math.log1p(-exceed) / Math.max(1, identities));
   return p.impostorCosineMean - p.impostorCosineSd * normalQuantile(upperTail, 0, 1);
 }

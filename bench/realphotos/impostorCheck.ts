@@ -1,5 +1,5 @@
 import type { LabelledCollection } from '../../clustering/calibration.ts';
-import { attachBar, type ClusterParams } from '../../clustering/params.ts';
+import { bestImpostorQuantile, type ClusterParams } from '../../clustering/params.ts';
 import { dot } from '../../clustering/vec.ts';
 import { quantile } from '../../core/stats.ts';
 import { identityOwners, identityTemplates } from './leftovers.ts';
@@ -42,15 +42,13 @@ export function impostorCheck(
   }
   best.sort((a, b) => a - b);
   const n = templates.size;
-  const model = (falseRate: number) =>
-    round3(attachBar({ ...params, attachThreshold: Number.NaN, attachFalseRate: falseRate }, n));
+  const model = (q: number) => round3(bestImpostorQuantile(params, 1 - q, n));
   return {
     folder: c.name,
     identities: n,
     faces: best.length,
     observed: { p50: round3(quantile(best, 0.5)), p90: round3(quantile(best, 0.9)) },
-    // the q-quantile of the best of N impostors is the bar at false rate 1 − q
-    predicted: { p50: model(0.5), p90: model(0.1) },
+    predicted: { p50: model(0.5), p90: model(0.9) },
   };
 }
 
