@@ -318,7 +318,11 @@ export async function rulesAndStability(
   const variants: Record<string, unknown> = {};
   variants['shipped defaults (all rules on)'] = cluster(shipped, params);
   const off = (name: string, p: ClusterParams) => (variants[name] = cluster(shipped, p));
-  off('small identities not harder to join (smallGroupPenalty 0)', { ...params, smallGroupPenalty: 0 });
+  off('small identities not harder to join (smallGroupPenalty 0, attachSmallGroupPenalty 0)', {
+    ...params,
+    smallGroupPenalty: 0,
+    attachSmallGroupPenalty: 0,
+  });
   off('no runner-up margin (attachMargin 0)', { ...params, attachMargin: 0 });
   off('missing quality costs no extra cosine (μ 0)', { ...params, lowQualityMargin: 0 });
   off('low-quality faces may create/merge (coreQuality 0)', { ...params, coreQuality: 0 });
@@ -335,6 +339,12 @@ export async function rulesAndStability(
   off(
     `attach bar fixed, not by the number of identities (best fixed-bar fit: merge ${fixedBar.params.mergeThreshold}, ω ${fixedBar.params.smallGroupPenalty}, attach ${fixedBar.params.attachThreshold}, margin ${fixedBar.params.attachMargin})`,
     { ...params, ...fixedBar.params },
+  );
+  // the same calibration for plain F (β 1) under the same precision floor: what recall costs
+  const forF1 = fitClusterParams(shipped, params, { beta: 1 });
+  off(
+    `calibrated for F_1, not F_0.5 (models calibrate --beta 1: merge ${forF1.params.mergeThreshold}, ω ${forF1.params.smallGroupPenalty}, ω_a ${forF1.params.attachSmallGroupPenalty}, ${attachCell(forF1.params)}, margin ${forF1.params.attachMargin})`,
+    { ...params, ...forF1.params },
   );
   variants['quality = magnitude only (issue-time mapping)'] = cluster(
     withQuality(collectionsFor(shippedDetection), byMagnitude),
@@ -588,7 +598,7 @@ export function readmeTables(f: Record<string, unknown>): string {
       }
     | unknown
   >;
-  lines.push('| calibration fitted on | fitted merge / ω / attach / μ | scored on: P / R / F |');
+  lines.push('| calibration fitted on | fitted merge / ω / ω_a / attach / μ | scored on: P / R / F |');
   lines.push('| --- | --- | --- |');
   const fits = [st.halfAtoB, st.halfBtoA, ...((st.crossSet as unknown[]) ?? [])] as {
     fittedOn: string[];
@@ -597,13 +607,13 @@ export function readmeTables(f: Record<string, unknown>): string {
   }[];
   for (const x of fits)
     lines.push(
-      `| ${x.fittedOn.join(' + ')} | ${x.fitted.mergeThreshold} / ${x.fitted.smallGroupPenalty} / ${attachCell(x.fitted)} / ${x.fitted.lowQualityMargin} | ${x.scoredOn.map((s) => `${s.folder}: ${prf(s)}`).join('; ')} |`,
+      `| ${x.fittedOn.join(' + ')} | ${x.fitted.mergeThreshold} / ${x.fitted.smallGroupPenalty} / ${x.fitted.attachSmallGroupPenalty ?? x.fitted.smallGroupPenalty} / ${attachCell(x.fitted)} / ${x.fitted.lowQualityMargin} | ${x.scoredOn.map((s) => `${s.folder}: ${prf(s)}`).join('; ')} |`,
     );
   return lines.join('\n') + '\n';
 }
 
 /** the fitted attach step: its false rate α when the bar follows the number of identities, else the bar */
-const attachCell = (p: Record<string, number>) =>
+const attachCell = (p: { attachFalseRate?: number; attachThreshold?: number }) =>
   p.attachFalseRate! > 0 ? `α ${p.attachFalseRate}` : `${p.attachThreshold} (fixed)`;
 
 /** the unassigned labelled faces per reason, by where their nearest identity would put them */

@@ -711,7 +711,7 @@ function formatClustering(c: ClusteringCalibration): string[] {
       (p.attachFalseRate > 0
         ? `attach bar by the number of identities (attachFalseRate ${p.attachFalseRate})`
         : `attachThreshold ${p.attachThreshold}`) +
-      `, attachMargin ${p.attachMargin}, coreQuality ${p.coreQuality}, lowQualityMargin ${p.lowQualityMargin}`,
+      `, attachSmallGroupPenalty ${p.attachSmallGroupPenalty ?? p.smallGroupPenalty}, attachMargin ${p.attachMargin}, coreQuality ${p.coreQuality}, lowQualityMargin ${p.lowQualityMargin}`,
   );
   const imp = c.fit.impostor;
   lines.push(

@@ -282,6 +282,8 @@ export interface AttachSetting {
   falseRate?: number;
   /** attachMargin over the runner-up identity */
   margin: number;
+  /** the attach step's own ω (attachSmallGroupPenalty); unset: the setting's merge ω */
+  smallGroupPenalty?: number;
 }
 
 /** whether the setting's bar follows the number of identities (it needs the impostor cosines) */
@@ -307,8 +309,10 @@ export interface ParamGrid {
  * show (ω), the attach step — a fixed bar with a runner-up margin, or the bar that follows the
  * number of identities at a few false-attach rates α with a small runner-up margin (0.02 or 0.04:
  * a margin is kept so that a face two identities want about equally goes to the user as
- * `ambiguous`; BCubed alone cannot value that, and 0.08 cost celeba-dev 0.7 points of F) — and how
- * much a missing unit of quality costs (μ).
+ * `ambiguous`; BCubed alone cannot value that, and 0.08 cost celeba-dev 0.7 points of F), each with
+ * the merge's ω for small identities or (margin 0.02) a smaller one of its own, ω_a 0.1 — and how
+ * much a missing unit of quality costs (μ). With the default β 0.5 the smaller ω_a loses (it buys
+ * recall with precision); with `--beta 1` it is what the fit takes.
  */
 export const DEFAULT_GRID: ParamGrid = {
   linkThreshold: [0.46],
@@ -318,6 +322,7 @@ export const DEFAULT_GRID: ParamGrid = {
     { ratio: 0.91, margin: 0.08 },
     { ratio: 0.96, margin: 0.08 },
     ...[0.15, 0.25, 0.4].flatMap((falseRate) => [0.02, 0.04].map((margin) => ({ falseRate, margin }))),
+    ...[0.15, 0.25, 0.4].map((falseRate) => ({ falseRate, margin: 0.02, smallGroupPenalty: 0.1 })),
   ],
   lowQualityRatio: [0.1, 0.25],
   coreQuality: [0.2],
@@ -328,6 +333,7 @@ export const FITTED_PARAMS = [
   'linkThreshold',
   'mergeThreshold',
   'smallGroupPenalty',
+  'attachSmallGroupPenalty',
   'attachMargin',
   'attachThreshold',
   'attachFalseRate',
@@ -398,6 +404,7 @@ export function fitClusterParams(
                 mergeThreshold: round6(tau * ratio),
                 lowQualityMargin: round6(lowQualityRatio * tau),
                 smallGroupPenalty: penalty,
+                attachSmallGroupPenalty: attach.smallGroupPenalty ?? penalty,
                 attachMargin: attach.margin,
                 attachThreshold: round6(tau * (attach.ratio ?? 1)),
                 attachFalseRate: attach.falseRate ?? 0,

@@ -71,6 +71,7 @@ type AttachParams = Pick<
   | 'impostorCosineSd'
   | 'lowQualityMargin'
   | 'smallGroupPenalty'
+  | 'attachSmallGroupPenalty'
   | 'attachMargin'
 >;
 
@@ -78,7 +79,7 @@ type AttachParams = Pick<
  * Evidence that a face belongs to an identity from its cosine to the identity's template, when the
  * face is compared with `identities` identities: cos − attachBar − μ·(1 − q). A template averages
  * many faces, so a genuine face lies closer to it than to a single face while an impostor does not:
- * the bar can sit below τ for a large identity (callers add ω/√n for a small one). With
+ * the bar can sit below τ for a large identity (callers add ω_a/√n for a small one). With
  * `attachFalseRate` set the bar rises with the number of identities (params.ts `attachBar`).
  */
 export function attachScore(cos: number, quality: number, identities: number, p: AttachParams): number {

@@ -16,7 +16,7 @@ export interface ClusterParams {
   mergeThreshold: number;
   /**
    * Cosine to an identity's template a face needs to join it, for a large identity whose template is
-   * well estimated (plus μ·(1 − q) for the face's missing quality and ω/√n for an identity of n
+   * well estimated (plus μ·(1 − q) for the face's missing quality and ω_a/√n for an identity of n
    * faces). Default τ. The bar while `attachFalseRate` is 0; with it set, `attachBar` replaces it.
    */
   attachThreshold: number;
@@ -39,11 +39,20 @@ export interface ClusterParams {
   impostorCosineSd: number;
   /**
    * ω: extra agreement a merge of small groups needs, mergeThreshold + ω·√((1/a + 1/b)/2) for groups
-   * of a and b faces (see `mergeBar`), and extra link a face needs to join an identity of n faces,
-   * ω/√n. A template of one or two faces is a noisy estimate of a person; in a collection where most
+   * of a and b faces (see `mergeBar`), and, unless `attachSmallGroupPenalty` is set, extra link a
+   * face needs to join an identity of n faces, ω/√n. A template of one or two faces is a noisy estimate of a person; in a collection where most
    * people appear once, the impostor tail is what joins them (default 0: off).
    */
   smallGroupPenalty: number;
+  /**
+   * ω_a: the attach step's own ω, the extra link a face needs to join an identity of n faces being
+   * ω_a/√n (unset: the merge's `smallGroupPenalty`). Its own number because the two do different
+   * work: measured on both development sets, the cosine of a stranger's face to a person's template
+   * spreads the same (sd 0.144–0.154) whether the template holds 1 face or 20, so the attach step's
+   * size penalty is not the template noise the merge bar pays for; what it buys is precision (a
+   * small identity is most often a whole person seen twice, with no face left to take).
+   */
+  attachSmallGroupPenalty?: number;
   /**
    * A face still on its own merges into a group only this far (agreement) ahead of any rival group
    * among its neighbours that the target would not merge with (0: off; the attach step always
@@ -132,6 +141,8 @@ export function validateParams(p: ClusterParams): void {
   if (!(p.minClusterSize >= 1)) throw new Error(`minClusterSize must be ≥ 1, got ${p.minClusterSize}`);
   if (!(p.attachFalseRate >= 0 && p.attachFalseRate < 1))
     throw new Error(`attachFalseRate must be in [0, 1), got ${p.attachFalseRate}`);
+  if (p.attachSmallGroupPenalty !== undefined && !(p.attachSmallGroupPenalty >= 0))
+    throw new Error(`attachSmallGroupPenalty must be ≥ 0, got ${p.attachSmallGroupPenalty}`);
   if (p.attachFalseRate > 0 && !(p.impostorCosineSd > 0))
     throw new Error(
       'attachFalseRate needs the impostor cosine distribution (impostorCosineSd > 0): run models calibrate',
@@ -182,18 +193,22 @@ export function mergeBar(
 }
 
 /**
- * The extra link score a face needs to join an identity of `n` faces (attach step): ω/√n. Attaching
+ * The extra link score a face needs to join an identity of `n` faces (attach step): ω_a/√n, ω_a being
+ * `attachSmallGroupPenalty` or, unset, the merge's ω. Attaching
  * compares the face with the identity's template DIRECTION, whose cosine already grows with how well
  * the template averages its faces, and `attachThreshold` is fitted for single faces: only the
  * template's own estimation noise is left to pay for (measured: the √((1 + 1/n)/2) form here lost
  * recall on both development sets without gaining precision).
  */
-export function joinPenalty(p: Pick<ClusterParams, 'smallGroupPenalty'>, n: number): number {
-  return p.smallGroupPenalty / Math.sqrt(Math.max(1, n));
+export function joinPenalty(
+  p: Pick<ClusterParams, 'smallGroupPenalty' | 'attachSmallGroupPenalty'>,
+  n: number,
+): number {
+  return (p.attachSmallGroupPenalty ?? p.smallGroupPenalty) / Math.sqrt(Math.max(1, n));
 }
 
 /**
- * The cosine to an identity's template a face of full quality needs to join it (before ω/√n and
+ * The cosine to an identity's template a face of full quality needs to join it (before ω_a/√n and
  * μ·(1 − q)), when it is compared with `identities` identities. Fixed (`attachThreshold`) unless
  * `attachFalseRate` α is set; then the bar the best of N impostor cosines stays under with
  * probability 1 − α:

@@ -97,6 +97,26 @@ describe('protection rules (batch)', () => {
     expect(labelOf(faces, toSmall, off.labels)).toBe(labelOf(faces, small[0]!, off.labels));
   });
 
+  it('the attach step has its own ω when attachSmallGroupPenalty is set (the merge keeps ω)', () => {
+    const small = [face(at(axis(0), 8, 0.9)), face(at(axis(0), 9, 0.9))];
+    const large = identity(1, 20);
+    const toSmall = face(at(axis(0), 6, 0.55 / 0.9));
+    const faces = [...small, ...large, toSmall];
+    // ω_a 0: the pair (formed by the merge at 0.81 ≥ τ + ω = 0.66) takes the face at 0.55
+    const lenient = clusterBatch(faces, { ...params, attachSmallGroupPenalty: 0 });
+    expect(labelOf(faces, small[0]!, lenient.labels)).toBeGreaterThanOrEqual(0);
+    expect(labelOf(faces, toSmall, lenient.labels)).toBe(labelOf(faces, small[0]!, lenient.labels));
+    // merge ω 0.12 keeps the face out of the merge (0.55 < τ + 0.12·√(3/4) ≈ 0.564); its cosine to
+    // the pair's direction, 0.578, clears the attach bar with that ω (τ + 0.12/√2 ≈ 0.545) but not
+    // with ω_a 0.2 (τ + 0.2/√2 ≈ 0.601)
+    const sameOmega = clusterBatch(faces, { ...params, smallGroupPenalty: 0.12 });
+    expect(labelOf(faces, toSmall, sameOmega.labels)).toBe(labelOf(faces, small[0]!, sameOmega.labels));
+    const strict = clusterBatch(faces, { ...params, smallGroupPenalty: 0.12, attachSmallGroupPenalty: 0.2 });
+    expect(labelOf(faces, small[0]!, strict.labels)).toBeGreaterThanOrEqual(0);
+    expect(labelOf(faces, toSmall, strict.labels)).toBe(-1);
+    expect(strict.reasons![faces.indexOf(toSmall)]).toBe('no_match');
+  });
+
   it('two people seen once stay alone when their cosine is above τ but not above τ + ω', () => {
     const a = face(axis(0));
     const b = face(at(axis(0), 1, 0.6));
@@ -207,6 +227,23 @@ describe('protection rules (online, one face at a time)', () => {
     expect(s0).not.toBeNull();
     expect(tl).toBe(l0);
     expect(ts).toBeNull();
+  });
+
+  it('the online attach takes the attach step’s own ω', () => {
+    for (const [omegaA, joins] of [
+      [0, true],
+      [0.2, false],
+    ] as const) {
+      const online = new OnlineClusterer({ ...params, attachSmallGroupPenalty: omegaA }, DIM);
+      const small = [face(at(axis(0), 8, 0.9)), face(at(axis(0), 9, 0.9))];
+      for (const f of small) online.add(f);
+      const toSmall = face(at(axis(0), 6, 0.55 / 0.9));
+      online.add(toSmall);
+      const [s0, ts] = online.labels([small[0]!.id, toSmall.id]);
+      expect(s0).not.toBeNull();
+      if (joins) expect(ts).toBe(s0);
+      else expect(ts).toBeNull();
+    }
   });
 
   it('a low-quality face never creates an identity online', () => {
