@@ -8,7 +8,12 @@ import { openFaceDatabase } from '../indexers/database.ts';
 import { loadManifest, resolveModelsDir, type EmbedderManifest } from '../pipeline/models.ts';
 import { collectPhotos } from '../cli/models.ts';
 import { evaluate, type Evaluation } from '../clustering/metrics.ts';
-import { clusterParamsFromManifest, qualityOf, type ClusterParams } from '../clustering/params.ts';
+import {
+  attachPenaltyOf,
+  clusterParamsFromManifest,
+  qualityOf,
+  type ClusterParams,
+} from '../clustering/params.ts';
 import { buildCoreGraph, clusterBatch } from '../clustering/batch.ts';
 import { keptGraph, runBaselineOnGraph } from '../clustering/methods.ts';
 import {
@@ -22,6 +27,7 @@ import {
   DEFAULT_MIN_PRECISION,
   type LabelledCollection,
   type QualityMapping,
+  type FittedParams,
 } from '../clustering/calibration.ts';
 import type { ClusterFace } from '../clustering/types.ts';
 import { QUALITY_CUES, type QualityCue } from '../pipeline/models.ts';
@@ -593,7 +599,7 @@ export function readmeTables(f: Record<string, unknown>): string {
     string,
     | {
         fittedOn: string[];
-        fitted: Record<string, number>;
+        fitted: FittedParams;
         scoredOn: { folder: string; p: number; r: number; f: number }[];
       }
     | unknown
@@ -602,12 +608,12 @@ export function readmeTables(f: Record<string, unknown>): string {
   lines.push('| --- | --- | --- |');
   const fits = [st.halfAtoB, st.halfBtoA, ...((st.crossSet as unknown[]) ?? [])] as {
     fittedOn: string[];
-    fitted: Record<string, number>;
+    fitted: FittedParams;
     scoredOn: { folder: string; p: number; r: number; f: number }[];
   }[];
   for (const x of fits)
     lines.push(
-      `| ${x.fittedOn.join(' + ')} | ${x.fitted.mergeThreshold} / ${x.fitted.smallGroupPenalty} / ${x.fitted.attachSmallGroupPenalty ?? x.fitted.smallGroupPenalty} / ${attachCell(x.fitted)} / ${x.fitted.lowQualityMargin} | ${x.scoredOn.map((s) => `${s.folder}: ${prf(s)}`).join('; ')} |`,
+      `| ${x.fittedOn.join(' + ')} | ${x.fitted.mergeThreshold} / ${x.fitted.smallGroupPenalty} / ${attachPenaltyOf(x.fitted)} / ${attachCell(x.fitted)} / ${x.fitted.lowQualityMargin} | ${x.scoredOn.map((s) => `${s.folder}: ${prf(s)}`).join('; ')} |`,
     );
   return lines.join('\n') + '\n';
 }

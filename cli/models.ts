@@ -32,7 +32,7 @@ import {
   type RejectPoint as QualityRejectPoint,
   DEFAULT_MIN_PRECISION,
 } from '../clustering/calibration.ts';
-import { clusterParamsFromManifest, qualityOf } from '../clustering/params.ts';
+import { attachPenaltyOf, clusterParamsFromManifest, qualityOf } from '../clustering/params.ts';
 import { quantile } from '../core/stats.ts';
 
 type CueRecord = Record<QualityCue, number>;
@@ -711,7 +711,7 @@ function formatClustering(c: ClusteringCalibration): string[] {
       (p.attachFalseRate > 0
         ? `attach bar by the number of identities (attachFalseRate ${p.attachFalseRate})`
         : `attachThreshold ${p.attachThreshold}`) +
-      `, attachSmallGroupPenalty ${p.attachSmallGroupPenalty ?? p.smallGroupPenalty}, attachMargin ${p.attachMargin}, coreQuality ${p.coreQuality}, lowQualityMargin ${p.lowQualityMargin}`,
+      `, attachSmallGroupPenalty ${attachPenaltyOf(p)}, attachMargin ${p.attachMargin}, coreQuality ${p.coreQuality}, lowQualityMargin ${p.lowQualityMargin}`,
   );
   const imp = c.fit.impostor;
   lines.push(

@@ -40,8 +40,9 @@ export interface ClusterParams {
   /**
    * ω: extra agreement a merge of small groups needs, mergeThreshold + ω·√((1/a + 1/b)/2) for groups
    * of a and b faces (see `mergeBar`), and, unless `attachSmallGroupPenalty` is set, extra link a
-   * face needs to join an identity of n faces, ω/√n. A template of one or two faces is a noisy estimate of a person; in a collection where most
-   * people appear once, the impostor tail is what joins them (default 0: off).
+   * face needs to join an identity of n faces, ω/√n. A template of one or two faces is a noisy
+   * estimate of a person; in a collection where most people appear once, the impostor tail is what
+   * joins them (default 0: off).
    */
   smallGroupPenalty: number;
   /**
@@ -204,7 +205,14 @@ export function joinPenalty(
   p: Pick<ClusterParams, 'smallGroupPenalty' | 'attachSmallGroupPenalty'>,
   n: number,
 ): number {
-  return (p.attachSmallGroupPenalty ?? p.smallGroupPenalty) / Math.sqrt(Math.max(1, n));
+  return attachPenaltyOf(p) / Math.sqrt(Math.max(1, n));
+}
+
+/** ω_a: `attachSmallGroupPenalty`, or the merge's ω where it is unset */
+export function attachPenaltyOf(
+  p: Pick<ClusterParams, 'smallGroupPenalty' | 'attachSmallGroupPenalty'>,
+): number {
+  return p.attachSmallGroupPenalty ?? p.smallGroupPenalty;
 }
 
 /**

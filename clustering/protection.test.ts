@@ -241,8 +241,7 @@ describe('protection rules (online, one face at a time)', () => {
       online.add(toSmall);
       const [s0, ts] = online.labels([small[0]!.id, toSmall.id]);
       expect(s0).not.toBeNull();
-      if (joins) expect(ts).toBe(s0);
-      else expect(ts).toBeNull();
+      expect(ts).toBe(joins ? s0 : null);
     }
   });
 
