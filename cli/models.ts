@@ -716,7 +716,7 @@ function formatClustering(c: ClusteringCalibration): string[] {
   const imp = c.fit.impostor;
   lines.push(
     imp
-      ? `  impostor cosine (a face to another person's template): mean ${imp.mean}, sd ${imp.sd} over ${imp.pairs} pairs`
+      ? `  impostor cosine (a face to another person's template), over ${imp.pairs} pairs: the normal fitted to its upper tail, mean ${imp.mean}, sd ${imp.sd} (the whole distribution: mean ${imp.overallMean}, sd ${imp.overallSd})`
       : '  impostor cosine: not measured (fewer than two people with two faces): the attach bar stays fixed',
   );
   for (const f of c.fit.perCollection)

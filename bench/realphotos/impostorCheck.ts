@@ -9,7 +9,8 @@ import { identityOwners, identityTemplates } from './leftovers.ts';
  * to the templates of N identities of other people is the best of N normal draws with the
  * manifest's impostor mean and sd. Here, for every labelled face, the best cosine to an identity
  * whose faces are mostly someone else, against what the model predicts for that many identities:
- * the median and the 90th percentile.
+ * the median and the 90th percentile; beside it what a normal with the whole distribution's mean
+ * and sd predicts (`wholeDistribution`), which the manifest carried before the fit read the tail.
  */
 export interface ImpostorCheck {
   folder: string;
@@ -17,12 +18,14 @@ export interface ImpostorCheck {
   faces: number;
   observed: { p50: number; p90: number };
   predicted: { p50: number; p90: number };
+  predictedByWholeDistribution?: { p50: number; p90: number };
 }
 
 export function impostorCheck(
   c: LabelledCollection,
   labels: Int32Array,
   params: Pick<ClusterParams, 'impostorCosineMean' | 'impostorCosineSd'>,
+  wholeDistribution?: Pick<ClusterParams, 'impostorCosineMean' | 'impostorCosineSd'>,
 ): ImpostorCheck {
   const templates = identityTemplates(c, labels);
   const truthOf = new Map<number, string>();
@@ -42,13 +45,17 @@ export function impostorCheck(
   }
   best.sort((a, b) => a - b);
   const n = templates.size;
-  const model = (q: number) => round3(bestImpostorQuantile(params, 1 - q, n));
+  const predict = (model: Pick<ClusterParams, 'impostorCosineMean' | 'impostorCosineSd'>) => {
+    const at = (q: number) => round3(bestImpostorQuantile(model, 1 - q, n));
+    return { p50: at(0.5), p90: at(0.9) };
+  };
   return {
     folder: c.name,
     identities: n,
     faces: best.length,
     observed: { p50: round3(quantile(best, 0.5)), p90: round3(quantile(best, 0.9)) },
-    predicted: { p50: model(0.5), p90: model(0.9) },
+    predicted: predict(params),
+    ...(wholeDistribution ? { predictedByWholeDistribution: predict(wholeDistribution) } : {}),
   };
 }
 
