@@ -339,16 +339,19 @@ export async function rulesAndStability(
     attachFalseRate: 0,
     attachThreshold: 2,
   });
+  // the shipped collections' impostor cosines, measured once for the two fits below and the check
+  const measured = fitImpostorCosine(shipped, { dropBelowMagnitude: params.dropBelowMagnitude });
   // the attach bar fixed, as before it followed the number of identities: the best such calibration
   const fixedBar = fitClusterParams(shipped, params, {
     grid: { ...DEFAULT_GRID, attach: DEFAULT_GRID.attach.filter((a) => !followsIdentities(a)) },
+    impostor: measured,
   });
   off(
     `attach bar fixed, not by the number of identities (best fixed-bar fit: merge ${fixedBar.params.mergeThreshold}, ω ${fixedBar.params.smallGroupPenalty}, attach ${fixedBar.params.attachThreshold}, margin ${fixedBar.params.attachMargin})`,
     { ...params, ...fixedBar.params },
   );
   // the same calibration for plain F (β 1) under the same precision floor: what recall costs
-  const forF1 = fitClusterParams(shipped, params, { beta: 1 });
+  const forF1 = fitClusterParams(shipped, params, { beta: 1, impostor: measured });
   off(
     `calibrated for F_1, not F_0.5 (models calibrate --beta 1: merge ${forF1.params.mergeThreshold}, ω ${forF1.params.smallGroupPenalty}, ω_a ${forF1.params.attachSmallGroupPenalty}, ${attachCell(forF1.params)}, margin ${forF1.params.attachMargin})`,
     { ...params, ...forF1.params },
@@ -387,7 +390,6 @@ export async function rulesAndStability(
   };
   const shippedClusterings = shipped.map((c) => clusterBatch(c.faces, params));
   const leftovers = shipped.map((c, k) => leftoverStudy(c, shippedClusterings[k]!));
-  const measured = fitImpostorCosine(shipped, { dropBelowMagnitude: params.dropBelowMagnitude });
   const wholeDistribution = measured
     ? { impostorCosineMean: measured.overallMean, impostorCosineSd: measured.overallSd }
     : undefined;

@@ -403,13 +403,18 @@ export function fitClusterParams(
     minPrecision?: number;
     /** every setting tried, with its figures */
     onSetting?: (params: ClusterParams, per: FitResult['perCollection']) => void;
+    /** the impostor distribution of these same collections, where the caller has measured it */
+    impostor?: ImpostorCosine | null;
   } = {},
 ): FitResult {
   const grid = opts.grid ?? DEFAULT_GRID;
   const beta = opts.beta ?? 0.5;
   const minPrecision = opts.minPrecision ?? DEFAULT_MIN_PRECISION;
   // the bar that follows the number of identities needs the model's impostor cosines, measured here
-  const impostor = fitImpostorCosine(collections, { dropBelowMagnitude: base.dropBelowMagnitude });
+  const impostor =
+    opts.impostor !== undefined
+      ? opts.impostor
+      : fitImpostorCosine(collections, { dropBelowMagnitude: base.dropBelowMagnitude });
   const attachSettings = grid.attach.filter((a) => !followsIdentities(a) || impostor);
   let best: Omit<FitResult, 'settingsTried' | 'impostor'> | null = null;
   let tried = 0;
